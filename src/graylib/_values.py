@@ -1,0 +1,94 @@
+"""Context, Decision and Reason: the values that cross the payment path.
+
+These are the ground floor of the package and import nothing of ours. ``Context`` and ``Decision`` are
+``msgspec.Struct`` classes (frozen, no GC tracking) because a payment service builds one of each per
+payment: they cost a fraction of an attrs or ``__slots__`` instance to build, which matters when the whole
+evaluation has to stay within a few multiples of one MurmurHash3 call. Building a ``Context`` validates
+nothing; odd values are judged (and refused) by evaluation, which never raises.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+__all__ = ["Context", "Decision", "Reason"]
+
+
+class Reason(str, enum.Enum):
+    """Why a rule did or did not apply to a payment; the first failing step of evaluation decides."""
+
+    APPLIES_ALLOWLISTED = "APPLIES_ALLOWLISTED"
+    """Applies: the account is on the rule's allow list (smoke-test account), past stage and bucket gates."""
+    APPLIES_ROLLOUT = "APPLIES_ROLLOUT"
+    """Applies: this node is in the current stage and the account's bucket is under its percentage."""
+    UNKNOWN_RULE = "UNKNOWN_RULE"
+    """No rule with this id in the running configuration."""
+    KILLED = "KILLED"
+    """The rule's state is ``killed`` or its kill switch is set in the store."""
+    NOT_ACTIVE = "NOT_ACTIVE"
+    """Outside the rule's ``starts_at`` / ``ends_at`` schedule."""
+    DENYLISTED = "DENYLISTED"
+    """Account, IP, device, merchant or region is on the rule's deny list."""
+    PAYMENT_TYPE = "PAYMENT_TYPE"
+    """The payment type is not one the rule lists."""
+    REGION = "REGION"
+    """The rule lists regions and the payment's region is not one of them."""
+    NOT_ELIGIBLE = "NOT_ELIGIBLE"
+    """Amount outside the rule's range, or no account to bucket by."""
+    OUT_OF_STAGE = "OUT_OF_STAGE"
+    """This cluster/node is not targeted by the rule's current stage."""
+    OUT_OF_ROLLOUT = "OUT_OF_ROLLOUT"
+    """The account's bucket is at or above the stage's percentage at this node."""
+    LIMIT_REACHED = "LIMIT_REACHED"
+    """A spend limit refused the claim; ``Decision.detail`` names which."""
+    SHADOW = "SHADOW"
+    """The rule would apply but is in shadow mode; ``discount`` shows what it would have granted."""
+    ERROR = "ERROR"
+    """Anything unexpected (bad context, store down, internal fault): failing closed."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Context(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """One payment, as the caller describes it.
+
+    ``amount`` is in integer minor units (cents, fen). ``cluster`` and ``node`` override the client's own
+    identity when given (a gateway deciding for another node). ``attributes`` carries anything else a
+    caller wants recorded with the payment; evaluation does not read it.
+    """
+
+    account: str = ""
+    payment_type: str = ""
+    amount: int = 0
+    payment_id: str = ""
+    region: str = ""
+    ip: str = ""
+    device: str = ""
+    merchant: str = ""
+    cluster: str = ""
+    node: str = ""
+    attributes: Mapping[str, Any] | None = None
+
+
+class Decision(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """The answer for one rule and one payment.
+
+    ``applies`` is the only field a caller must act on; ``discount`` (minor units) is what to take off, and
+    for ``Reason.SHADOW`` what would have been taken off. ``detail`` says more where the reason alone does not
+    (which limit, which deny list, what went wrong). ``bucket`` is the account's bucket in parts per million,
+    or -1 when evaluation stopped before bucketing.
+    """
+
+    applies: bool
+    reason: Reason
+    discount: int = 0
+    rule_id: str = ""
+    rule_version: str = ""
+    stage: str = ""
+    bucket: int = -1
+    detail: str = ""

@@ -1,0 +1,150 @@
+"""The Store protocol and the values that cross it.
+
+A store keeps what must be shared between clients: limit counters, idempotency records of claims, kill
+switches and per-rule grant statistics. The client turns a rule's limits and a payment into a
+``ReserveRequest``; the store checks and applies it atomically (all counters or none) and answers with a
+``ReserveResult``. Stores know nothing of rules, contexts or decisions.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+__all__ = [
+    "CounterSpec",
+    "KillSwitch",
+    "ReleaseResult",
+    "ReserveRequest",
+    "ReserveResult",
+    "ReserveStatus",
+    "RuleStats",
+    "Store",
+]
+
+
+@attrs.frozen
+class CounterSpec:
+    """One limit counter a claim must fit under.
+
+    ``name`` identifies the counter within its rule, e.g. ``"per_account:u-1"`` or ``"total"``.
+    ``window`` is the fixed window length in seconds, aligned to the UTC epoch (the window holding ``now``
+    starts at ``now // window * window``); 0 means the rule's lifetime (never expires).
+    A claim fits when ``count + 1 <= max_count`` and ``amount + request.amount <= max_amount`` (``None``:
+    that dimension is unlimited).
+    """
+
+    name: str
+    window: int
+    max_count: int | None
+    max_amount: int | None
+
+
+@attrs.frozen
+class ReserveRequest:
+    """Reserve ``amount`` (minor units) against every counter, for one payment of one rule."""
+
+    rule_id: str
+    payment_id: str
+    fingerprint: str
+    """Identifies the payment's content (account, amount...). A replay with another fingerprint is refused."""
+    amount: int
+    counters: tuple[CounterSpec, ...]
+    payload: str
+    """Opaque text the store keeps with the reservation and returns on a replay (the first decision)."""
+    now: float
+    """Seconds since the epoch (UTC); the store uses it for windows and record ages."""
+    alarm_amount: int | None = None
+    """Rate alarm: a grant that would take the amount granted in the alarm window past this kills the rule."""
+    alarm_window: int = 0
+    shadow: bool = False
+    """Shadow claims use counters and statistics of their own and never touch real ones or the kill switch."""
+
+
+class ReserveStatus(enum.Enum):
+    """What the store did with a ``ReserveRequest``."""
+
+    GRANTED = "granted"
+    """Every counter was incremented and the reservation recorded."""
+    REPLAYED = "replayed"
+    """A reservation with this payment id and fingerprint exists: nothing counted; ``payload`` is the first."""
+    MISMATCH = "mismatch"
+    """A reservation with this payment id exists with another fingerprint: nothing counted."""
+    LIMIT_REACHED = "limit_reached"
+    """``limit`` names the counter that did not fit: nothing counted."""
+    ALARM_TRIPPED = "alarm_tripped"
+    """The grant would have passed the rate alarm: nothing counted, the rule's kill switch is now set."""
+    KILLED = "killed"
+    """The rule's kill switch was already set: nothing counted."""
+
+
+@attrs.frozen
+class ReserveResult:
+    status: ReserveStatus
+    payload: str = ""
+    limit: str = ""
+    """For LIMIT_REACHED: the counter name; for ALARM_TRIPPED: ``"rate_alarm"``."""
+    detail: str = ""
+
+
+@attrs.frozen
+class ReleaseResult:
+    released: bool
+    """False when the store had no reservation for the payment (unknown, already released or expired)."""
+    amount: int = 0
+    detail: str = ""
+
+
+@attrs.frozen
+class KillSwitch:
+    rule_id: str
+    reason: str
+    at: float
+    """Seconds since the epoch when the switch was set."""
+
+
+@attrs.frozen
+class RuleStats:
+    """Lifetime grant statistics of one rule, net of releases."""
+
+    granted_count: int = 0
+    granted_amount: int = 0
+    shadow_count: int = 0
+    shadow_amount: int = 0
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Where limit counters, claim records, kill switches and grant statistics live."""
+
+    def reserve(self, request: ReserveRequest) -> ReserveResult:
+        """Atomically: check the kill switch, the idempotency record, every counter and the rate alarm;
+        then increment every counter and record the reservation, or change nothing."""
+        ...
+
+    def release(self, rule_id: str, payment_id: str, now: float) -> ReleaseResult:
+        """Give back exactly what the payment's reservation took, once; unknown payments are a no-op."""
+        ...
+
+    def kill(self, rule_id: str, reason: str, now: float) -> None:
+        """Set the rule's kill switch (idempotent; the first reason is kept)."""
+        ...
+
+    def revive(self, rule_id: str) -> bool:
+        """Clear the rule's kill switch; True when one was set."""
+        ...
+
+    def kill_switches(self) -> Mapping[str, KillSwitch]:
+        """Every kill switch that is set, by rule id."""
+        ...
+
+    def stats(self, rule_id: str) -> RuleStats:
+        """Grant statistics of one rule."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and files; the store is unusable afterwards."""
+        ...
