@@ -70,7 +70,7 @@ class ReserveStatus(enum.Enum):
     GRANTED = "granted"
     """Every counter was incremented and the reservation recorded."""
     REPLAYED = "replayed"
-    """A reservation with this payment id and fingerprint exists: nothing counted; ``payload`` is the first."""
+    """A reservation with this payment id and fingerprint exists: nothing counted; ``payload`` is its own."""
     MISMATCH = "mismatch"
     """A reservation with this payment id exists with another fingerprint: nothing counted."""
     LIMIT_REACHED = "limit_reached"

@@ -1,0 +1,40 @@
+"""Stores: where limit counters, claim records, kill switches and grant statistics live.
+
+Every store implements the ``Store`` protocol with the same meaning (checked by one shared test suite):
+
+- ``MemoryStore``: one process, the default and the test double;
+- ``SQLiteStore``: one machine, many processes, durable across crashes;
+- ``RedisStore``: many machines (needs the ``graylib[redis]`` extra, imported only when instantiated).
+
+``store_from_url`` builds one from a URL such as ``sqlite:///var/lib/graylib.db`` (used by the CLI).
+"""
+
+from graylib.stores._protocol import (
+    CounterSpec,
+    KillSwitch,
+    ReleaseResult,
+    ReserveRequest,
+    ReserveResult,
+    ReserveStatus,
+    RuleStats,
+    Store,
+)
+from graylib.stores._url import store_from_url
+from graylib.stores.memory import MemoryStore
+from graylib.stores.redis import RedisStore
+from graylib.stores.sqlite import SQLiteStore
+
+__all__ = [
+    "CounterSpec",
+    "KillSwitch",
+    "MemoryStore",
+    "RedisStore",
+    "ReleaseResult",
+    "ReserveRequest",
+    "ReserveResult",
+    "ReserveStatus",
+    "RuleStats",
+    "SQLiteStore",
+    "Store",
+    "store_from_url",
+]

@@ -1,0 +1,40 @@
+"""``store_from_url``: one string (a CLI flag, an environment variable) names a store."""
+
+from __future__ import annotations
+
+from graylib.stores._protocol import Store
+from graylib.stores.memory import MemoryStore
+from graylib.stores.redis import RedisStore
+from graylib.stores.sqlite import SQLiteStore
+
+__all__ = ["store_from_url"]
+
+_FORMS = (
+    "memory://, sqlite:///absolute/path.db, sqlite:relative/path.db, redis://host:port/db or rediss://..."
+)
+
+
+def store_from_url(url: str) -> Store:
+    """Build the store a URL names.
+
+    - ``memory://``: a new ``MemoryStore`` (this process only);
+    - ``sqlite:///abs/path.db`` (absolute path) or ``sqlite:relative.db`` (relative to the working
+      directory): a ``SQLiteStore``;
+    - ``redis://host:port/db`` or ``rediss://...`` (TLS): a ``RedisStore``; the URL goes to redis-py as is,
+      so its query options (``?password=...``) work.
+
+    Anything else raises ``ValueError`` naming the accepted forms.
+    """
+    scheme, colon, rest = url.partition(":")
+    scheme = scheme.lower()
+    if colon and scheme == "memory" and rest in ("//", ""):
+        return MemoryStore()
+    if colon and scheme == "sqlite":
+        if rest.startswith("///") and len(rest) > 3:
+            return SQLiteStore(rest[2:])
+        if rest and not rest.startswith("/"):
+            return SQLiteStore(rest)
+    if colon and scheme in ("redis", "rediss") and rest.startswith("//") and len(rest) > 2:
+        return RedisStore(url)
+    msg = f"store URL: expected one of {_FORMS} (got {url!r})"
+    raise ValueError(msg)

@@ -1,0 +1,232 @@
+"""MemoryStore: the default store, for one process, and the test double of the others.
+
+Everything lives in plain dicts behind one lock. The critical section is a handful of dict operations, so a
+claim with three limits costs a few microseconds and threads never wait long for each other.
+
+- Windowed counters keep only their current window: a counter whose window has passed reads as zero and is
+  reset when next touched; a heap of window ends lets ``reserve`` drop idle counters cheaply, so memory
+  follows the counters that are in use, not every account ever seen.
+- Lifetime counters (``window == 0``) never expire.
+- Reservation records (the idempotency memory) are bounded in number (``max_records``; the oldest goes
+  first) and in age (``record_ttl`` seconds, measured with the callers' ``now``).
+"""
+
+from __future__ import annotations
+
+import heapq
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+
+from graylib.stores._common import (
+    ALARM_LIMIT,
+    DEFAULT_RECORD_TTL,
+    GRANTED,
+    KILLED,
+    MISMATCH,
+    alarm_reason,
+    not_found,
+)
+from graylib.stores._protocol import (
+    KillSwitch,
+    ReleaseResult,
+    ReserveRequest,
+    ReserveResult,
+    ReserveStatus,
+    RuleStats,
+)
+
+__all__ = ["MemoryStore"]
+
+_Cell = list[int]
+"""[window length, window start, count, amount]: a counter's current window only."""
+_Taken = tuple[tuple[str, int], ...]
+"""((counter name, window start), ...): what a reservation counted, to give it back exactly."""
+_Record = tuple[str, str, int, _Taken, float]
+"""(fingerprint, payload, amount, taken, created at)."""
+_RecordKey = tuple[str, str, bool]
+"""(rule id, payment id, shadow)."""
+
+
+class _Table:
+    """The counters and statistics of one rule in one namespace (real or shadow)."""
+
+    __slots__ = ("alarm", "amount", "count", "counters")
+
+    def __init__(self) -> None:
+        self.counters: dict[str, _Cell] = {}
+        self.count = 0
+        self.amount = 0
+        self.alarm = [0, -1, 0, 0]
+        """The rate alarm's window: [window length, window start, -, amount granted]."""
+
+
+class MemoryStore:
+    """Counters, records, kill switches and statistics in this process's memory; thread-safe.
+
+    Nothing is shared with other processes and nothing survives a restart: use it for a single process,
+    for tests, or when losing the counters on restart is acceptable. ``max_records`` and ``record_ttl``
+    bound the idempotency records; a claim replayed after its record was dropped counts again.
+    """
+
+    def __init__(self, *, max_records: int = 1_000_000, record_ttl: float = DEFAULT_RECORD_TTL) -> None:
+        if max_records < 1:
+            msg = f"MemoryStore: max_records must be at least 1 (got {max_records!r})"
+            raise ValueError(msg)
+        if record_ttl <= 0:
+            msg = f"MemoryStore: record_ttl must be positive (got {record_ttl!r})"
+            raise ValueError(msg)
+        self._lock = threading.Lock()
+        self._max_records = max_records
+        self._record_ttl = record_ttl
+        self._tables: dict[tuple[str, bool], _Table] = {}
+        self._window_ends: list[tuple[int, str, bool, str]] = []
+        # Insertion-ordered: the first record is the oldest, so expiry and eviction pop from the front.
+        self._records: OrderedDict[_RecordKey, _Record] = OrderedDict()
+        self._next_record_expiry = float("inf")
+        self._kills: dict[str, KillSwitch] = {}
+
+    def reserve(self, request: ReserveRequest) -> ReserveResult:
+        """Check kill switch, record, every counter and the rate alarm; then count all, or change nothing."""
+        now = request.now
+        rule_id = request.rule_id
+        shadow = request.shadow
+        amount = request.amount
+        record_key = (rule_id, request.payment_id, shadow)
+        with self._lock:
+            if not shadow and rule_id in self._kills:
+                return KILLED
+            record = self._records.get(record_key)
+            if record is not None:
+                if record[0] == request.fingerprint:
+                    return ReserveResult(ReserveStatus.REPLAYED, record[1])
+                return MISMATCH
+            table = self._tables.get((rule_id, shadow))
+            if table is None:
+                table = self._tables[(rule_id, shadow)] = _Table()
+            if self._window_ends and self._window_ends[0][0] <= now:
+                self._drop_idle_counters(now)
+            counters = table.counters
+            fits: list[_Cell] = []
+            for spec in request.counters:
+                window = spec.window
+                start = int(now // window * window) if window else 0
+                cell = counters.get(spec.name)
+                if cell is None or cell[1] < start or cell[0] != window:
+                    cell = [window, start, 0, 0]
+                # else: the current window, or a later one opened by a caller whose clock is ahead.
+                if (spec.max_count is not None and cell[2] >= spec.max_count) or (
+                    spec.max_amount is not None and cell[3] + amount > spec.max_amount
+                ):
+                    return ReserveResult(
+                        ReserveStatus.LIMIT_REACHED, limit=spec.name, detail=f"{spec.name} is full"
+                    )
+                fits.append(cell)
+            alarm_amount = request.alarm_amount
+            if alarm_amount is not None and not shadow:
+                alarm = table.alarm
+                window = request.alarm_window
+                start = int(now // window * window) if window else 0
+                if alarm[1] < start or alarm[0] != window:
+                    alarm[0:4] = [window, start, 0, 0]
+                if alarm[3] + amount > alarm_amount:
+                    reason = alarm_reason(amount, alarm[3], alarm_amount, window)
+                    self._kills[rule_id] = KillSwitch(rule_id, reason, now)
+                    return ReserveResult(ReserveStatus.ALARM_TRIPPED, limit=ALARM_LIMIT, detail=reason)
+                alarm[3] += amount
+            # Everything fits: count.
+            taken = []
+            for spec, cell in zip(request.counters, fits, strict=True):
+                if cell[2] == 0 and counters.get(spec.name) is not cell:
+                    counters[spec.name] = cell
+                    if cell[0]:
+                        heapq.heappush(self._window_ends, (cell[0] + cell[1], rule_id, shadow, spec.name))
+                cell[2] += 1
+                cell[3] += amount
+                taken.append((spec.name, cell[1]))
+            table.count += 1
+            table.amount += amount
+            self._add_record(record_key, (request.fingerprint, request.payload, amount, tuple(taken), now))
+            return GRANTED
+
+    def release(self, rule_id: str, payment_id: str, now: float) -> ReleaseResult:
+        """Give back what the payment's reservation (real first, then shadow) took, and forget it."""
+        with self._lock:
+            if now >= self._next_record_expiry:
+                self._expire_records(now)
+            for shadow in (False, True):
+                record = self._records.pop((rule_id, payment_id, shadow), None)
+                if record is not None:
+                    break
+            else:
+                return not_found(payment_id)
+            amount = record[2]
+            table = self._tables[(rule_id, shadow)]
+            for name, start in record[3]:
+                cell = table.counters.get(name)
+                if cell is not None and cell[1] == start:
+                    cell[2] = max(cell[2] - 1, 0)
+                    cell[3] = max(cell[3] - amount, 0)
+            table.count = max(table.count - 1, 0)
+            table.amount = max(table.amount - amount, 0)
+            return ReleaseResult(True, amount)
+
+    def kill(self, rule_id: str, reason: str, now: float) -> None:
+        """Set the rule's kill switch; an existing switch keeps its first reason and time."""
+        with self._lock:
+            self._kills.setdefault(rule_id, KillSwitch(rule_id, reason, now))
+
+    def revive(self, rule_id: str) -> bool:
+        """Clear the rule's kill switch; True when one was set."""
+        with self._lock:
+            return self._kills.pop(rule_id, None) is not None
+
+    def kill_switches(self) -> Mapping[str, KillSwitch]:
+        """A copy of every kill switch that is set, by rule id."""
+        with self._lock:
+            return dict(self._kills)
+
+    def stats(self, rule_id: str) -> RuleStats:
+        """Grant statistics of one rule, net of releases."""
+        with self._lock:
+            real = self._tables.get((rule_id, False)) or _Table()
+            shadow = self._tables.get((rule_id, True)) or _Table()
+            return RuleStats(real.count, real.amount, shadow.count, shadow.amount)
+
+    def close(self) -> None:
+        """Nothing to release: the data goes with the object."""
+
+    # -- internals; the caller holds the lock ------------------------------------------------------------
+
+    def _drop_idle_counters(self, now: float) -> None:
+        """Delete counters whose window has ended; a heap entry is outdated when a later window opened."""
+        ends = self._window_ends
+        while ends and ends[0][0] <= now:
+            _, rule_id, shadow, name = heapq.heappop(ends)
+            table = self._tables.get((rule_id, shadow))
+            cell = None if table is None else table.counters.get(name)
+            if cell is not None and cell[0] and cell[0] + cell[1] <= now:
+                del table.counters[name]  # type: ignore[union-attr]
+
+    def _add_record(self, key: _RecordKey, record: _Record) -> None:
+        records = self._records
+        records[key] = record
+        if len(records) > self._max_records:
+            records.popitem(last=False)
+            self._next_record_expiry = next(iter(records.values()))[4] + self._record_ttl
+        elif len(records) == 1:
+            self._next_record_expiry = record[4] + self._record_ttl
+        if record[4] >= self._next_record_expiry:
+            self._expire_records(record[4])
+
+    def _expire_records(self, now: float) -> None:
+        """Forget records older than ``record_ttl``; they are in insertion order, so the oldest are first."""
+        records = self._records
+        horizon = now - self._record_ttl
+        while records:
+            created = next(iter(records.values()))[4]
+            if created > horizon:
+                self._next_record_expiry = created + self._record_ttl
+                return
+            records.popitem(last=False)
+        self._next_record_expiry = float("inf")

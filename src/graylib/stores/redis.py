@@ -1,0 +1,272 @@
+"""RedisStore: counters shared by every machine that talks to one Redis (or Redis Cluster).
+
+A claim is one round trip: ``reserve.lua`` checks the kill switch, the idempotency record, every counter and
+the rate alarm, then increments and records, all inside one script (Redis runs a script atomically). Every
+key of a rule carries the hash tag ``{prefix:rule_id}``, so all of them live in one slot and the scripts run
+on Redis Cluster as they do on one server; every key a script touches is passed in ``KEYS``.
+
+Time comes from the callers (``request.now``), not from the Redis server, so tests can drive windows and
+every machine must keep its clock NTP-synced: a machine whose clock is off counts into the wrong window.
+Windowed counter keys expire at their window's end plus ``WINDOW_SLACK_MS``; lifetime keys never expire.
+
+Kill switches: the rule's own key ``{prefix:rule_id}:kill`` is what ``reserve`` obeys, inside the script.
+Listing every switch across rules (an admin call) reads the index set ``{prefix}:killed``; the index is
+written next to the switch, not in the same script (on Cluster it lives in another slot), and is repaired
+whenever a claim meets a switch that the index may have missed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from graylib._errors import StoreError
+from graylib.stores._common import (
+    ALARM_LIMIT,
+    DEFAULT_RECORD_TTL,
+    GRANTED,
+    KILLED,
+    MISMATCH,
+    not_found,
+    window_start,
+)
+from graylib.stores._protocol import (
+    KillSwitch,
+    ReleaseResult,
+    ReserveRequest,
+    ReserveResult,
+    ReserveStatus,
+    RuleStats,
+)
+
+__all__ = ["WINDOW_SLACK_MS", "RedisStore"]
+
+WINDOW_SLACK_MS = 60_000
+"""Windowed keys outlive their window by this much, for callers whose clocks lag a little."""
+_INDEX_REPAIR_INTERVAL = 10.0
+_RELEASE_ATTEMPTS = 3
+
+
+@cache
+def _script(name: str) -> str:
+    return resources.files("graylib.stores").joinpath(name).read_text(encoding="utf-8")
+
+
+class RedisStore:
+    """Counters, records, kill switches and statistics in Redis, shared by every client of that Redis.
+
+    ``url`` is a redis-py URL (``redis://host:port/db``, ``rediss://`` for TLS). ``timeout`` bounds each
+    connect and each reply (seconds): a slow or absent Redis becomes ``StoreError`` quickly, never a hung
+    payment. A connection that broke is replaced on the next call, so the store recovers by itself when
+    Redis comes back. ``prefix`` namespaces every key; ``record_ttl`` is how long (seconds) a claim's record
+    is kept for replays and releases. Needs the ``graylib[redis]`` extra.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 0.25,
+        prefix: str = "graylib",
+        record_ttl: float = DEFAULT_RECORD_TTL,
+    ) -> None:
+        try:
+            import redis  # noqa: PLC0415 - an optional extra: imported only when a RedisStore is built
+            from redis.backoff import NoBackoff  # noqa: PLC0415
+            from redis.retry import Retry  # noqa: PLC0415
+        except ImportError as exc:
+            msg = "RedisStore needs the redis package: pip install 'graylib[redis]'"
+            raise ImportError(msg) from exc
+        self._errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
+        self._no_script: type[BaseException] = redis.exceptions.NoScriptError
+        self._prefix = prefix
+        self._record_ttl_ms = int(record_ttl * 1000)
+        self._index_key = f"{{{prefix}}}:killed"
+        self._index_repaired: dict[str, float] = {}
+        self._index_lock = threading.Lock()
+        try:
+            # One retry, on a broken connection only (e.g. a pooled socket that Redis closed on restart):
+            # the retry opens a fresh one. Timeouts are not retried, so a call never waits much past
+            # ``timeout`` plus one connect.
+            self._redis: Any = redis.Redis.from_url(
+                url,
+                socket_timeout=timeout,
+                socket_connect_timeout=timeout,
+                retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
+                health_check_interval=0,
+                decode_responses=True,
+            )
+        except (ValueError, *self._errors) as exc:
+            msg = f"RedisStore: bad URL {url!r}: {exc}"
+            raise StoreError(msg) from exc
+        self._url = url
+        self._sources = {name: _script(name) for name in ("reserve.lua", "release.lua")}
+        self._shas = {name: _sha1(source) for name, source in self._sources.items()}
+
+    def reserve(self, request: ReserveRequest) -> ReserveResult:
+        """Check kill switch, record, every counter and the rate alarm; then count all, or change nothing."""
+        tag = f"{{{self._prefix}:{request.rule_id}}}"
+        now = request.now
+        space = "s" if request.shadow else "r"
+        alarm_window = request.alarm_window
+        alarm_start = window_start(now, alarm_window)
+        keys = [
+            f"{tag}:kill",
+            f"{tag}:rec:{space}:{request.payment_id}",
+            f"{tag}:stats",
+            f"{tag}:alarm:{alarm_window}:{alarm_start}",
+        ]
+        args: list[str | int] = [
+            "1" if request.shadow else "0",
+            request.fingerprint,
+            request.payload,
+            request.amount,
+            repr(now),
+            self._record_ttl_ms,
+            "" if request.alarm_amount is None else request.alarm_amount,
+            _ttl_ms(alarm_start, alarm_window, now),
+            alarm_window,
+        ]
+        for spec in request.counters:
+            start = window_start(now, spec.window)
+            keys.append(f"{tag}:c:{space}:{spec.window}:{start}:{spec.name}")
+            args.append("" if spec.max_count is None else spec.max_count)
+            args.append("" if spec.max_amount is None else spec.max_amount)
+            args.append(_ttl_ms(start, spec.window, now))
+        reply = self._run("reserve.lua", keys, args)
+        code = reply[0]
+        if code == 0:
+            return GRANTED
+        if code == 1:
+            return ReserveResult(ReserveStatus.REPLAYED, reply[1])
+        if code == 2:
+            return MISMATCH
+        if code == 3:
+            name = request.counters[reply[1] - 1].name
+            return ReserveResult(ReserveStatus.LIMIT_REACHED, limit=name, detail=f"{name} is full")
+        if code == 4:
+            self._index(request.rule_id, force=True)
+            return ReserveResult(ReserveStatus.ALARM_TRIPPED, limit=ALARM_LIMIT, detail=reply[1])
+        self._index(request.rule_id, force=False)
+        return KILLED
+
+    def release(self, rule_id: str, payment_id: str, now: float) -> ReleaseResult:
+        """Give back what the payment's reservation (real first, then shadow) took, and forget it.
+
+        Two round trips: the record is read first so that the script can declare every counter key.
+        """
+        tag = f"{{{self._prefix}:{rule_id}}}"
+        records = [f"{tag}:rec:r:{payment_id}", f"{tag}:rec:s:{payment_id}"]
+        for _ in range(_RELEASE_ATTEMPTS):
+            try:
+                pipe = self._redis.pipeline(transaction=False)
+                for key in records:
+                    pipe.hget(key, "keys")
+                found: list[str | None] = pipe.execute()
+            except self._errors as exc:
+                raise self._store_error("release", exc) from exc
+            shadow = 0 if found[0] is not None else 1
+            key, listed = records[shadow], found[shadow]
+            if listed is None:
+                return not_found(payment_id)
+            counters: Sequence[str] = json.loads(listed) or ()
+            reply = self._run("release.lua", [key, f"{tag}:stats", *counters], [listed, str(shadow)])
+            if reply[0] == 1:
+                return ReleaseResult(True, int(reply[1]))
+        msg = f"RedisStore.release: the record of payment {payment_id!r} kept changing; try again"
+        raise StoreError(msg)
+
+    def kill(self, rule_id: str, reason: str, now: float) -> None:
+        """Set the rule's kill switch; an existing switch keeps its first reason and time."""
+        value = json.dumps({"reason": reason, "at": now})
+        self._call("kill", "set", f"{{{self._prefix}:{rule_id}}}:kill", value, nx=True)
+        self._index(rule_id, force=True)
+
+    def revive(self, rule_id: str) -> bool:
+        """Clear the rule's kill switch; True when one was set."""
+        removed = self._call("revive", "delete", f"{{{self._prefix}:{rule_id}}}:kill")
+        self._call("revive", "srem", self._index_key, rule_id)
+        return bool(removed)
+
+    def kill_switches(self) -> Mapping[str, KillSwitch]:
+        """Every kill switch that is set, by rule id (read through the index of killed rules)."""
+        rule_ids = sorted(self._call("kill_switches", "smembers", self._index_key))
+        if not rule_ids:
+            return {}
+        values = self._call("kill_switches", "mget", [f"{{{self._prefix}:{r}}}:kill" for r in rule_ids])
+        switches = {}
+        for rule_id, value in zip(rule_ids, values, strict=True):
+            if value is not None:  # revived after the index was read
+                data = json.loads(value)
+                switches[rule_id] = KillSwitch(rule_id, str(data["reason"]), float(data["at"]))
+        return switches
+
+    def stats(self, rule_id: str) -> RuleStats:
+        """Grant statistics of one rule, net of releases."""
+        fields = ("granted_count", "granted_amount", "shadow_count", "shadow_amount")
+        values = self._call("stats", "hmget", f"{{{self._prefix}:{rule_id}}}:stats", fields)
+        return RuleStats(*(int(value or 0) for value in values))
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        try:
+            self._redis.close()
+        except self._errors as exc:
+            raise self._store_error("close", exc) from exc
+
+    # -- internals ---------------------------------------------------------------------------------------
+
+    def _run(self, name: str, keys: list[str], args: Sequence[str | int]) -> Any:
+        """EVALSHA the script; load it when Redis does not know it (restart, ``SCRIPT FLUSH``)."""
+        try:
+            try:
+                return self._redis.evalsha(self._shas[name], len(keys), *keys, *args)
+            except self._no_script:
+                self._shas[name] = self._redis.script_load(self._sources[name])
+                return self._redis.evalsha(self._shas[name], len(keys), *keys, *args)
+        except self._errors as exc:
+            raise self._store_error(name, exc) from exc
+
+    def _call(self, what: str, command: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return getattr(self._redis, command)(*args, **kwargs)
+        except self._errors as exc:
+            raise self._store_error(what, exc) from exc
+
+    def _store_error(self, what: str, exc: BaseException) -> StoreError:
+        return StoreError(f"RedisStore({self._url!r}).{what}: {type(exc).__name__}: {exc}")
+
+    def _index(self, rule_id: str, *, force: bool) -> None:
+        """Add ``rule_id`` to the index of killed rules; unforced, at most once per interval per rule.
+
+        Best effort: a failure here must not turn a refusal into an error, and the next refusal retries.
+        """
+        clock = time.monotonic()
+        with self._index_lock:
+            last = self._index_repaired.get(rule_id)
+            if not force and last is not None and clock - last < _INDEX_REPAIR_INTERVAL:
+                return
+            self._index_repaired[rule_id] = clock
+        try:
+            self._redis.sadd(self._index_key, rule_id)
+        except self._errors:
+            with self._index_lock:
+                self._index_repaired.pop(rule_id, None)
+
+
+def _ttl_ms(start: int, window: int, now: float) -> int:
+    """Milliseconds a window's key must live from ``now``: to the window's end plus slack; 0 = forever."""
+    if not window:
+        return 0
+    return max(int((start + window - now) * 1000), 0) + WINDOW_SLACK_MS
+
+
+def _sha1(text: str) -> str:
+    """The name Redis gives a script (``SCRIPT LOAD`` answers the same)."""
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()

@@ -1,0 +1,41 @@
+-- graylib RedisStore: give back one reservation, once.
+-- The caller read the record's counter keys first (so that every key is declared, as Redis Cluster
+-- requires) and passes them here; if the record changed meanwhile, nothing is done and {2} asks for a retry.
+--
+-- KEYS[1] reservation record   KEYS[2] statistics   KEYS[3..] the counters the record lists
+-- ARGV[1] the record's 'keys' field as read by the caller   ARGV[2] '1' shadow / '0' real
+--
+-- Replies: {1, amount} released, {0} no such record, {2} record changed since it was read.
+
+local function take(key, field, by)
+  local value = tonumber(redis.call('HGET', key, field)) or 0
+  redis.call('HSET', key, field, string.format('%d', math.max(value - by, 0)))
+end
+
+local record = redis.call('HMGET', KEYS[1], 'keys', 'amount')
+if not record[1] then
+  return {0}
+end
+if record[1] ~= ARGV[1] then
+  return {2}
+end
+
+local amount = tonumber(record[2])
+for i = 3, #KEYS do
+  -- A counter whose window has expired is gone: nothing to give back to it.
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    take(KEYS[i], 'count', 1)
+    take(KEYS[i], 'amount', amount)
+  end
+end
+redis.call('DEL', KEYS[1])
+
+local column = 'granted_'
+if ARGV[2] == '1' then
+  column = 'shadow_'
+end
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  take(KEYS[2], column .. 'count', 1)
+  take(KEYS[2], column .. 'amount', amount)
+end
+return {1, record[2]}

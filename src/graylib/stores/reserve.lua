@@ -1,0 +1,93 @@
+-- graylib RedisStore: one claim, all or nothing.
+-- Every key carries the rule's hash tag {prefix:rule_id}, so the script runs on Redis Cluster too.
+--
+-- KEYS[1] kill switch         (string: JSON {reason, at})
+-- KEYS[2] reservation record  (hash: fp, payload, amount, keys)
+-- KEYS[3] statistics          (hash: granted_count, granted_amount, shadow_count, shadow_amount)
+-- KEYS[4] rate-alarm window   (string: amount granted in the window)
+-- KEYS[5..] counters          (hash: count, amount), one key per counter and window
+--
+-- ARGV[1] '1' shadow / '0' real   ARGV[2] fingerprint      ARGV[3] payload
+-- ARGV[4] amount                  ARGV[5] now (seconds)    ARGV[6] record ttl (ms)
+-- ARGV[7] alarm amount ('' = none) ARGV[8] alarm key ttl (ms, 0 = none)  ARGV[9] alarm window (s)
+-- then for counter i: ARGV[9 + 3i - 2] max count ('' = none), ARGV[9 + 3i - 1] max amount ('' = none),
+--                     ARGV[9 + 3i] key ttl (ms, 0 = lifetime)
+--
+-- Replies: {0} granted, {1, payload} replayed, {2} mismatch, {3, i} counter i is full,
+--          {4, reason} rate alarm tripped (kill switch now set), {5} killed.
+
+local shadow = ARGV[1] == '1'
+local amount = tonumber(ARGV[4])
+local alarm = (not shadow) and ARGV[7] ~= ''
+
+if not shadow and redis.call('EXISTS', KEYS[1]) == 1 then
+  return {5}
+end
+
+local record = redis.call('HMGET', KEYS[2], 'fp', 'payload')
+if record[1] then
+  if record[1] == ARGV[2] then
+    return {1, record[2]}
+  end
+  return {2}
+end
+
+local n = #KEYS - 4
+for i = 1, n do
+  local max_count = ARGV[9 + 3 * i - 2]
+  local max_amount = ARGV[9 + 3 * i - 1]
+  local current = redis.call('HMGET', KEYS[4 + i], 'count', 'amount')
+  local count = tonumber(current[1]) or 0
+  local used = tonumber(current[2]) or 0
+  if (max_count ~= '' and count + 1 > tonumber(max_count))
+      or (max_amount ~= '' and used + amount > tonumber(max_amount)) then
+    return {3, i}
+  end
+end
+
+if alarm then
+  local granted = tonumber(redis.call('GET', KEYS[4])) or 0
+  if granted + amount > tonumber(ARGV[7]) then
+    local span = "over the rule's lifetime"
+    if ARGV[9] ~= '0' then
+      span = 'in ' .. ARGV[9] .. 's window'
+    end
+    local reason = string.format('rate_alarm: granting %d would take %d past %s %s',
+      amount, granted + amount, ARGV[7], span)
+    redis.call('SET', KEYS[1], cjson.encode({reason = reason, at = ARGV[5]}))
+    return {4, reason}
+  end
+end
+
+local counted = {}
+for i = 1, n do
+  local key = KEYS[4 + i]
+  if redis.call('HINCRBY', key, 'count', 1) == 1 then
+    local ttl = tonumber(ARGV[9 + 3 * i])
+    if ttl > 0 then
+      redis.call('PEXPIRE', key, ttl)
+    end
+  end
+  redis.call('HINCRBY', key, 'amount', ARGV[4])
+  counted[i] = key
+end
+
+if alarm then
+  redis.call('INCRBY', KEYS[4], ARGV[4])
+  if ARGV[8] ~= '0' then
+    redis.call('PEXPIRE', KEYS[4], ARGV[8])
+  end
+end
+
+redis.call('HSET', KEYS[2], 'fp', ARGV[2], 'payload', ARGV[3], 'amount', ARGV[4],
+  'keys', cjson.encode(counted))
+redis.call('PEXPIRE', KEYS[2], ARGV[6])
+
+if shadow then
+  redis.call('HINCRBY', KEYS[3], 'shadow_count', 1)
+  redis.call('HINCRBY', KEYS[3], 'shadow_amount', ARGV[4])
+else
+  redis.call('HINCRBY', KEYS[3], 'granted_count', 1)
+  redis.call('HINCRBY', KEYS[3], 'granted_amount', ARGV[4])
+end
+return {0}

@@ -1,0 +1,348 @@
+"""SQLiteStore: an embedded, durable store shared by the processes and threads of one machine.
+
+Every call is one ``BEGIN IMMEDIATE`` transaction: the write lock is taken first, so two claims never
+interleave their reads and writes, and a claim either committed entirely or left no trace. A process killed
+mid-claim (even ``kill -9``) loses nothing that was acknowledged and counts nothing twice.
+
+- WAL journal: readers never block the writer; ``synchronous=NORMAL`` survives process crashes. To survive
+  power loss or an OS crash as well, pass ``durable=True`` (``synchronous=FULL``: one fsync per commit).
+- One connection per thread (``threading.local``), opened again in a child after ``os.fork()``: the child
+  never touches a connection it inherited (SQLite forbids carrying one across a fork).
+- Windowed counters keep one row per window with its end in ``expires_at``; expired rows and records older
+  than ``record_ttl`` are purged in batches, at most once a minute per process, inside a write.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Mapping
+from typing import TypeVar
+
+from graylib._errors import StoreError
+from graylib.stores._common import (
+    ALARM_LIMIT,
+    DEFAULT_RECORD_TTL,
+    GRANTED,
+    KILLED,
+    MISMATCH,
+    alarm_reason,
+    not_found,
+    window_start,
+)
+from graylib.stores._protocol import (
+    KillSwitch,
+    ReleaseResult,
+    ReserveRequest,
+    ReserveResult,
+    ReserveStatus,
+    RuleStats,
+)
+
+__all__ = ["SQLiteStore"]
+
+_T = TypeVar("_T")
+
+SCHEMA_VERSION = 1
+"""Kept in ``PRAGMA user_version``; a file with a newer version is refused rather than misread."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS counters (
+    rule_id TEXT NOT NULL,
+    namespace TEXT NOT NULL,            -- 'real', 'shadow' or 'alarm' (the rate alarm's granted amount)
+    name TEXT NOT NULL,
+    window_seconds INTEGER NOT NULL,    -- 0: the rule's lifetime
+    window_start INTEGER NOT NULL,      -- 0 for lifetime counters
+    count INTEGER NOT NULL,
+    amount INTEGER NOT NULL,
+    expires_at REAL,                    -- window end (NULL: never)
+    PRIMARY KEY (rule_id, namespace, name, window_seconds, window_start)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS counters_expiry ON counters (expires_at) WHERE expires_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS reservations (
+    rule_id TEXT NOT NULL,
+    shadow INTEGER NOT NULL,
+    payment_id TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    amount INTEGER NOT NULL,
+    counters TEXT NOT NULL,             -- JSON [[name, window_seconds, window_start], ...] that were counted
+    created_at REAL NOT NULL,
+    PRIMARY KEY (rule_id, shadow, payment_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS reservations_age ON reservations (created_at);
+CREATE TABLE IF NOT EXISTS kill_switches (
+    rule_id TEXT PRIMARY KEY,
+    reason TEXT NOT NULL,
+    at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS stats (
+    rule_id TEXT NOT NULL,
+    shadow INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    amount INTEGER NOT NULL,
+    PRIMARY KEY (rule_id, shadow)
+) WITHOUT ROWID;
+"""
+
+_COUNTER_KEY = "rule_id = ? AND namespace = ? AND name = ? AND window_seconds = ? AND window_start = ?"
+_SELECT_COUNTER = f"SELECT count, amount FROM counters WHERE {_COUNTER_KEY}"
+_ADD_COUNTER = (
+    "INSERT INTO counters VALUES (?, ?, ?, ?, ?, 1, ?, ?) ON CONFLICT DO UPDATE"
+    " SET count = count + 1, amount = amount + excluded.amount"
+)
+_GIVE_BACK = (
+    f"UPDATE counters SET count = max(count - 1, 0), amount = max(amount - ?, 0) WHERE {_COUNTER_KEY}"
+)
+_SELECT_RECORD = (
+    "SELECT fingerprint, payload, amount, counters, created_at FROM reservations"
+    " WHERE rule_id = ? AND shadow = ? AND payment_id = ?"
+)
+_ADD_STATS = (
+    "INSERT INTO stats VALUES (?, ?, 1, ?) ON CONFLICT DO UPDATE"
+    " SET count = count + 1, amount = amount + excluded.amount"
+)
+_PURGE_COUNTERS = (
+    "DELETE FROM counters WHERE (rule_id, namespace, name, window_seconds, window_start) IN"
+    " (SELECT rule_id, namespace, name, window_seconds, window_start FROM counters"
+    " WHERE expires_at <= ? LIMIT ?)"
+)
+_PURGE_RECORDS = (
+    "DELETE FROM reservations WHERE (rule_id, shadow, payment_id) IN"
+    " (SELECT rule_id, shadow, payment_id FROM reservations WHERE created_at <= ? LIMIT ?)"
+)
+_PURGE_INTERVAL = 60.0
+_PURGE_BATCH = 5000
+
+
+class SQLiteStore:
+    """Counters, records, kill switches and statistics in one SQLite file; safe across processes and threads.
+
+    ``timeout`` is how long (seconds) a call waits for another writer before failing with ``StoreError``.
+    ``durable=True`` makes every commit survive power loss (``synchronous=FULL``), at the cost of an fsync.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        timeout: float = 5.0,
+        record_ttl: float = DEFAULT_RECORD_TTL,
+        durable: bool = False,
+    ) -> None:
+        self._path = os.fspath(path)
+        self._timeout = timeout
+        self._record_ttl = record_ttl
+        self._synchronous = "FULL" if durable else "NORMAL"
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[tuple[int, int, sqlite3.Connection]] = []
+        self._next_purge = 0.0
+        self._closed = False
+        self._transaction(self._create_schema)
+
+    @property
+    def path(self) -> str:
+        """The database file."""
+        return self._path
+
+    def reserve(self, request: ReserveRequest) -> ReserveResult:
+        """Check kill switch, record, every counter and the rate alarm; then count all, or change nothing."""
+        return self._transaction(lambda db: self._reserve(db, request))
+
+    def release(self, rule_id: str, payment_id: str, now: float) -> ReleaseResult:
+        """Give back what the payment's reservation (real first, then shadow) took, and forget it."""
+        return self._transaction(lambda db: self._release(db, rule_id, payment_id, now))
+
+    def kill(self, rule_id: str, reason: str, now: float) -> None:
+        """Set the rule's kill switch; an existing switch keeps its first reason and time."""
+        sql = "INSERT OR IGNORE INTO kill_switches VALUES (?, ?, ?)"
+        self._transaction(lambda db: db.execute(sql, (rule_id, reason, now)))
+
+    def revive(self, rule_id: str) -> bool:
+        """Clear the rule's kill switch; True when one was set."""
+        sql = "DELETE FROM kill_switches WHERE rule_id = ?"
+        return self._transaction(lambda db: db.execute(sql, (rule_id,)).rowcount > 0)
+
+    def kill_switches(self) -> Mapping[str, KillSwitch]:
+        """Every kill switch that is set, by rule id."""
+        rows = self._transaction(
+            lambda db: db.execute("SELECT rule_id, reason, at FROM kill_switches").fetchall()
+        )
+        return {rule_id: KillSwitch(rule_id, reason, at) for rule_id, reason, at in rows}
+
+    def stats(self, rule_id: str) -> RuleStats:
+        """Grant statistics of one rule, net of releases."""
+        sql = "SELECT shadow, count, amount FROM stats WHERE rule_id = ?"
+        rows = self._transaction(lambda db: db.execute(sql, (rule_id,)).fetchall())
+        by_shadow = {bool(shadow): (count, amount) for shadow, count, amount in rows}
+        real, shadow = by_shadow.get(False, (0, 0)), by_shadow.get(True, (0, 0))
+        return RuleStats(real[0], real[1], shadow[0], shadow[1])
+
+    def close(self) -> None:
+        """Close the connections this process opened; later calls raise ``StoreError``."""
+        with self._lock:
+            self._closed = True
+            pid = os.getpid()
+            mine = [entry for entry in self._connections if entry[0] == pid]
+            # Connections inherited across a fork stay referenced and unclosed: closing them could disturb
+            # the parent's locks and WAL.
+            self._connections = [entry for entry in self._connections if entry[0] != pid]
+        for _, _, db in mine:
+            db.close()
+
+    # -- transactions and connections --------------------------------------------------------------------
+
+    def _transaction(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run ``work`` in one ``BEGIN IMMEDIATE`` transaction; commit, or roll back and raise StoreError."""
+        db = self._connection()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            result = work(db)
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._roll_back(db)
+            msg = f"SQLiteStore({self._path!r}): {type(exc).__name__}: {exc}"
+            raise StoreError(msg) from exc
+        except BaseException:
+            self._roll_back(db)
+            raise
+        return result
+
+    def _roll_back(self, db: sqlite3.Connection) -> None:
+        """Undo an open transaction; a connection that cannot even do that is dropped and opened again."""
+        try:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+        except sqlite3.Error:
+            self._local.db = None
+
+    def _connection(self) -> sqlite3.Connection:
+        local = self._local
+        db: sqlite3.Connection | None = getattr(local, "db", None)
+        if db is not None and local.pid == os.getpid():
+            return db
+        if self._closed:
+            msg = f"SQLiteStore({self._path!r}) is closed"
+            raise StoreError(msg)
+        try:
+            db = sqlite3.connect(
+                self._path, timeout=self._timeout, isolation_level=None, check_same_thread=False
+            )
+            if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA synchronous={self._synchronous}")
+        except sqlite3.Error as exc:
+            msg = f"SQLiteStore({self._path!r}): cannot open: {type(exc).__name__}: {exc}"
+            raise StoreError(msg) from exc
+        local.db, local.pid = db, os.getpid()
+        self._track(db)
+        return db
+
+    def _track(self, db: sqlite3.Connection) -> None:
+        """Remember ``db`` for ``close``; close the connections of this process's threads that have ended."""
+        pid = os.getpid()
+        alive = {thread.ident for thread in threading.enumerate()}
+        with self._lock:
+            ended = [e for e in self._connections if e[0] == pid and e[1] not in alive]
+            self._connections = [e for e in self._connections if e not in ended]
+            self._connections.append((pid, threading.get_ident(), db))
+        for _, _, old in ended:
+            old.close()
+
+    def _create_schema(self, db: sqlite3.Connection) -> None:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            msg = (
+                f"SQLiteStore({self._path!r}): schema version {version} is newer than this graylib"
+                f" understands ({SCHEMA_VERSION}); upgrade graylib"
+            )
+            raise StoreError(msg)
+        if version < SCHEMA_VERSION:
+            # One statement at a time: executescript() would commit the transaction holding the write lock.
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    # -- the operations, inside a transaction ------------------------------------------------------------
+
+    def _reserve(self, db: sqlite3.Connection, request: ReserveRequest) -> ReserveResult:
+        rule_id, now, amount, shadow = request.rule_id, request.now, request.amount, request.shadow
+        if not shadow and db.execute("SELECT 1 FROM kill_switches WHERE rule_id = ?", (rule_id,)).fetchone():
+            return KILLED
+        row = db.execute(_SELECT_RECORD, (rule_id, shadow, request.payment_id)).fetchone()
+        if row is not None and row[4] > now - self._record_ttl:
+            if row[0] == request.fingerprint:
+                return ReserveResult(ReserveStatus.REPLAYED, row[1])
+            return MISMATCH
+        namespace = "shadow" if shadow else "real"
+        taken = []
+        for spec in request.counters:
+            start = window_start(now, spec.window)
+            key = (rule_id, namespace, spec.name, spec.window, start)
+            count, used = db.execute(_SELECT_COUNTER, key).fetchone() or (0, 0)
+            if (spec.max_count is not None and count + 1 > spec.max_count) or (
+                spec.max_amount is not None and used + amount > spec.max_amount
+            ):
+                return ReserveResult(
+                    ReserveStatus.LIMIT_REACHED, limit=spec.name, detail=f"{spec.name} is full"
+                )
+            taken.append(key)
+        alarm_amount, alarm_window = request.alarm_amount, request.alarm_window
+        if alarm_amount is not None and not shadow:
+            alarm_key = (rule_id, "alarm", ALARM_LIMIT, alarm_window, window_start(now, alarm_window))
+            granted = (db.execute(_SELECT_COUNTER, alarm_key).fetchone() or (0, 0))[1]
+            if granted + amount > alarm_amount:
+                reason = alarm_reason(amount, granted, alarm_amount, alarm_window)
+                db.execute("INSERT OR IGNORE INTO kill_switches VALUES (?, ?, ?)", (rule_id, reason, now))
+                return ReserveResult(ReserveStatus.ALARM_TRIPPED, limit=ALARM_LIMIT, detail=reason)
+            taken.append(alarm_key)
+        for key in taken:
+            window, start = key[3], key[4]
+            db.execute(_ADD_COUNTER, (*key, amount, start + window if window else None))
+        if row is not None:  # an expired record of the same payment: the claim counts afresh
+            db.execute(
+                "DELETE FROM reservations WHERE rule_id = ? AND shadow = ? AND payment_id = ?",
+                (rule_id, shadow, request.payment_id),
+            )
+        counted = json.dumps([key[2:] for key in taken if key[1] == namespace])
+        db.execute(
+            "INSERT INTO reservations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (rule_id, shadow, request.payment_id, request.fingerprint, request.payload, amount, counted, now),
+        )
+        db.execute(_ADD_STATS, (rule_id, shadow, amount))
+        if now >= self._next_purge:
+            self._purge(db, now)
+        return GRANTED
+
+    def _release(self, db: sqlite3.Connection, rule_id: str, payment_id: str, now: float) -> ReleaseResult:
+        for shadow in (False, True):
+            row = db.execute(_SELECT_RECORD, (rule_id, shadow, payment_id)).fetchone()
+            if row is not None and row[4] > now - self._record_ttl:
+                break
+        else:
+            return not_found(payment_id)
+        amount = row[2]
+        namespace = "shadow" if shadow else "real"
+        for name, window, start in json.loads(row[3]):
+            db.execute(_GIVE_BACK, (amount, rule_id, namespace, name, window, start))
+        db.execute(
+            "DELETE FROM reservations WHERE rule_id = ? AND shadow = ? AND payment_id = ?",
+            (rule_id, shadow, payment_id),
+        )
+        db.execute(
+            "UPDATE stats SET count = max(count - 1, 0), amount = max(amount - ?, 0)"
+            " WHERE rule_id = ? AND shadow = ?",
+            (amount, rule_id, shadow),
+        )
+        return ReleaseResult(True, amount)
+
+    def _purge(self, db: sqlite3.Connection, now: float) -> None:
+        """Delete a batch of expired counters and records; come back soon if there may be more."""
+        counters = db.execute(_PURGE_COUNTERS, (now, _PURGE_BATCH)).rowcount
+        records = db.execute(_PURGE_RECORDS, (now - self._record_ttl, _PURGE_BATCH)).rowcount
+        more = max(counters, records) >= _PURGE_BATCH
+        self._next_purge = now if more else now + _PURGE_INTERVAL
