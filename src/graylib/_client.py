@@ -1,0 +1,232 @@
+"""Client: holds the running snapshot, answers per payment, and talks to the store for kill switches.
+
+``evaluate`` is the hot path: it reads the current snapshot reference once, looks the rule up and lets the
+compiled rule decide. It never raises on a payment's data: any fault becomes ``Reason.ERROR``. Kill switches
+live in the store so that every client sharing it obeys them; the client keeps a local view refreshed at most
+``kill_refresh`` seconds apart, so an evaluation costs no store round trip.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from ._compile import Snapshot, compile_config
+from ._config import Config
+from ._errors import ConfigError
+from ._load import load_config_with_digest
+from ._smoke import check_smoke
+from ._values import Context, Decision, Reason
+from .stores import KillSwitch, MemoryStore, Store
+
+__all__ = ["Client"]
+
+log = logging.getLogger("graylib")
+
+ConfigSource = Config | Mapping[str, Any] | str | os.PathLike[str]
+
+
+def _error(rule_id: str, exc: BaseException) -> Decision:
+    detail = f"{type(exc).__name__}: {exc}"
+    return Decision(applies=False, reason=Reason.ERROR, rule_id=rule_id, detail=detail[:300])
+
+
+class Client:
+    """Decides, per payment, whether a discount rule applies and for how much.
+
+    ``config`` is a validated ``Config``, a mapping in the config format, or a path to a rules file.
+    ``cluster`` and ``node`` are this process's identity, which the rollout stages target. ``store`` holds
+    kill switches and limit counters (default: a new ``MemoryStore``, private to this client).
+    """
+
+    def __init__(
+        self,
+        config: ConfigSource,
+        *,
+        cluster: str = "",
+        node: str = "",
+        store: Store | None = None,
+        kill_refresh: float = 1.0,
+    ) -> None:
+        if not isinstance(cluster, str) or not isinstance(node, str):
+            msg = "Client(cluster=..., node=...) must be strings"
+            raise TypeError(msg)
+        if isinstance(config, Config):
+            problems = check_smoke(config, cluster=cluster, node=node)
+            if problems:
+                raise ConfigError([f"smoke case {p}" for p in problems], source=config.source or None)
+            digest = ""
+        else:
+            config, digest = load_config_with_digest(config, cluster=cluster, node=node)
+        self._cluster = cluster
+        self._node = node
+        self._snapshot: Snapshot = compile_config(config, cluster=cluster, node=node, digest=digest)
+        self._store: Store = store if store is not None else MemoryStore()
+        self._kill_refresh = float(kill_refresh)
+        self._killed: frozenset[str] = frozenset()
+        self._kill_info: Mapping[str, KillSwitch] = {}
+        self._kills_due = 0.0
+        self._kill_lock = threading.Lock()
+        self._kill_error: str = ""
+        self._closed = False
+
+    @classmethod
+    def from_file(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        cluster: str = "",
+        node: str = "",
+        store: Store | None = None,
+        **options: Any,
+    ) -> Client:
+        """A client serving the rules file at ``path`` (TOML, JSON, or YAML with the extra)."""
+        return cls(os.fspath(path), cluster=cluster, node=node, store=store, **options)
+
+    # -- what is running ---------------------------------------------------------------------------------
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The compiled rule set currently served (immutable; replaced whole on reload)."""
+        return self._snapshot
+
+    @property
+    def config(self) -> Config:
+        return self._snapshot.config
+
+    @property
+    def store(self) -> Store:
+        return self._store
+
+    @property
+    def cluster(self) -> str:
+        return self._cluster
+
+    @property
+    def node(self) -> str:
+        return self._node
+
+    # -- the payment path --------------------------------------------------------------------------------
+
+    def evaluate(self, rule_id: str, ctx: Context) -> Decision:
+        """Does rule ``rule_id`` apply to this payment, and for how much? Pure: no counter is touched.
+
+        Never raises for a payment's data; a fault answers ``applies=False`` with ``Reason.ERROR``.
+        """
+        try:
+            rule = self._snapshot.rules.get(rule_id)
+            if rule is None:
+                return Decision(
+                    applies=False,
+                    reason=Reason.UNKNOWN_RULE,
+                    rule_id=str(rule_id),
+                    rule_version=self._snapshot.config.version,
+                )
+            if time.monotonic() >= self._kills_due:
+                self._refresh_kills()
+            if rule_id in self._killed:
+                return self._killed_decision(rule_id, rule.d_killed)
+            return rule.evaluate(ctx)
+        except Exception as exc:  # the payment path never raises: fail closed
+            return _error(str(rule_id), exc)
+
+    def evaluate_all(self, ctx: Context) -> dict[str, Decision]:
+        """Decisions of every rule that lists this payment's type (the others cannot apply).
+
+        The cost grows with the rules indexed under the payment type, not with all rules.
+        """
+        try:
+            candidates = self._snapshot.by_payment_type.get(ctx.payment_type, ())
+            if not candidates:
+                return {}
+            if time.monotonic() >= self._kills_due:
+                self._refresh_kills()
+            killed = self._killed
+            out: dict[str, Decision] = {}
+            for rule in candidates:
+                rid = rule.rule_id
+                try:
+                    out[rid] = (
+                        self._killed_decision(rid, rule.d_killed) if rid in killed else rule.evaluate(ctx)
+                    )
+                except Exception as exc:  # one bad rule must not hide the others
+                    out[rid] = _error(rid, exc)
+            return out
+        except Exception as exc:  # the payment path never raises: fail closed
+            log.warning("evaluate_all failed closed: %r", exc)
+            return {}
+
+    # -- kill switches -----------------------------------------------------------------------------------
+
+    def kill(self, rule_id: str, *, reason: str) -> None:
+        """Stop a rule everywhere: set its kill switch in the store (every client sharing it obeys)."""
+        self._store.kill(rule_id, reason, time.time())
+        self._refresh_kills(force=True)
+
+    def revive(self, rule_id: str) -> bool:
+        """Clear a rule's kill switch; True when one was set. The config's own ``state`` still applies."""
+        was = self._store.revive(rule_id)
+        self._refresh_kills(force=True)
+        return was
+
+    def kill_switches(self) -> Mapping[str, KillSwitch]:
+        """The kill switches this client currently obeys, as last read from the store."""
+        return self._kill_info
+
+    def _killed_decision(self, rule_id: str, fallback: Decision) -> Decision:
+        info = self._kill_info.get(rule_id)
+        if info is None:
+            return fallback
+        return Decision(
+            applies=False,
+            reason=Reason.KILLED,
+            rule_id=rule_id,
+            rule_version=fallback.rule_version,
+            stage=fallback.stage,
+            detail=f"kill switch: {info.reason}",
+        )
+
+    def _refresh_kills(self, *, force: bool = False) -> None:
+        """Re-read the store's kill switches; on a store failure keep the last known set and retry later."""
+        if force:
+            self._kill_lock.acquire()
+        elif not self._kill_lock.acquire(blocking=False):
+            return  # another thread is refreshing; use the current view meanwhile
+        try:
+            if not force and time.monotonic() < self._kills_due:
+                return
+            try:
+                info = dict(self._store.kill_switches())
+            except Exception as exc:
+                self._kill_error = f"{type(exc).__name__}: {exc}"
+                log.warning("could not read kill switches from the store; keeping the last known: %s", exc)
+            else:
+                self._kill_info = info
+                self._killed = frozenset(info)
+                self._kill_error = ""
+            self._kills_due = time.monotonic() + self._kill_refresh
+        finally:
+            self._kill_lock.release()
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop background work. The store is the caller's and stays open."""
+        self._closed = True
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        snap = self._snapshot
+        return (
+            f"<graylib.Client version={snap.config.version!r} rules={len(snap.rules)} "
+            f"cluster={self._cluster!r} node={self._node!r}>"
+        )

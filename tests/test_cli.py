@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from graylib.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = str(ROOT / "examples" / "rules.toml")
+BROKEN = ROOT / "tests" / "fixtures" / "broken"
+
+
+def test_validate_ok(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", EXAMPLE]) == 0
+    assert "OK (version 2025-01-16.1, 1 rules, 4 smoke cases passed)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("path", sorted(BROKEN.glob("*.toml")), ids=lambda p: p.stem)
+def test_validate_catches_every_broken_fixture(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "INVALID" in out
+    for line in path.read_text().splitlines():
+        if line.startswith("# expect:"):
+            assert line.split(":", 1)[1].strip() in out
+
+
+def test_validate_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "--json", EXAMPLE, str(BROKEN / "bad_window.toml")]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data[0]["valid"] is True and data[1]["valid"] is False
+    assert any("window" in p for p in data[1]["problems"])
+
+
+def test_explain_applies(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["explain", EXAMPLE, "appliance-subsidy", "--account", "u-1", "--payment-type", "online_purchase",
+            "--amount", "54000", "--region", "CN-31", "--cluster", "sh-small", "--node", "sh-small-03"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "applies   yes" in out and "discount  8100" in out and "APPLIES_ROLLOUT" in out
+    assert "7. rollout" in out
+
+
+def test_explain_refusal_names_the_step(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["explain", EXAMPLE, "appliance-subsidy", "--account", "u-1", "--payment-type", "p2p_transfer",
+            "--amount", "54000", "--json"]
+    assert main(args) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["applies"] is False and data["reason"] == "PAYMENT_TYPE"
+    assert data["step"].startswith("4. eligibility")
+
+
+def test_explain_out_of_stage(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["explain", EXAMPLE, "appliance-subsidy", "--account", "u-1", "--payment-type", "online_purchase",
+            "--amount", "54000", "--region", "CN-31", "--cluster", "bj-big", "--node", "bj-big-02"]
+    assert main(args) == 0
+    assert "OUT_OF_STAGE" in capsys.readouterr().out
+
+
+def test_explain_invalid_config_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["explain", str(BROKEN / "bad_window.toml"), "r", "--account", "a", "--payment-type", "a",
+            "--amount", "1"]
+    assert main(args) == 2
+    assert "window" in capsys.readouterr().err
+
+
+def test_console_entry_point_runs_as_module() -> None:
+    out = subprocess.run([sys.executable, "-m", "graylib", "validate", EXAMPLE], capture_output=True, text=True,
+                         timeout=60, check=False)
+    assert out.returncode == 0, out.stderr
