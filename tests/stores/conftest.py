@@ -1,0 +1,39 @@
+"""Fixtures for the store tests: a real redis-server per session, and every store behind one fixture."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from graylib.stores import Store
+from tests.redis_server import RedisServer
+from tests.stores.support import StoreSpec, unique_prefix
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One real redis-server for the session; fails (never skips) when the binary is missing."""
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+def store_spec(request: pytest.FixtureRequest, tmp_path: Path) -> StoreSpec:
+    """How to open a fresh, empty store of each kind (picklable, for other processes)."""
+    kind: str = request.param
+    if kind == "memory":
+        return StoreSpec("memory")
+    if kind == "sqlite":
+        return StoreSpec("sqlite", str(tmp_path / "graylib.db"))
+    server: RedisServer = request.getfixturevalue("redis_server")
+    return StoreSpec("redis", server.url, unique_prefix())
+
+
+@pytest.fixture
+def store(store_spec: StoreSpec) -> Iterator[Store]:
+    """A fresh, empty store of each kind."""
+    opened = store_spec.open()
+    yield opened
+    opened.close()

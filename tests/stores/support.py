@@ -1,0 +1,75 @@
+"""Helpers shared by the store tests: request builders and picklable store specs for other processes."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+
+import attrs
+
+from graylib.stores import CounterSpec, MemoryStore, RedisStore, ReserveRequest, SQLiteStore, Store
+
+T0 = 1_700_000_040.0
+"""A fixed 'now' at the start of a 60-second window (1_700_000_040 is a multiple of 60)."""
+
+_ids = itertools.count()
+
+
+def unique_prefix() -> str:
+    """A Redis key prefix no other test uses, so tests share one server without seeing each other."""
+    return f"t{os.getpid()}-{uuid.uuid4().hex[:10]}"
+
+
+def payment_id() -> str:
+    return f"pay-{os.getpid()}-{next(_ids)}"
+
+
+def counter(
+    name: str, window: int = 0, *, count: int | None = None, amount: int | None = None
+) -> CounterSpec:
+    return CounterSpec(name, window, count, amount)
+
+
+def request(
+    *counters: CounterSpec,
+    rule_id: str = "rule-1",
+    payment: str | None = None,
+    amount: int = 1_000,
+    now: float = T0,
+    fingerprint: str = "fp",
+    payload: str | None = None,
+    shadow: bool = False,
+    alarm_amount: int | None = None,
+    alarm_window: int = 60,
+) -> ReserveRequest:
+    """A ReserveRequest with defaults; a fresh payment id unless one is given."""
+    payment = payment or payment_id()
+    return ReserveRequest(
+        rule_id=rule_id,
+        payment_id=payment,
+        fingerprint=fingerprint,
+        amount=amount,
+        counters=counters,
+        payload=f"decision of {payment}" if payload is None else payload,
+        now=now,
+        alarm_amount=alarm_amount,
+        alarm_window=alarm_window,
+        shadow=shadow,
+    )
+
+
+@attrs.frozen
+class StoreSpec:
+    """Enough to open the same store again, in this process or another one."""
+
+    kind: str
+    location: str = ""
+    prefix: str = "graylib"
+
+    def open(self) -> Store:
+        if self.kind == "memory":
+            return MemoryStore()
+        if self.kind == "sqlite":
+            return SQLiteStore(self.location)
+        return RedisStore(self.location, prefix=self.prefix, timeout=2.0)
