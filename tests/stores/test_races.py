@@ -1,0 +1,74 @@
+"""Zero overspend under concurrency: threads and processes race on one budget, grants are counted exactly."""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+from pathlib import Path
+
+import pytest
+
+from graylib.stores import MemoryStore, ReserveStatus, RuleStats, Store
+from tests.redis_server import RedisServer
+from tests.stores.support import StoreSpec, request, unique_prefix
+from tests.stores.workers import ALLOWED, BUDGET, budget_counters, race
+
+pytestmark = pytest.mark.slow
+
+PROCESSES = 4
+THREADS = 4
+ATTEMPTS = 10  # 4 x 4 x 10 = 160 attempts on a budget of 100 grants
+
+
+def _check_exact(store: Store, granted: list[str]) -> None:
+    assert len(granted) == len(set(granted)) == ALLOWED
+    assert store.stats("rule-1") == RuleStats(ALLOWED, BUDGET)
+    late = store.reserve(request(*budget_counters("late"), amount=1))
+    assert (late.status, late.limit) == (ReserveStatus.LIMIT_REACHED, "total")
+
+
+def test_threads_never_overspend_a_memory_store() -> None:
+    store = MemoryStore()
+    granted = race(lambda: store, "m", threads=8, attempts=20, go=None, results=None)
+    _check_exact(store, granted)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+def shared_spec(request: pytest.FixtureRequest, tmp_path: Path) -> StoreSpec:
+    """A store that other processes can open too."""
+    if request.param == "sqlite":
+        return StoreSpec("sqlite", str(tmp_path / "race.db"))
+    server: RedisServer = request.getfixturevalue("redis_server")
+    return StoreSpec("redis", server.url, unique_prefix())
+
+
+def test_processes_and_threads_never_overspend(shared_spec: StoreSpec) -> None:
+    store = shared_spec.open()  # also creates the SQLite schema before the race
+    context = multiprocessing.get_context("spawn")
+    go = context.Event()
+    results = context.Queue()
+    processes = [
+        context.Process(
+            target=race, args=(shared_spec.open, f"p{i}", THREADS, ATTEMPTS, go, results), daemon=True
+        )
+        for i in range(PROCESSES)
+    ]
+    for process in processes:
+        process.start()
+    granted: list[str] = []
+    try:
+        for _ in processes:
+            assert results.get(timeout=60)[0] == "ready"
+        go.set()
+        for _ in processes:
+            granted.extend(results.get(timeout=90)[1])
+    except queue.Empty:
+        pytest.fail(f"a racer did not report; exit codes {[p.exitcode for p in processes]}")
+    finally:
+        for process in processes:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.kill()
+    assert [p.exitcode for p in processes] == [0] * PROCESSES
+    _check_exact(store, granted)
+    store.close()
