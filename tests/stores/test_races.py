@@ -49,7 +49,10 @@ def test_processes_and_threads_never_overspend(shared_spec: StoreSpec) -> None:
     results = context.Queue()
     processes = [
         context.Process(
-            target=race, args=(shared_spec.open, f"p{i}", THREADS, ATTEMPTS, go, results), daemon=True
+            target=race,
+            args=(shared_spec.open, f"p{i}"),
+            kwargs={"threads": THREADS, "attempts": ATTEMPTS, "go": go, "results": results},
+            daemon=True,
         )
         for i in range(PROCESSES)
     ]

@@ -24,6 +24,7 @@ def budget_counters(account: str) -> tuple[CounterSpec, ...]:
 def race(
     open_store: Callable[[], Store],
     name: str,
+    *,
     threads: int,
     attempts: int,
     go: Event | None,
