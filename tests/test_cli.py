@@ -37,8 +37,23 @@ def test_validate_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_explain_applies(capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["explain", EXAMPLE, "appliance-subsidy", "--account", "u-1", "--payment-type", "online_purchase",
-            "--amount", "54000", "--region", "CN-31", "--cluster", "sh-small", "--node", "sh-small-03"]
+    args = [
+        "explain",
+        EXAMPLE,
+        "appliance-subsidy",
+        "--account",
+        "u-1",
+        "--payment-type",
+        "online_purchase",
+        "--amount",
+        "54000",
+        "--region",
+        "CN-31",
+        "--cluster",
+        "sh-small",
+        "--node",
+        "sh-small-03",
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "applies   yes" in out and "discount  8100" in out and "APPLIES_ROLLOUT" in out
@@ -46,8 +61,18 @@ def test_explain_applies(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_explain_refusal_names_the_step(capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["explain", EXAMPLE, "appliance-subsidy", "--account", "u-1", "--payment-type", "p2p_transfer",
-            "--amount", "54000", "--json"]
+    args = [
+        "explain",
+        EXAMPLE,
+        "appliance-subsidy",
+        "--account",
+        "u-1",
+        "--payment-type",
+        "p2p_transfer",
+        "--amount",
+        "54000",
+        "--json",
+    ]
     assert main(args) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["applies"] is False and data["reason"] == "PAYMENT_TYPE"
@@ -55,20 +80,49 @@ def test_explain_refusal_names_the_step(capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_explain_out_of_stage(capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["explain", EXAMPLE, "appliance-subsidy", "--account", "u-1", "--payment-type", "online_purchase",
-            "--amount", "54000", "--region", "CN-31", "--cluster", "bj-big", "--node", "bj-big-02"]
+    args = [
+        "explain",
+        EXAMPLE,
+        "appliance-subsidy",
+        "--account",
+        "u-1",
+        "--payment-type",
+        "online_purchase",
+        "--amount",
+        "54000",
+        "--region",
+        "CN-31",
+        "--cluster",
+        "bj-big",
+        "--node",
+        "bj-big-02",
+    ]
     assert main(args) == 0
     assert "OUT_OF_STAGE" in capsys.readouterr().out
 
 
 def test_explain_invalid_config_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["explain", str(BROKEN / "bad_window.toml"), "r", "--account", "a", "--payment-type", "a",
-            "--amount", "1"]
+    args = [
+        "explain",
+        str(BROKEN / "bad_window.toml"),
+        "r",
+        "--account",
+        "a",
+        "--payment-type",
+        "a",
+        "--amount",
+        "1",
+    ]
     assert main(args) == 2
     assert "window" in capsys.readouterr().err
 
 
 def test_console_entry_point_runs_as_module() -> None:
-    out = subprocess.run([sys.executable, "-m", "graylib", "validate", EXAMPLE], capture_output=True, text=True,
-                         timeout=60, check=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "graylib", "validate", EXAMPLE],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr

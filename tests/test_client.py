@@ -31,8 +31,13 @@ def test_bad_config_raises_config_error() -> None:
 
 
 def test_smoke_cases_run_for_this_client_identity() -> None:
-    smoke = [{"name": "in stage here", "expect": {"applies": True},
-              "context": {"account": "u-1", "payment_type": "online_purchase", "amount": 1000}}]
+    smoke = [
+        {
+            "name": "in stage here",
+            "expect": {"applies": True},
+            "context": {"account": "u-1", "payment_type": "online_purchase", "amount": 1000},
+        }
+    ]
     data = make_config({"smoke": smoke})
     with pytest.raises(ConfigError, match="in stage here"):
         load_config(data)  # no cluster in the case and none given: the current stage does not reach it
@@ -71,7 +76,9 @@ def test_store_failure_keeps_the_last_known_kill_switches() -> None:
 
 
 def test_evaluate_all_only_looks_at_rules_of_the_payment_type() -> None:
-    rules = [{"id": f"r{i}", "payment_types": ["online_purchase" if i < 2 else f"type-{i}"]} for i in range(50)]
+    rules = [
+        {"id": f"r{i}", "payment_types": ["online_purchase" if i < 2 else f"type-{i}"]} for i in range(50)
+    ]
     c = Client(make_config(*rules), cluster="sh-small")
     out = c.evaluate_all(CTX)
     assert set(out) == {"r0", "r1"}
@@ -99,8 +106,13 @@ def test_threads_evaluating_concurrently() -> None:
 def test_from_file_runs_smoke_cases_as_this_node(tmp_path: Path) -> None:
     import json
 
-    smoke = [{"name": "in stage here", "expect": {"applies": True},
-              "context": {"account": "u-1", "payment_type": "online_purchase", "amount": 1000}}]
+    smoke = [
+        {
+            "name": "in stage here",
+            "expect": {"applies": True},
+            "context": {"account": "u-1", "payment_type": "online_purchase", "amount": 1000},
+        }
+    ]
     path = tmp_path / "rules.json"
     path.write_text(json.dumps(make_config({"smoke": smoke})))
     assert Client.from_file(path, cluster="sh-small").evaluate("subsidy", CTX).applies

@@ -15,15 +15,37 @@ def test_all_is_sorted_and_exactly_the_public_surface() -> None:
 
 
 def test_design_names_are_exported() -> None:
-    for name in ("Client", "Context", "Decision", "Reason", "load_config", "ConfigError",
-                 "MemoryStore", "SQLiteStore", "RedisStore"):
+    for name in (
+        "Client",
+        "Context",
+        "Decision",
+        "Reason",
+        "load_config",
+        "ConfigError",
+        "MemoryStore",
+        "SQLiteStore",
+        "RedisStore",
+    ):
         assert hasattr(graylib, name), name
 
 
 def test_reason_has_the_contract_members() -> None:
-    names = {"APPLIES_ALLOWLISTED", "APPLIES_ROLLOUT", "UNKNOWN_RULE", "KILLED", "NOT_ACTIVE", "DENYLISTED",
-             "PAYMENT_TYPE", "REGION", "NOT_ELIGIBLE", "OUT_OF_STAGE", "OUT_OF_ROLLOUT", "LIMIT_REACHED",
-             "SHADOW", "ERROR"}
+    names = {
+        "APPLIES_ALLOWLISTED",
+        "APPLIES_ROLLOUT",
+        "UNKNOWN_RULE",
+        "KILLED",
+        "NOT_ACTIVE",
+        "DENYLISTED",
+        "PAYMENT_TYPE",
+        "REGION",
+        "NOT_ELIGIBLE",
+        "OUT_OF_STAGE",
+        "OUT_OF_ROLLOUT",
+        "LIMIT_REACHED",
+        "SHADOW",
+        "ERROR",
+    }
     assert names <= set(graylib.Reason.__members__)
 
 
