@@ -5,6 +5,7 @@ snapshot of the rules with a reason, and fails closed whenever a guardrail says 
 """
 
 from ._bucketing import bucket
+from ._claims import Alert, ReleaseOutcome
 from ._client import Client
 from ._config import Config
 from ._errors import ConfigError, GraylibError, PolicyError, StoreError
@@ -14,6 +15,7 @@ from ._version import __version__ as __version__
 from .stores import MemoryStore, RedisStore, SQLiteStore, Store
 
 __all__ = [
+    "Alert",
     "Client",
     "Config",
     "ConfigError",
@@ -24,6 +26,7 @@ __all__ = [
     "PolicyError",
     "Reason",
     "RedisStore",
+    "ReleaseOutcome",
     "SQLiteStore",
     "Store",
     "StoreError",

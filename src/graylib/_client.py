@@ -12,9 +12,10 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from ._claims import AlertHook, Claims, ReleaseOutcome
 from ._compile import Snapshot, compile_config
 from ._config import Config
 from ._errors import ConfigError
@@ -41,6 +42,8 @@ class Client:
     ``config`` is a validated ``Config``, a mapping in the config format, or a path to a rules file.
     ``cluster`` and ``node`` are this process's identity, which the rollout stages target. ``store`` holds
     kill switches and limit counters (default: a new ``MemoryStore``, private to this client).
+    ``on_alert`` is called with an ``Alert`` when a claim trips a rule's rate alarm; ``clock`` is the time
+    claims and releases count with (windows, record ages), ``time.time`` unless a test drives it.
     """
 
     def __init__(
@@ -51,6 +54,8 @@ class Client:
         node: str = "",
         store: Store | None = None,
         kill_refresh: float = 1.0,
+        on_alert: AlertHook | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if not isinstance(cluster, str) or not isinstance(node, str):
             msg = "Client(cluster=..., node=...) must be strings"
@@ -73,6 +78,7 @@ class Client:
         self._kill_lock = threading.Lock()
         self._kill_error: str = ""
         self._closed = False
+        self._claims = Claims(self, on_alert=on_alert, clock=clock)
 
     @classmethod
     def from_file(
@@ -159,6 +165,18 @@ class Client:
         except Exception as exc:  # the payment path never raises: fail closed
             log.warning("evaluate_all failed closed: %r", exc)
             return {}
+
+    def claim(self, rule_id: str, ctx: Context) -> Decision:
+        """Evaluate, and when the rule applies reserve its limits atomically (all or none) in one store call.
+
+        Idempotent per ``ctx.payment_id``: a repeated claim returns the first decision and counts nothing.
+        Never raises; a store fault answers ``Reason.ERROR`` (see ``graylib._claims`` for every answer).
+        """
+        return self._claims.claim(rule_id, ctx)
+
+    def release(self, rule_id: str, payment_id: str) -> ReleaseOutcome:
+        """Give back what a claim reserved (the payment failed or was refunded), once. Never raises."""
+        return self._claims.release(rule_id, payment_id)
 
     # -- kill switches -----------------------------------------------------------------------------------
 

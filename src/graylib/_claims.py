@@ -1,0 +1,227 @@
+"""Claims and releases: a decision that applies becomes a grant only once the store has reserved its limits.
+
+``Client.claim`` and ``Client.release`` delegate here. A claim evaluates first (from the client's snapshot
+and kill-switch view, no store round trip); a payment the rule does not apply to is answered at once and
+counts nothing. A payment it applies to, or would apply to in shadow mode, costs exactly one store call:
+``Store.reserve`` checks the kill switch, the idempotency record, every limit and the rate alarm, and then
+counts all or nothing. Every answer of the store becomes a ``Decision``; every fault becomes
+``Reason.ERROR`` (fail closed). Nothing on this path raises.
+
+How the store's answers map to decisions:
+
+- ``GRANTED``: the evaluated decision (for a shadow rule: ``SHADOW``, counted in shadow counters only);
+- ``REPLAYED``: the first decision of this payment id, exactly as it was answered then;
+- ``MISMATCH``: ``ERROR``, the payment id was used before for another account, amount, type or merchant;
+- ``LIMIT_REACHED``: ``LIMIT_REACHED``, the detail names the counter and its caps;
+- ``KILLED``: ``KILLED``, and the client's kill-switch view is refreshed at once;
+- ``ALARM_TRIPPED``: ``KILLED`` as well, because the rule's kill switch is now set and every later claim
+  answers ``KILLED`` too; the ``on_alert`` hook gets an ``Alert`` (once: only the claim that tripped it).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import attrs
+import msgspec
+
+from ._compile import Snapshot
+from ._limits import LimitPlan, decode_decision
+from ._values import Context, Decision, Reason
+from .stores import ReserveRequest, ReserveStatus
+
+if TYPE_CHECKING:
+    from ._client import Client
+
+__all__ = ["Alert", "AlertHook", "Claims", "ReleaseOutcome"]
+
+log = logging.getLogger("graylib")
+
+_GRANTED = ReserveStatus.GRANTED
+_REPLAYED = ReserveStatus.REPLAYED
+_MISMATCH = ReserveStatus.MISMATCH
+_LIMIT_REACHED = ReserveStatus.LIMIT_REACHED
+_ALARM_TRIPPED = ReserveStatus.ALARM_TRIPPED
+_SHADOW = Reason.SHADOW
+_DETAIL_MAX = 300
+
+
+@attrs.frozen
+class Alert:
+    """A rule's rate alarm tripped: it granted too much too fast, and its kill switch is now set.
+
+    ``amount`` is the discount the tripping claim would have granted (it was refused); ``alarm_amount`` and
+    ``window`` (seconds, 0 = lifetime) are the alarm as configured; ``reason`` is the kill switch's reason.
+    """
+
+    rule_id: str
+    window: int
+    alarm_amount: int
+    amount: int
+    reason: str
+    payment_id: str = ""
+    at: float = 0.0
+    """Seconds since the epoch, by the client's clock."""
+
+
+AlertHook = Callable[[Alert], object]
+"""Called with every ``Alert``, on the claiming thread; its exceptions are logged, never raised."""
+
+
+@attrs.frozen
+class ReleaseOutcome:
+    """What ``Client.release`` did.
+
+    ``released`` is true when a reservation was given back (``amount`` is what it had reserved). When it is
+    false, ``failed`` tells a store fault (try again later) from a payment that had nothing to give back
+    (unknown, already released or expired: a no-op). ``detail`` says which.
+    """
+
+    rule_id: str
+    payment_id: str
+    released: bool
+    amount: int = 0
+    failed: bool = False
+    detail: str = ""
+
+
+def _refuse(decision: Decision, reason: Reason, detail: str) -> Decision:
+    return Decision(
+        applies=False,
+        reason=reason,
+        rule_id=decision.rule_id,
+        rule_version=decision.rule_version,
+        stage=decision.stage,
+        bucket=decision.bucket,
+        detail=detail[:_DETAIL_MAX],
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+class Claims:
+    """The claim and release logic of one ``Client``: limit plans per snapshot, the alert hook, the clock."""
+
+    __slots__ = ("_client", "_clock", "_on_alert", "_plans")
+
+    def __init__(self, client: Client, *, on_alert: AlertHook | None, clock: Callable[[], float]) -> None:
+        if on_alert is not None and not callable(on_alert):
+            msg = f"Client(on_alert=...) must be callable (got {on_alert!r})"
+            raise TypeError(msg)
+        if not callable(clock):
+            msg = f"Client(clock=...) must be callable (got {clock!r})"
+            raise TypeError(msg)
+        self._client = client
+        self._on_alert = on_alert
+        self._clock = clock
+        self._plans: tuple[Snapshot | None, dict[str, LimitPlan]] = (None, {})
+
+    def plan(self, snapshot: Snapshot, rule_id: str) -> LimitPlan | None:
+        """The limit plan of a rule under ``snapshot``; built on first use, dropped with the snapshot."""
+        owner, plans = self._plans
+        if owner is not snapshot:
+            plans = {}
+            self._plans = (snapshot, plans)
+        plan = plans.get(rule_id)
+        if plan is None:
+            compiled = snapshot.rules.get(rule_id)
+            if compiled is None:
+                return None
+            plan = plans[rule_id] = LimitPlan(compiled.rule)
+        return plan
+
+    def claim(self, rule_id: str, ctx: Context) -> Decision:
+        """Evaluate, then reserve the rule's limits for this payment in one store call. Never raises."""
+        client = self._client
+        try:
+            snapshot = client.snapshot
+            decision = client.evaluate(rule_id, ctx)
+            if not decision.applies and decision.reason is not _SHADOW:
+                return decision
+            plan = self.plan(snapshot, rule_id)
+            if plan is None:  # a reload swapped the snapshot between the two reads
+                return _refuse(decision, Reason.ERROR, "the rules were reloaded during the claim; try again")
+            payment_id = ctx.payment_id
+            if type(payment_id) is not str or not payment_id:
+                if plan.guarded:
+                    detail = "claim needs a payment_id: the rule has limits, counted once per payment id"
+                    return _refuse(decision, Reason.ERROR, detail)
+                return decision  # nothing to count and no payment id to remember it by
+            shadow = decision.reason is _SHADOW
+            request = plan.request(ctx, decision, self._clock(), shadow=shadow)
+            if isinstance(request, str):
+                return _refuse(decision, Reason.LIMIT_REACHED, request)
+        except Exception as exc:  # the payment path never raises: fail closed
+            return Decision(
+                applies=False, reason=Reason.ERROR, rule_id=str(rule_id), detail=_describe(exc)[:_DETAIL_MAX]
+            )
+        try:
+            result = client.store.reserve(request)
+        except Exception as exc:  # StoreError, or anything a custom store lets through
+            return _refuse(decision, Reason.ERROR, f"store unavailable: {_describe(exc)}")
+        try:
+            status = result.status
+            if status is _GRANTED:
+                return decision
+            if status is _REPLAYED:
+                return decode_decision(result.payload)
+            if status is _LIMIT_REACHED:
+                detail = plan.full(result.limit)
+                return _refuse(decision, Reason.LIMIT_REACHED, f"shadow: {detail}" if shadow else detail)
+            if status is _MISMATCH:
+                detail = "payment id reused with a different account/amount: nothing counted"
+                return _refuse(decision, Reason.ERROR, detail)
+            if status is _ALARM_TRIPPED:
+                self._alert(request, result.detail)
+                client._refresh_kills(force=True)
+                return _refuse(decision, Reason.KILLED, f"kill switch: {result.detail}")
+            # KILLED: set in the store after this client last looked; look again now.
+            client._refresh_kills(force=True)
+            info = client.kill_switches().get(rule_id)
+            return _refuse(decision, Reason.KILLED, f"kill switch: {info.reason if info else result.detail}")
+        except msgspec.DecodeError as exc:
+            return _refuse(decision, Reason.ERROR, f"replayed claim: stored decision unreadable: {exc}")
+        except Exception as exc:
+            return _refuse(decision, Reason.ERROR, _describe(exc))
+
+    def release(self, rule_id: str, payment_id: str) -> ReleaseOutcome:
+        """Give back what the payment reserved, once. Never raises for a store fault."""
+        if not isinstance(rule_id, str) or not isinstance(payment_id, str):
+            msg = f"release(rule_id, payment_id) takes two strings (got {rule_id!r}, {payment_id!r})"
+            raise TypeError(msg)
+        if not payment_id:
+            return ReleaseOutcome(
+                rule_id, payment_id, released=False, detail="no payment id: nothing to release"
+            )
+        try:
+            result = self._client.store.release(rule_id, payment_id, self._clock())
+        except Exception as exc:
+            detail = f"store unavailable: {_describe(exc)}"[:_DETAIL_MAX]
+            log.warning("release of %r / %r failed: %s", rule_id, payment_id, detail)
+            return ReleaseOutcome(rule_id, payment_id, released=False, failed=True, detail=detail)
+        return ReleaseOutcome(rule_id, payment_id, result.released, result.amount, detail=result.detail)
+
+    def _alert(self, request: ReserveRequest, reason: str) -> None:
+        """Log the tripped alarm and call the hook; a failing hook is logged and otherwise ignored."""
+        alert = Alert(
+            rule_id=request.rule_id,
+            window=request.alarm_window,
+            alarm_amount=request.alarm_amount if request.alarm_amount is not None else 0,
+            amount=request.amount,
+            reason=reason,
+            payment_id=request.payment_id,
+            at=request.now if math.isfinite(request.now) else 0.0,
+        )
+        log.error("rate alarm tripped, rule %r killed: %s", request.rule_id, reason)
+        hook = self._on_alert
+        if hook is None:
+            return
+        try:
+            hook(alert)
+        except Exception:
+            log.exception("on_alert hook failed for rule %r", request.rule_id)

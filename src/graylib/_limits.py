@@ -1,0 +1,120 @@
+"""A rule's limits, prepared once per snapshot, turn a payment and its decision into one ``ReserveRequest``.
+
+``LimitPlan`` is built the first time a rule is claimed under a snapshot and reused for every later claim of
+that rule under the same snapshot: which limit kinds exist, which context field each one counts by, their
+windows and caps, the ``total`` counter (one object for every claim), the rate alarm and the detail texts.
+A claim then only reads the context fields it needs, names one counter per ``per_X`` limit and serializes
+the decision.
+
+Counters are named ``"{kind}:{value}"`` (``"per_account:u-1"``, ``"per_ip:203.0.113.7"``) or ``"total"``.
+A ``per_X`` limit whose context field is empty (or not a string) refuses the claim before any store call:
+a payment that cannot be counted is not granted (fail closed), and the refusal names the missing field.
+
+The fingerprint is what makes a payment this payment: account, payment type, amount and merchant. Another
+claim with the same payment id and another fingerprint is refused by the store (payment id reuse). The
+region, IP and device are left out on purpose: a retry of the same payment may arrive over another network,
+and a replay counts nothing new, so it cannot overspend. The payload is the decision in compact JSON, so a
+replay returns the first decision field for field.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import msgspec
+
+from ._config import Limit, Rule
+from ._config._model import LIMIT_SUBJECTS
+from ._values import Context, Decision
+from .stores import CounterSpec, ReserveRequest
+
+__all__ = ["LimitPlan", "decode_decision", "describe_limit", "encode_decision"]
+
+_encode: Final = msgspec.json.Encoder().encode
+_decoder: Final = msgspec.json.Decoder(Decision)
+
+_Subject = tuple[str, str, int, "int | None", "int | None"]
+"""(kind, context field, window seconds, max count, max amount) of one ``per_X`` limit."""
+
+
+def encode_decision(decision: Decision) -> str:
+    """The decision as compact JSON text: what the store keeps and returns on a replay."""
+    return _encode(decision).decode()
+
+
+def decode_decision(payload: str) -> Decision:
+    """The decision a claim stored with its reservation (raises ``msgspec.DecodeError`` if unreadable)."""
+    return _decoder.decode(payload)
+
+
+def describe_limit(limit: Limit) -> str:
+    """``"count 3, amount 100000, per 1d"``: a limit's caps and window, as the rules file says them."""
+    caps = []
+    if limit.count is not None:
+        caps.append(f"count {limit.count}")
+    if limit.amount is not None:
+        caps.append(f"amount {limit.amount}")
+    caps.append(f"per {limit.window_text}" if limit.window else "lifetime")
+    return ", ".join(caps)
+
+
+class LimitPlan:
+    """Everything about one rule's limits that does not depend on the payment, computed once per snapshot.
+
+    ``guarded`` is true when the rule has a limit or a rate alarm: such a rule can only be claimed with a
+    payment id, because the payment id is what makes a retry count once and a release give back exactly.
+    """
+
+    __slots__ = ("alarm_amount", "alarm_window", "descriptions", "fixed", "guarded", "rule_id", "subjects")
+
+    def __init__(self, rule: Rule) -> None:
+        self.rule_id: str = rule.id
+        subjects: list[_Subject] = []
+        fixed: list[CounterSpec] = []
+        descriptions: dict[str, str] = {}
+        for kind in LIMIT_SUBJECTS:
+            limit: Limit | None = getattr(rule.limits, kind)
+            if limit is None:
+                continue
+            descriptions[kind] = describe_limit(limit)
+            if kind == "total":
+                fixed.append(CounterSpec("total", limit.window, limit.count, limit.amount))
+            else:
+                subjects.append((kind, kind[4:], limit.window, limit.count, limit.amount))
+        alarm = rule.limits.rate_alarm
+        self.subjects: tuple[_Subject, ...] = tuple(subjects)
+        self.fixed: tuple[CounterSpec, ...] = tuple(fixed)
+        self.descriptions: dict[str, str] = descriptions
+        self.alarm_amount: int | None = alarm.amount if alarm is not None else None
+        self.alarm_window: int = alarm.window if alarm is not None else 0
+        self.guarded: bool = bool(subjects or fixed or alarm is not None)
+
+    def request(self, ctx: Context, decision: Decision, now: float, *, shadow: bool) -> ReserveRequest | str:
+        """The reservation for this payment, or the text of a refusal when a limited field is missing.
+
+        The caller has checked that ``ctx.payment_id`` is a non-empty string.
+        """
+        counters: list[CounterSpec] = []
+        for kind, field, window, max_count, max_amount in self.subjects:
+            value = getattr(ctx, field)
+            if type(value) is not str or not value:
+                return f"{kind}: the payment has no {field}, so the limit cannot count it"
+            counters.append(CounterSpec(f"{kind}:{value}", window, max_count, max_amount))
+        counters.extend(self.fixed)
+        return ReserveRequest(
+            rule_id=self.rule_id,
+            payment_id=ctx.payment_id,
+            fingerprint=_encode((ctx.account, ctx.payment_type, ctx.amount, ctx.merchant)).decode(),
+            amount=decision.discount,
+            counters=tuple(counters),
+            payload=_encode(decision).decode(),
+            now=now,
+            alarm_amount=self.alarm_amount,
+            alarm_window=self.alarm_window,
+            shadow=shadow,
+        )
+
+    def full(self, counter: str) -> str:
+        """The detail of a ``LIMIT_REACHED`` refusal for the counter the store named."""
+        caps = self.descriptions.get(counter.partition(":")[0])
+        return f"limit reached: {counter} is full ({caps})" if caps else f"limit reached: {counter} is full"
