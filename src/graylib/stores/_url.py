@@ -35,6 +35,6 @@ def store_from_url(url: str) -> Store:
         if rest and not rest.startswith("/"):
             return SQLiteStore(rest)
     if colon and scheme in ("redis", "rediss") and rest.startswith("//") and len(rest) > 2:
-        return RedisStore(url)
+        return RedisStore(f"{scheme}:{rest}")
     msg = f"store URL: expected one of {_FORMS} (got {url!r})"
     raise ValueError(msg)

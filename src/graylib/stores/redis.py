@@ -83,7 +83,16 @@ class RedisStore:
         except ImportError as exc:
             msg = "RedisStore needs the redis package: pip install 'graylib[redis]'"
             raise ImportError(msg) from exc
-        self._errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
+        # Every exception class redis-py defines (a few cluster and fork errors do not derive from
+        # RedisError), and OSError for sockets: all of them become StoreError.
+        self._errors: tuple[type[BaseException], ...] = (
+            *(
+                cls
+                for cls in vars(redis.exceptions).values()
+                if isinstance(cls, type) and issubclass(cls, Exception)
+            ),
+            OSError,
+        )
         self._no_script: type[BaseException] = redis.exceptions.NoScriptError
         self._prefix = prefix
         self._record_ttl_ms = int(record_ttl * 1000)
@@ -102,9 +111,9 @@ class RedisStore:
                 health_check_interval=0,
                 decode_responses=True,
             )
-        except (ValueError, *self._errors) as exc:
+        except ValueError as exc:  # redis-py's URL parser: a configuration mistake, not a failing backend
             msg = f"RedisStore: bad URL {url!r}: {exc}"
-            raise StoreError(msg) from exc
+            raise ValueError(msg) from exc
         self._url = url
         self._sources = {name: _script(name) for name in ("reserve.lua", "release.lua")}
         self._shas = {name: _sha1(source) for name, source in self._sources.items()}

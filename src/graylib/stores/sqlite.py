@@ -138,7 +138,7 @@ class SQLiteStore:
         self._synchronous = "FULL" if durable else "NORMAL"
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._connections: list[tuple[int, int, sqlite3.Connection]] = []
+        self._connections: list[tuple[int, threading.Thread, sqlite3.Connection]] = []
         self._next_purge = 0.0
         self._closed = False
         self._transaction(self._create_schema)
@@ -244,11 +244,10 @@ class SQLiteStore:
     def _track(self, db: sqlite3.Connection) -> None:
         """Remember ``db`` for ``close``; close the connections of this process's threads that have ended."""
         pid = os.getpid()
-        alive = {thread.ident for thread in threading.enumerate()}
         with self._lock:
-            ended = [e for e in self._connections if e[0] == pid and e[1] not in alive]
+            ended = [e for e in self._connections if e[0] == pid and not e[1].is_alive()]
             self._connections = [e for e in self._connections if e not in ended]
-            self._connections.append((pid, threading.get_ident(), db))
+            self._connections.append((pid, threading.current_thread(), db))
         for _, _, old in ended:
             old.close()
 

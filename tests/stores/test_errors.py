@@ -1,0 +1,126 @@
+"""Every backend exception a store can meet reaches the caller as StoreError, with the cause chained."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+import pytest
+
+from graylib import StoreError
+from graylib.stores import RedisStore, SQLiteStore, Store
+from tests.stores.support import counter, request
+
+OPERATIONS: dict[str, Callable[[Store], object]] = {
+    "reserve": lambda store: store.reserve(request(counter("total"))),
+    "release": lambda store: store.release("rule-1", "p-1", 0.0),
+    "kill": lambda store: store.kill("rule-1", "x", 0.0),
+    "revive": lambda store: store.revive("rule-1"),
+    "kill_switches": lambda store: store.kill_switches(),
+    "stats": lambda store: store.stats("rule-1"),
+}
+
+SQLITE_ERRORS = [
+    sqlite3.Error,
+    sqlite3.DatabaseError,
+    sqlite3.OperationalError,
+    sqlite3.IntegrityError,
+    sqlite3.ProgrammingError,
+    sqlite3.InterfaceError,
+    sqlite3.DataError,
+    sqlite3.NotSupportedError,
+    sqlite3.InternalError,
+]
+
+
+def _redis_errors() -> list[type[BaseException]]:
+    import redis.exceptions
+
+    found = [
+        cls
+        for cls in vars(redis.exceptions).values()
+        if isinstance(cls, type) and issubclass(cls, Exception) and cls.__module__ == "redis.exceptions"
+    ]
+    return [*found, OSError, ConnectionRefusedError, TimeoutError]
+
+
+def _make(cls: type[BaseException]) -> BaseException:
+    return cls("1 127.0.0.1:7000")  # AskError / MovedError parse "slot host:port"; others keep the text
+
+
+class _Failing:
+    """Stands in for a backend client or connection: every method raises ``error``."""
+
+    def __init__(self, error: BaseException) -> None:
+        self._error = error
+        self.in_transaction = False
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        def fail(*args: object, **kwargs: object) -> NoReturn:
+            raise self._error
+
+        return fail
+
+
+@pytest.mark.parametrize("operation", OPERATIONS)
+@pytest.mark.parametrize("error", SQLITE_ERRORS, ids=lambda cls: cls.__name__)
+def test_sqlite_errors_become_store_errors(
+    tmp_path: Path, error: type[sqlite3.Error], operation: str
+) -> None:
+    store = SQLiteStore(tmp_path / "e.db")
+    raised = error("boom")
+    store._local.db, store._local.pid = _Failing(raised), os.getpid()
+    with pytest.raises(StoreError, match="boom") as caught:
+        OPERATIONS[operation](store)
+    assert caught.value.__cause__ is raised
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("operation", [*OPERATIONS, "close"])
+@pytest.mark.parametrize("error", _redis_errors(), ids=lambda cls: cls.__name__)
+def test_redis_errors_become_store_errors(error: type[BaseException], operation: str) -> None:
+    store = RedisStore("redis://127.0.0.1:1/0")
+    raised = _make(error)
+    store._redis = _Failing(raised)
+    call = OPERATIONS.get(operation, lambda store: store.close())
+    with pytest.raises(StoreError) as caught:
+        call(store)
+    assert caught.value.__cause__ is raised
+
+
+def test_a_locked_database_is_a_store_error_after_the_timeout(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "locked.db", timeout=0.05)
+    holder = sqlite3.connect(tmp_path / "locked.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreError, match="locked") as caught:
+            store.reserve(request(counter("total")))
+        assert isinstance(caught.value.__cause__, sqlite3.OperationalError)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert store.reserve(request(counter("total"))).status.value == "granted"  # the store is usable again
+    store.close()
+
+
+def test_a_file_that_is_not_a_database_is_a_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "garbage.db"
+    path.write_bytes(b"this is not an SQLite file" * 200)
+    with pytest.raises(StoreError, match=r"garbage\.db") as caught:
+        SQLiteStore(path)
+    assert isinstance(caught.value.__cause__, sqlite3.DatabaseError)
+
+
+def test_a_closed_sqlite_store_raises_store_error(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "closed.db")
+    store.close()
+    with pytest.raises(StoreError, match="closed"):
+        store.stats("rule-1")
+
+
+def test_a_bad_redis_url_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="bad URL"):
+        RedisStore("redis://127.0.0.1:notaport/0")

@@ -1,0 +1,95 @@
+"""RedisStore specifics: one round trip and one hash slot per claim, key lifetimes, the kill index."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from graylib.stores import RedisStore, ReserveStatus
+from graylib.stores.redis import WINDOW_SLACK_MS
+from tests.redis_server import RedisServer
+from tests.stores.support import T0, counter, request, unique_prefix
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+def client(redis_server: RedisServer) -> Iterator[Any]:
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def store(redis_server: RedisServer) -> Iterator[RedisStore]:
+    store = RedisStore(redis_server.url, prefix=unique_prefix(), record_ttl=3_600)
+    yield store
+    store.close()
+
+
+def test_every_key_of_a_claim_and_a_release_is_in_one_cluster_slot(
+    store: RedisStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from redis.crc import key_slot
+
+    seen: list[list[str]] = []
+    run = store._run
+
+    def spy(name: str, keys: list[str], args: Any) -> Any:
+        seen.append(keys)
+        return run(name, keys, args)
+
+    monkeypatch.setattr(store, "_run", spy)
+    counters = (counter("per_account:u-1}{x", 60), counter("per_ip:{1.2.3.4}", 3600), counter("total"))
+    assert (
+        store.reserve(request(*counters, rule_id="r{1}", payment="p-1", alarm_amount=10**9)).status.value
+        == "granted"
+    )
+    assert store.release("r{1}", "p-1", T0).released
+    assert len(seen) == 2
+    assert len(seen[1]) == 2 + len(counters)  # record, stats and every counter, declared
+    assert len({key_slot(key.encode()) for keys in seen for key in keys}) == 1
+
+
+def test_one_round_trip_per_claim(store: RedisStore, client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    store.reserve(request(counter("total")))  # loads the script if needed
+    sent: list[str] = []
+    execute = store._redis.execute_command
+
+    def spy(*args: Any, **options: Any) -> Any:
+        sent.append(args[0])
+        return execute(*args, **options)
+
+    monkeypatch.setattr(store._redis, "execute_command", spy)
+    evalsha = client.info("commandstats")["cmdstat_evalsha"]["calls"]
+    for _ in range(10):
+        store.reserve(request(counter("total"), counter("per_account:u-1", 60), alarm_amount=10**9))
+    assert sent == ["EVALSHA"] * 10
+    assert client.info("commandstats")["cmdstat_evalsha"]["calls"] - evalsha == 10
+
+
+def test_windowed_keys_expire_after_their_window_lifetime_keys_never(store: RedisStore, client: Any) -> None:
+    now = T0 + 15  # 45 s left in the minute
+    store.reserve(
+        request(counter("per_account:u-1", 60), counter("total"), payment="p-1", now=now, alarm_amount=10**9)
+    )
+    tag = f"{{{store._prefix}:rule-1}}"
+    window_ttl = client.pttl(f"{tag}:c:r:60:{int(T0)}:per_account:u-1")
+    assert 45_000 + WINDOW_SLACK_MS - 2_000 <= window_ttl <= 45_000 + WINDOW_SLACK_MS
+    assert client.pttl(f"{tag}:c:r:0:0:total") == -1
+    assert 0 < client.pttl(f"{tag}:alarm:60:{int(T0)}") <= 45_000 + WINDOW_SLACK_MS
+    assert 3_590_000 < client.pttl(f"{tag}:rec:r:p-1") <= 3_600_000
+    assert client.pttl(f"{tag}:stats") == -1
+
+
+def test_the_kill_index_repairs_itself(store: RedisStore, client: Any) -> None:
+    store.kill("rule-1", "stop", T0)
+    client.delete(f"{{{store._prefix}}}:killed")  # as if the process died before indexing the switch
+    assert store.kill_switches() == {}
+    store._index_repaired.clear()
+    assert store.reserve(request()).status is ReserveStatus.KILLED
+    assert set(store.kill_switches()) == {"rule-1"}

@@ -1,0 +1,112 @@
+"""SQLiteStore specifics: schema, pragmas, purge, threads and fork."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import warnings
+from pathlib import Path
+
+import pytest
+
+from graylib import StoreError
+from graylib.stores import ReserveStatus, RuleStats, SQLiteStore
+from graylib.stores.sqlite import SCHEMA_VERSION
+from tests.stores.support import T0, counter, request
+
+GRANTED = ReserveStatus.GRANTED
+
+
+def _pragma(path: Path, name: str) -> object:
+    with sqlite3.connect(path) as db:
+        return db.execute(f"PRAGMA {name}").fetchone()[0]
+
+
+def test_schema_is_versioned_in_wal_mode_and_created_once(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    SQLiteStore(path).close()
+    SQLiteStore(path).close()
+    assert _pragma(path, "user_version") == SCHEMA_VERSION
+    assert _pragma(path, "journal_mode") == "wal"
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(StoreError, match="newer"):
+        SQLiteStore(path)
+
+
+@pytest.mark.parametrize(("durable", "level"), [(False, 1), (True, 2)])  # NORMAL = 1, FULL = 2
+def test_durable_asks_for_synchronous_full(tmp_path: Path, durable: bool, level: int) -> None:
+    store = SQLiteStore(tmp_path / "d.db", durable=durable)
+    assert store._connection().execute("PRAGMA synchronous").fetchone()[0] == level
+    store.close()
+
+
+def test_expired_counters_and_old_records_are_purged(tmp_path: Path) -> None:
+    path = tmp_path / "p.db"
+    store = SQLiteStore(path, record_ttl=1_000)
+    for i in range(50):
+        assert (
+            store.reserve(request(counter(f"per_account:u-{i}", 60), counter("total"), now=T0)).status
+            is GRANTED
+        )
+    assert store.reserve(request(counter("total"), payment="late", now=T0 + 5_000)).status is GRANTED
+    with sqlite3.connect(path) as db:
+        names = {row[0] for row in db.execute("SELECT name FROM counters WHERE namespace = 'real'")}
+        payments = [row[0] for row in db.execute("SELECT payment_id FROM reservations")]
+    assert names == {"total"}
+    assert payments == ["late"]
+    assert store.stats("rule-1") == RuleStats(51, 51_000)  # statistics are lifetime: never purged
+    store.close()
+
+
+def test_an_expired_record_counts_afresh(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "r.db", record_ttl=100)
+    assert store.reserve(request(payment="p-1", now=T0)).status is GRANTED
+    assert store.reserve(request(payment="p-1", now=T0 + 99)).status is ReserveStatus.REPLAYED
+    assert not store.release("rule-1", "p-1", T0 + 101).released
+    assert store.reserve(request(payment="p-1", fingerprint="new", now=T0 + 101)).status is GRANTED
+    store.close()
+
+
+def test_each_thread_has_its_own_connection(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "t.db")
+    seen = []
+
+    def work() -> None:
+        seen.append(store._connection())
+        store.reserve(request(counter("total")))
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+        thread.join(timeout=10)
+    assert len({id(db) for db in seen}) == 3
+    store.reserve(request(counter("total")))
+    assert len(store._connections) <= 2  # connections of finished threads were closed
+    assert store.stats("rule-1") == RuleStats(4, 4_000)
+    store.close()
+
+
+def test_a_forked_child_opens_its_own_connection(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "f.db")
+    assert store.reserve(request(counter("total"))).status is GRANTED
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads alive (newer Pythons warn)
+        pid = os.fork()
+    if pid == 0:  # child: must not reuse the parent's connection
+        code = 1
+        try:
+            ok = store.reserve(request(counter("total"))).status is GRANTED
+            code = 0 if ok and store._connection() is not store._connections[0][2] else 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert store.reserve(request(counter("total"))).status is GRANTED
+    assert store.stats("rule-1") == RuleStats(3, 3_000)
+    store.close()
