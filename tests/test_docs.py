@@ -1,0 +1,201 @@
+"""The documentation's examples are run, so they cannot drift from the code.
+
+Markers (an HTML comment on the line before a fenced block, invisible in the rendered page):
+
+- ``<!-- example: valid -->`` before a ```toml (or ```json) block: a complete config that ``load_config`` accepts.
+- ``<!-- example: valid, base -->``: the same, and the base that fragments in the same file build on.
+- ``<!-- example: valid fragment -->``: top-level keys the block does not set come from the base.
+- ``<!-- example: invalid, expect: MESSAGE -->`` / ``<!-- example: invalid fragment, expect: MESSAGE -->``:
+  ``load_config`` raises ``ConfigError`` and MESSAGE is exactly one of its problems.
+- ``<!-- example: skip -->``: shown for reading only (a partial table, a format sketch).
+- ``<!-- example: run -->`` before a ```python block: executed from the repository root; a ``print``
+  line ending in ``# expected output`` must print exactly that.
+
+Every ```toml and ```json block must carry a marker and every ```python block is at least compiled, so an unchecked
+snippet cannot slip in. The README quickstart runs as a user would run it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from graylib import ConfigError, load_config
+from graylib._config._read import tomllib
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"]
+
+_FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
+_MARKER = re.compile(r"<!--\s*example:\s*(.*?)\s*-->\s*$")
+_EXPECT = re.compile(r"^(valid|invalid)(?: (fragment))?(?:, (base))?(?:, expect: (.*))?$")
+
+
+class Block:
+    """One fenced code block, with the example marker on the line before it (if any)."""
+
+    def __init__(self, page: Path, lang: str, body: str, line: int, marker: str) -> None:
+        self.page = page
+        self.lang = lang
+        self.body = body
+        self.line = line
+        self.marker = marker
+
+    @property
+    def id(self) -> str:
+        return f"{self.page.name}:{self.line}"
+
+
+def _blocks(page: Path) -> Iterator[Block]:
+    text = page.read_text(encoding="utf-8")
+    for match in _FENCE.finditer(text):
+        line = text.count("\n", 0, match.start()) + 1
+        before = text[: match.start()].rstrip("\n").rsplit("\n", 1)[-1]
+        found = _MARKER.search(before)
+        yield Block(page, match.group(1), match.group(2), line, found.group(1) if found else "")
+
+
+BLOCKS = [b for page in PAGES if page.exists() for b in _blocks(page)]
+TOML = [b for b in BLOCKS if b.lang == "toml"]
+JSON = [b for b in BLOCKS if b.lang == "json"]
+PYTHON = [b for b in BLOCKS if b.lang == "python"]
+
+
+def _parse_marker(block: Block) -> tuple[bool, bool, bool, str]:
+    """(valid, fragment, base, expected message)."""
+    found = _EXPECT.match(block.marker)
+    assert found, f"{block.id}: unknown example marker {block.marker!r}"
+    valid = found.group(1) == "valid"
+    message = found.group(4) or ""
+    assert valid != bool(message), f"{block.id}: an invalid example must say what it expects (and only then)"
+    return valid, bool(found.group(2)), bool(found.group(3)), message
+
+
+def _base(page: Path) -> dict[str, Any]:
+    bases = [b for b in TOML if b.page == page and b.marker.endswith(", base")]
+    assert len(bases) == 1, f"{page.name}: fragments need exactly one '<!-- example: valid, base -->' block"
+    return tomllib.loads(bases[0].body)
+
+
+def _document(block: Block, fragment: bool) -> str:
+    """The text to load: the block itself, or a fragment completed from its page's base."""
+    if not fragment:
+        return block.body
+    assert block.lang == "toml", f"{block.id}: only TOML blocks can be fragments"
+    data = tomllib.loads(block.body)
+    for key, value in _base(block.page).items():
+        data.setdefault(key, value)
+    return _dump(data)
+
+
+def _load(text: str, suffix: str, tmp_path: Path) -> None:
+    """Load as a user would: from a file."""
+    path = tmp_path / f"rules.{suffix}"
+    path.write_text(text, encoding="utf-8")
+    load_config(path)
+
+
+def _dump(data: Any) -> str:
+    """Enough of a TOML writer for documentation configs: inline tables and arrays, one key per line."""
+    lines = [f"{_key(k)} = {_value(v)}" for k, v in data.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else '"' + key.replace('"', '\\"') + '"'
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_key(k)} = {_value(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, list):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return repr(value)
+
+
+# -- markers are present and well formed --------------------------------------------------------------------
+
+
+def test_docs_have_examples() -> None:
+    assert any(b.marker.startswith("valid") for b in TOML)
+    assert any(b.marker.startswith("invalid") for b in TOML)
+
+
+@pytest.mark.parametrize("block", TOML + JSON, ids=lambda b: b.id)
+def test_every_config_block_is_marked(block: Block) -> None:
+    assert block.marker, (
+        f"{block.id}: mark the block with <!-- example: valid --> (or invalid, expect: ..., or skip)"
+    )
+
+
+# -- configs ------------------------------------------------------------------------------------------------
+
+
+CONFIGS = [b for b in TOML + JSON if b.marker and b.marker != "skip"]
+
+
+@pytest.mark.parametrize("block", CONFIGS, ids=lambda b: b.id)
+def test_config_example(block: Block, tmp_path: Path) -> None:
+    valid, fragment, _, message = _parse_marker(block)
+    text = _document(block, fragment)
+    if valid:
+        _load(text, block.lang, tmp_path)
+        return
+    with pytest.raises(ConfigError) as info:
+        _load(text, block.lang, tmp_path)
+    assert message in info.value.problems, f"{block.id}: {message!r} is not one of:\n{info.value}"
+
+
+def test_the_toml_writer_round_trips() -> None:
+    text = (ROOT / "examples" / "rules.toml").read_text(encoding="utf-8")
+    data = tomllib.loads(text)
+    assert tomllib.loads(_dump(data)) == data
+
+
+# -- Python -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("block", PYTHON, ids=lambda b: b.id)
+def test_python_block_compiles(block: Block) -> None:
+    compile(block.body, block.id, "exec")
+
+
+RUNNABLE = [b for b in PYTHON if b.marker == "run"]
+_PRINT = re.compile(r"^\s*print\(.*#\s?(.*)$")
+
+
+def _expected_output(code: str) -> list[str]:
+    return [m.group(1).rstrip() for line in code.splitlines() if (m := _PRINT.match(line))]
+
+
+def _run(code: str) -> list[str]:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return [line.rstrip() for line in done.stdout.splitlines()]
+
+
+def test_readme_quickstart_has_a_runnable_block() -> None:
+    readme = [b for b in RUNNABLE if b.page.name == "README.md"]
+    assert readme, "README.md: mark the quickstart with <!-- example: run -->"
+    assert _expected_output(readme[0].body), "the quickstart shows its output in # comments"
+
+
+@pytest.mark.parametrize("block", RUNNABLE, ids=lambda b: b.id)
+def test_python_example_prints_what_it_says(block: Block) -> None:
+    assert _run(block.body) == _expected_output(block.body)
