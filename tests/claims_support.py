@@ -1,0 +1,126 @@
+"""Shared by the claim tests: rule configs with limits, store fixtures, and the racing worker.
+
+The worker runs in child processes started with ``spawn``, so it lives in an importable module. The store
+fixtures are imported by the test modules that use them (``from tests.claims_support import store_fixture``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Event
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from graylib import Client, Context, Store
+from tests.helpers import make_config
+from tests.redis_server import RedisServer
+from tests.stores.support import StoreSpec, unique_prefix
+
+RULE = "subsidy"
+CLUSTER = "sh-small"
+"""The base rule's current stage targets this cluster at 100%, so every account is in."""
+DISCOUNT = 100
+"""The fixed discount of ``limited_config`` rules (minor units)."""
+
+
+def limited_config(
+    limits: dict[str, Any] | None = None, *, state: str = "active", **rule: Any
+) -> dict[str, Any]:
+    """A config whose rule takes ``DISCOUNT`` off every online purchase at ``CLUSTER``, with ``limits``."""
+    overrides: dict[str, Any] = {"discount": {"amount": DISCOUNT}, "state": state, **rule}
+    if limits:
+        overrides["limits"] = limits
+    return make_config(overrides)
+
+
+def payment(pid: str, account: str = "u-1", amount: int = 10_000, **fields: Any) -> Context:
+    """An online purchase the base rule applies to."""
+    return Context(account=account, payment_type="online_purchase", amount=amount, payment_id=pid, **fields)
+
+
+def client(config: dict[str, Any], store: Store, **options: Any) -> Client:
+    return Client(config, cluster=CLUSTER, store=store, **options)
+
+
+@pytest.fixture(scope="session", name="redis_server")
+def redis_server_fixture() -> Iterator[RedisServer]:
+    """One real redis-server for the session; fails (never skips) when the binary is missing."""
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture(
+    name="store_spec", params=["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis)]
+)
+def store_spec_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> StoreSpec:
+    """How to open a fresh, empty store of each kind."""
+    kind: str = request.param
+    if kind == "memory":
+        return StoreSpec("memory")
+    if kind == "sqlite":
+        return StoreSpec("sqlite", str(tmp_path / "claims.db"))
+    server: RedisServer = request.getfixturevalue("redis_server")
+    return StoreSpec("redis", server.url, unique_prefix())
+
+
+@pytest.fixture(name="store")
+def store_fixture(store_spec: StoreSpec) -> Iterator[Store]:
+    opened = store_spec.open()
+    yield opened
+    opened.close()
+
+
+def race_claims(  # noqa: PLR0917 - a multiprocessing target takes its arguments positionally
+    open_store: Any,
+    config: dict[str, Any],
+    name: str,
+    threads: int,
+    attempts: int,
+    go: Event | None,
+    results: Queue[tuple[str, list[tuple[str, int]]]] | None,
+) -> list[tuple[str, int]]:
+    """Claim from ``threads`` threads released together; returns the (payment id, discount) granted.
+
+    Every refusal must be ``LIMIT_REACHED`` on the ``total`` counter; anything else fails the worker.
+    """
+    claimer = client(config, open_store())
+    granted: list[tuple[str, int]] = []
+    problems: list[str] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(threads, timeout=60)
+
+    def run(thread: int) -> None:
+        mine = []
+        try:
+            barrier.wait()
+            for attempt in range(attempts):
+                pid = f"{name}-{thread}-{attempt}"
+                decision = claimer.claim(RULE, payment(pid, account=f"{name}-{thread % 3}"))
+                if decision.applies:
+                    mine.append((pid, decision.discount))
+                elif not decision.detail.startswith("limit reached: total"):
+                    problems.append(f"{pid}: {decision}")
+        except threading.BrokenBarrierError as exc:
+            problems.append(repr(exc))
+        with lock:
+            granted.extend(mine)
+
+    workers = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(threads)]
+    if results is not None:
+        results.put(("ready", []))
+    if go is not None and not go.wait(timeout=60):
+        problems.append("never released")
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    claimer.store.close()
+    if problems:
+        raise AssertionError("\n".join(problems[:5]))
+    if results is not None:
+        results.put((name, granted))
+    return granted
