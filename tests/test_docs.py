@@ -2,7 +2,8 @@
 
 Markers (an HTML comment on the line before a fenced block, invisible in the rendered page):
 
-- ``<!-- example: valid -->`` before a ```toml (or ```json) block: a complete config that ``load_config`` accepts.
+- ``<!-- example: valid -->`` before a ```toml (or ```json) block: a complete config that ``load_config``
+  accepts.
 - ``<!-- example: valid, base -->``: the same, and the base that fragments in the same file build on.
 - ``<!-- example: valid fragment -->``: top-level keys the block does not set come from the base.
 - ``<!-- example: invalid, expect: MESSAGE -->`` / ``<!-- example: invalid fragment, expect: MESSAGE -->``:
@@ -11,12 +12,13 @@ Markers (an HTML comment on the line before a fenced block, invisible in the ren
 - ``<!-- example: run -->`` before a ```python block: executed from the repository root; a ``print``
   line ending in ``# expected output`` must print exactly that.
 
-Every ```toml and ```json block must carry a marker and every ```python block is at least compiled, so an unchecked
-snippet cannot slip in. The README quickstart runs as a user would run it.
+Every ```toml and ```json block must carry a marker and every ```python block is at least compiled, so an
+unchecked snippet cannot slip in. The README quickstart runs as a user would run it.
 """
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import subprocess
@@ -31,7 +33,7 @@ from graylib import ConfigError, load_config
 from graylib._config._read import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"]
+PAGES = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
 
 _FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 _MARKER = re.compile(r"<!--\s*example:\s*(.*?)\s*-->\s*$")
@@ -174,17 +176,31 @@ def test_python_block_compiles(block: Block) -> None:
 
 
 RUNNABLE = [b for b in PYTHON if b.marker == "run"]
-_PRINT = re.compile(r"^\s*print\(.*#\s?(.*)$")
 
 
 def _expected_output(code: str) -> list[str]:
-    return [m.group(1).rstrip() for line in code.splitlines() if (m := _PRINT.match(line))]
+    """The comment at the end of each top-level ``print(...)`` statement, in order."""
+    lines = code.splitlines()
+    out = []
+    for node in ast.parse(code).body:
+        call = node.value if isinstance(node, ast.Expr) else None
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "print":
+            last = lines[(node.end_lineno or node.lineno) - 1]
+            assert "#" in last, f"print on line {node.lineno} does not say what it prints"
+            out.append(last.split("#", 1)[1].strip())
+    return out
 
 
 def _run(code: str) -> list[str]:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
     done = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", code],
+        check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     return [line.rstrip() for line in done.stdout.splitlines()]
