@@ -1,0 +1,182 @@
+"""Claims under concurrency and failure, end to end through Client.claim, with real stores and processes.
+
+- threads and processes race on one budget: exactly budget / discount grants, zero overspend;
+- a kill set through one client reaches another client sharing the store within ``kill_refresh``;
+- a rate alarm tripped under a race alerts once and stops every client;
+- Redis going away turns claims into ``ERROR`` within the timeout, and they recover when it returns.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from graylib import Alert, Client, MemoryStore, Reason, RedisStore, Store
+from graylib.stores import RuleStats
+from tests.claims_support import (  # noqa: F401 - fixtures
+    DISCOUNT,
+    RULE,
+    client,
+    limited_config,
+    payment,
+    race_claims,
+    redis_server_fixture,
+    store_fixture,
+    store_spec_fixture,
+)
+from tests.redis_server import RedisServer
+from tests.stores.support import StoreSpec, unique_prefix
+
+pytestmark = pytest.mark.slow
+
+BUDGET = 10_000
+ALLOWED = BUDGET // DISCOUNT  # 100 grants
+BUDGET_CONFIG = limited_config({"per_account": {"count": 1_000, "window": "1h"}, "total": {"amount": BUDGET}})
+
+
+def _check_exact(store: Store, granted: list[tuple[str, int]]) -> None:
+    ids = [pid for pid, _ in granted]
+    assert len(ids) == len(set(ids)) == ALLOWED
+    assert sum(discount for _, discount in granted) == BUDGET
+    assert store.stats(RULE) == RuleStats(ALLOWED, BUDGET)
+    late = client(BUDGET_CONFIG, store).claim(RULE, payment("late", account="late"))
+    assert late.reason is Reason.LIMIT_REACHED and late.detail.startswith("limit reached: total")
+
+
+def test_threads_never_overspend_through_claim() -> None:
+    store = MemoryStore()
+    granted = race_claims(lambda: store, BUDGET_CONFIG, "m", 8, 20, None, None)  # 160 tries, 100 fit
+    _check_exact(store, granted)
+
+
+@pytest.fixture(name="shared_spec", params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+def shared_spec_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> StoreSpec:
+    """A store that other processes can open too."""
+    if request.param == "sqlite":
+        return StoreSpec("sqlite", str(tmp_path / "race.db"))
+    server: RedisServer = request.getfixturevalue("redis_server")
+    return StoreSpec("redis", server.url, unique_prefix())
+
+
+def test_processes_and_threads_never_overspend_through_claim(shared_spec: StoreSpec) -> None:
+    processes_n, threads, attempts = 4, 4, 10  # 160 tries on a budget of 100 grants
+    store = shared_spec.open()  # creates the SQLite schema before the race
+    context = multiprocessing.get_context("spawn")
+    go = context.Event()
+    results = context.Queue()
+    processes = [
+        context.Process(
+            target=race_claims,
+            args=(shared_spec.open, BUDGET_CONFIG, f"p{i}", threads, attempts, go, results),
+            daemon=True,
+        )
+        for i in range(processes_n)
+    ]
+    for process in processes:
+        process.start()
+    granted: list[tuple[str, int]] = []
+    try:
+        for _ in processes:
+            assert results.get(timeout=60)[0] == "ready"
+        go.set()
+        for _ in processes:
+            granted.extend(results.get(timeout=60)[1])
+    except queue.Empty:
+        pytest.fail(f"a racer did not report; exit codes {[p.exitcode for p in processes]}")
+    finally:
+        for process in processes:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.kill()
+    assert [p.exitcode for p in processes] == [0] * processes_n
+    _check_exact(store, granted)
+    store.close()
+
+
+def test_a_rate_alarm_tripped_in_a_race_alerts_once_and_stops_everyone(store_spec: StoreSpec) -> None:
+    alarm = 10 * DISCOUNT  # ten grants fit under the alarm, the eleventh trips it
+    config = limited_config({"rate_alarm": {"amount": alarm, "window": "1h"}})
+    alerts: list[Alert] = []
+    shared = store_spec.open()
+    clients = [
+        client(config, store_spec.open() if store_spec.kind != "memory" else shared, on_alert=alerts.append)
+        for _ in range(4)
+    ]
+    barrier = threading.Barrier(len(clients) * 2, timeout=30)
+    decisions: list[Reason] = []
+    lock = threading.Lock()
+
+    def run(n: int) -> None:
+        barrier.wait()
+        mine = [clients[n % 4].claim(RULE, payment(f"t{n}-{i}", account=f"a{i}")).reason for i in range(8)]
+        with lock:
+            decisions.extend(mine)
+
+    workers = [threading.Thread(target=run, args=(n,)) for n in range(len(clients) * 2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=30)
+    assert decisions.count(Reason.APPLIES_ROLLOUT) == 10
+    assert decisions.count(Reason.KILLED) == len(decisions) - 10
+    assert len(alerts) == 1 and alerts[0].alarm_amount == alarm
+    assert shared.stats(RULE) == RuleStats(10, alarm)
+    for c in clients:
+        assert c.evaluate(RULE, payment("after")).reason is Reason.KILLED
+        c.store.close()
+
+
+def _wait_for(check: Callable[[], bool], limit: float) -> float:
+    """Seconds until ``check()`` held; fails past ``limit``."""
+    start = time.monotonic()
+    while not check():
+        assert time.monotonic() - start < limit, "not within the time limit"
+        time.sleep(0.02)
+    return time.monotonic() - start
+
+
+def test_a_kill_through_one_client_stops_another_within_a_second(store_spec: StoreSpec) -> None:
+    shared = store_spec.open()
+    a = client(BUDGET_CONFIG, store_spec.open() if store_spec.kind != "memory" else shared)
+    b = client(BUDGET_CONFIG, shared)  # kill_refresh: the default second
+    assert b.evaluate(RULE, payment("p-0")).applies and b.claim(RULE, payment("p-0")).applies
+    a.kill(RULE, reason="wrong discount")
+    killed = b.evaluate(RULE, payment("p-1"))
+    if killed.applies:  # b's view is still fresh: it must go stale within kill_refresh
+        _wait_for(lambda: b.evaluate(RULE, payment("p-1")).reason is Reason.KILLED, 1.5)
+    decision = b.claim(RULE, payment("p-2"))
+    assert (decision.applies, decision.reason) == (False, Reason.KILLED)
+    assert decision.detail == "kill switch: wrong discount"
+    assert a.revive(RULE)
+    _wait_for(lambda: b.claim(RULE, payment("p-3")).applies, 1.5)
+    assert shared.stats(RULE) == RuleStats(2, 2 * DISCOUNT)
+    a.store.close()
+    shared.close()
+
+
+@pytest.mark.redis
+def test_claims_fail_closed_while_redis_is_down_and_recover() -> None:
+    with RedisServer() as server:
+        store = RedisStore(server.url, prefix=unique_prefix(), timeout=0.25)
+        c = Client(BUDGET_CONFIG, cluster="sh-small", store=store, kill_refresh=0.2)
+        assert c.claim(RULE, payment("before")).applies
+        server.stop()
+        started = time.monotonic()
+        down = c.claim(RULE, payment("during"))
+        elapsed = time.monotonic() - started
+        assert (down.applies, down.reason) == (False, Reason.ERROR)
+        assert down.detail.startswith("store unavailable: ")
+        assert elapsed < 1.5, elapsed
+        released = c.release(RULE, "before")
+        assert (released.released, released.failed) == (False, True)
+        time.sleep(0.3)  # past kill_refresh: evaluation keeps the last known kill switches, never raises
+        assert c.evaluate(RULE, payment("during")).applies
+        server.start()
+        _wait_for(lambda: c.claim(RULE, payment("after")).applies, 5.0)
+        store.close()
