@@ -65,6 +65,21 @@ class _Failing:
         return fail
 
 
+class _FailingPool:
+    """A connection pool whose connections fail to send; counts what the store did with them."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.connection = _Failing(error)
+        self.connection.disconnect = lambda: None  # type: ignore[method-assign]
+        self.released = 0
+
+    def get_connection(self) -> _Failing:
+        return self.connection
+
+    def release(self, connection: object) -> None:
+        self.released += 1
+
+
 @pytest.mark.parametrize("operation", OPERATIONS)
 @pytest.mark.parametrize("error", SQLITE_ERRORS, ids=lambda cls: cls.__name__)
 def test_sqlite_errors_become_store_errors(
@@ -85,6 +100,9 @@ def test_redis_errors_become_store_errors(error: type[BaseException], operation:
     store = RedisStore("redis://127.0.0.1:1/0")
     raised = _make(error)
     store._redis = _Failing(raised)
+    for runner in store._scripts.values():  # scripts go through the pool's connections directly
+        runner._client = store._redis
+        runner._pool = _FailingPool(raised)
     call = OPERATIONS.get(operation, lambda store: store.close())
     with pytest.raises(StoreError) as caught:
         call(store)

@@ -56,19 +56,23 @@ def test_every_key_of_a_claim_and_a_release_is_in_one_cluster_slot(
 
 
 def test_one_round_trip_per_claim(store: RedisStore, client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from redis.connection import Connection
+
     store.reserve(request(counter("total")))  # loads the script if needed
-    sent: list[str] = []
-    execute = store._redis.execute_command
+    sent: list[bytes] = []
+    send = Connection.send_packed_command
 
-    def spy(*args: Any, **options: Any) -> Any:
-        sent.append(args[0])
-        return execute(*args, **options)
+    def spy(self: Connection, command: Any, check_health: bool = True) -> None:
+        sent.append(b"".join(command) if isinstance(command, list) else command)
+        send(self, command, check_health)
 
-    monkeypatch.setattr(store._redis, "execute_command", spy)
     evalsha = client.info("commandstats")["cmdstat_evalsha"]["calls"]
+    monkeypatch.setattr(Connection, "send_packed_command", spy)
     for _ in range(10):
         store.reserve(request(counter("total"), counter("per_account:u-1", 60), alarm_amount=10**9))
-    assert sent == ["EVALSHA"] * 10
+    monkeypatch.undo()
+    assert len(sent) == 10
+    assert all(command.startswith(b"*") and b"EVALSHA" in command[:20] for command in sent)
     assert client.info("commandstats")["cmdstat_evalsha"]["calls"] - evalsha == 10
 
 

@@ -17,7 +17,6 @@ whenever a claim meets a switch that the index may have missed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 import time
@@ -44,6 +43,7 @@ from graylib.stores._protocol import (
     ReserveStatus,
     RuleStats,
 )
+from graylib.stores._redis_wire import ScriptRunner
 
 __all__ = ["WINDOW_SLACK_MS", "RedisStore"]
 
@@ -93,7 +93,6 @@ class RedisStore:
             ),
             OSError,
         )
-        self._no_script: type[BaseException] = redis.exceptions.NoScriptError
         self._prefix = prefix
         self._record_ttl_ms = int(record_ttl * 1000)
         self._index_key = f"{{{prefix}}}:killed"
@@ -115,8 +114,9 @@ class RedisStore:
             msg = f"RedisStore: bad URL {url!r}: {exc}"
             raise ValueError(msg) from exc
         self._url = url
-        self._sources = {name: _script(name) for name in ("reserve.lua", "release.lua")}
-        self._shas = {name: _sha1(source) for name, source in self._sources.items()}
+        self._scripts = {
+            name: ScriptRunner(self._redis, _script(name)) for name in ("reserve.lua", "release.lua")
+        }
 
     def reserve(self, request: ReserveRequest) -> ReserveResult:
         """Check kill switch, record, every counter and the rate alarm; then count all, or change nothing."""
@@ -232,13 +232,8 @@ class RedisStore:
     # -- internals ---------------------------------------------------------------------------------------
 
     def _run(self, name: str, keys: list[str], args: Sequence[str | int]) -> Any:
-        """EVALSHA the script; load it when Redis does not know it (restart, ``SCRIPT FLUSH``)."""
         try:
-            try:
-                return self._redis.evalsha(self._shas[name], len(keys), *keys, *args)
-            except self._no_script:
-                self._shas[name] = self._redis.script_load(self._sources[name])
-                return self._redis.evalsha(self._shas[name], len(keys), *keys, *args)
+            return self._scripts[name](keys, args)
         except self._errors as exc:
             raise self._store_error(name, exc) from exc
 
@@ -274,8 +269,3 @@ def _ttl_ms(start: int, window: int, now: float) -> int:
     if not window:
         return 0
     return max(int((start + window - now) * 1000), 0) + WINDOW_SLACK_MS
-
-
-def _sha1(text: str) -> str:
-    """The name Redis gives a script (``SCRIPT LOAD`` answers the same)."""
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()
