@@ -18,6 +18,7 @@ __all__ = ["main"]
 COMMANDS = (
     "graylib.cli._validate",
     "graylib.cli._explain",
+    "graylib.cli._simulate",
 )
 """Modules that each define ``register(subparsers)``; the order is the order of ``graylib --help``."""
 

@@ -1,0 +1,1 @@
+"""``graylib simulate``: replay synthetic payment traffic through a real client, on a simulated clock."""
