@@ -19,6 +19,8 @@ COMMANDS = (
     "graylib.cli._validate",
     "graylib.cli._explain",
     "graylib.cli._simulate",
+    "graylib.cli._smoke",
+    "graylib.cli._plan",
 )
 """Modules that each define ``register(subparsers)``; the order is the order of ``graylib --help``."""
 

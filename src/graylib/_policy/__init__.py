@@ -1,0 +1,23 @@
+"""Change safety between two configs: what changed, whether it widens or narrows, whether policy allows it.
+
+``plan_change(old, new)`` is used by ``graylib plan OLD NEW`` and by every reloading client before it swaps
+in a new snapshot, so the same checks guard a reviewed push and a file edited on a live machine.
+"""
+
+from ._blast import blast_radius, read_traffic_sample, spend_per_minute
+from ._model import BlastRadius, Direction, FieldChange, Plan, RuleChange, Violation, ViolationKind
+from ._plan import plan_change
+
+__all__ = [
+    "BlastRadius",
+    "Direction",
+    "FieldChange",
+    "Plan",
+    "RuleChange",
+    "Violation",
+    "ViolationKind",
+    "blast_radius",
+    "plan_change",
+    "read_traffic_sample",
+    "spend_per_minute",
+]

@@ -1,0 +1,184 @@
+"""``plan_change``: compare the running config with a new one and decide whether policy allows the change.
+
+The rules of change safety (product brief, rollout and change safety):
+
+- a new rule starts at its first stage, or in shadow;
+- a rule's stage advances by at most one step per change; going back any distance is fine;
+- a change that widens exposure anywhere (new rule, later stage, higher percentage or discount, looser
+  eligibility, lists or limits, a looser guardrail) needs ``[guardrails].min_approvals`` distinct approvers
+  other than the author in the new file's ``[change]``; the stricter of the old and new ``min_approvals``
+  counts, so a change cannot lower the bar and use the lower bar at once. Narrowing needs no approval, so an
+  emergency stop is never blocked; a change that both widens and narrows is a widening change.
+
+Guardrail ceilings are checked when each config is loaded (they make a config invalid), not here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import attrs
+
+from .._config import Config, Rule
+from .._values import Context
+from ._blast import blast_radius
+from ._diff import describe_added, diff_config, diff_rule, stage_steps
+from ._model import Direction, FieldChange, Plan, RuleChange, Violation, ViolationKind
+
+__all__ = ["plan_change"]
+
+_ELIGIBILITY = (
+    "payment_types",
+    "regions",
+    "min_amount",
+    "max_amount",
+    "starts_at",
+    "ends_at",
+    "allow.",
+    "deny.",
+)
+
+
+def _eligibility_widened(changes: Sequence[FieldChange]) -> bool:
+    return any(c.direction is Direction.WIDENING and c.field.startswith(_ELIGIBILITY) for c in changes)
+
+
+def _added(rule: Rule, new: Config, sample: Sequence[Context] | None) -> tuple[RuleChange, list[Violation]]:
+    violations = []
+    first = rule.rollout.stages[0].name
+    if rule.state != "shadow" and rule.rollout.index != 0:
+        violations.append(
+            Violation(
+                ViolationKind.NEW_RULE_NOT_AT_START,
+                rule.id,
+                f"a new rule must start at its first stage {first!r} or in shadow; it starts at stage "
+                f"{rule.rollout.stage!r} (step {rule.rollout.index + 1} of {len(rule.rollout.stages)}) "
+                f"in state {rule.state}",
+            )
+        )
+    blast = blast_radius(None, rule, new.traffic, sample, eligibility_widened=False)
+    change = RuleChange(
+        rule_id=rule.id,
+        kind="added",
+        changes=tuple(describe_added(rule)),
+        new_state=rule.state,
+        new_stage=rule.rollout.stage,
+        blast=blast,
+    )
+    return change, violations
+
+
+def _changed(
+    old: Rule, rule: Rule, traffic_config: Config, sample: Sequence[Context] | None
+) -> tuple[RuleChange | None, list[Violation]]:
+    changes = diff_rule(old, rule)
+    if not changes:
+        return None, []
+    violations = []
+    old_index, new_index = stage_steps(old, rule)
+    if new_index - old_index > 1:
+        names = [s.name for s in rule.rollout.stages]
+        violations.append(
+            Violation(
+                ViolationKind.STAGE_SKIPPED,
+                rule.id,
+                f"stage advances {new_index - old_index} steps at once ({old.rollout.stage!r} -> "
+                f"{rule.rollout.stage!r}); advance one step per change, next is {names[old_index + 1]!r}",
+            )
+        )
+    change = RuleChange(
+        rule_id=rule.id,
+        kind="changed",
+        changes=tuple(changes),
+        old_state=old.state,
+        new_state=rule.state,
+        old_stage=old.rollout.stage,
+        new_stage=rule.rollout.stage,
+    )
+    if change.widens:
+        blast = blast_radius(
+            old, rule, traffic_config.traffic, sample, eligibility_widened=_eligibility_widened(changes)
+        )
+        change = attrs.evolve(change, blast=blast)
+    return change, violations
+
+
+def plan_change(old: Config | None, new: Config, *, traffic_sample: Sequence[Context] | None = None) -> Plan:
+    """The plan of replacing ``old`` (None: nothing runs yet) with ``new``: every rule change, its direction,
+    its blast radius when it widens, the policy violations and warnings.
+
+    Both configs must already be valid (``load_config``). ``traffic_sample`` is a list of recent payments
+    (``read_traffic_sample``); without it the share of payments newly exposed is estimated from the new
+    config's ``[traffic.clusters]`` (or the old one's when the new has none).
+    """
+    rule_changes: list[RuleChange] = []
+    violations: list[Violation] = []
+    traffic_config = new if new.traffic or old is None else old
+    old_rules = {r.id: r for r in old.rules} if old is not None else {}
+    for rule in new.rules:
+        before = old_rules.get(rule.id)
+        if before is None:
+            added, found = _added(rule, traffic_config, traffic_sample)
+            rule_changes.append(added)
+            violations += found
+            continue
+        changed, found = _changed(before, rule, traffic_config, traffic_sample)
+        violations += found
+        if changed is not None:
+            rule_changes.append(changed)
+    new_ids = set(new.rule_ids)
+    for rule in old.rules if old is not None else ():
+        if rule.id not in new_ids:
+            removed = FieldChange("rule", "present", "-", Direction.NARROWING)
+            rule_changes.append(
+                RuleChange(rule.id, "removed", (removed,), old_state=rule.state, old_stage=rule.rollout.stage)
+            )
+    config_changes = tuple(diff_config(old, new)) if old is not None else ()
+    required = new.guardrails.min_approvals
+    if old is not None:
+        required = max(required, old.guardrails.min_approvals)
+    author = new.change.author.strip()
+    approvers = tuple(
+        sorted({a.strip() for a in new.change.approved_by if a.strip() and a.strip() != author})
+    )
+    plan = Plan(
+        old_version=old.version if old is not None else None,
+        new_version=new.version,
+        rules=tuple(rule_changes),
+        config_changes=config_changes,
+        violations=(),
+        warnings=(),
+        approvers=approvers,
+        required_approvals=required,
+        author=author,
+        ticket=new.change.ticket,
+    )
+    if plan.widens and len(approvers) < required:
+        widening = [f"rule {r.rule_id!r} ({r.kind})" for r in plan.rules if r.widens]
+        widening += [c.field for c in config_changes if c.direction is Direction.WIDENING]
+        violations.append(
+            Violation(
+                ViolationKind.MISSING_APPROVALS,
+                "",
+                f"this change widens exposure ({', '.join(widening)}) and needs {required} approvers other "
+                f"than the author {author or '(none named)'!r}; [change].approved_by has {len(approvers)}"
+                f" ({', '.join(approvers) or 'none'})",
+            )
+        )
+    return attrs.evolve(plan, violations=tuple(violations), warnings=tuple(_warnings(old, new, plan)))
+
+
+def _warnings(old: Config | None, new: Config, plan: Plan) -> list[str]:
+    out = []
+    if old is not None and plan.changed and old.version == new.version:
+        out.append(
+            f"the version stays {new.version!r} although the config changed: decisions cannot tell them apart"
+        )
+    for change in plan.rules:
+        blast = change.blast
+        if blast is not None and blast.spend_per_minute is None:
+            out.append(
+                f"rule {change.rule_id!r}: nothing bounds what it can spend per minute; set limits.total, "
+                "limits.per_region over listed regions, or limits.rate_alarm"
+            )
+    return out

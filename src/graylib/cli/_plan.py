@@ -1,0 +1,137 @@
+"""``graylib plan OLD NEW``: what a config change does, how far it reaches, and whether policy allows it.
+
+Exit codes: 0 the change is allowed, 1 it violates policy, 2 either config (or the traffic sample) is
+invalid; every problem of both files is printed before exiting.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .._config import Config
+from .._errors import ConfigError
+from .._load import load_config
+from .._policy import BlastRadius, Plan, RuleChange, plan_change, read_traffic_sample
+from .._values import Context
+from ._output import emit_json, error
+
+__all__ = ["register", "render_plan"]
+
+
+def register(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "plan", help="compare two rules files: changes, blast radius, policy violations"
+    )
+    parser.add_argument("old", metavar="OLD", help="the config running now")
+    parser.add_argument("new", metavar="NEW", help="the config to ship")
+    parser.add_argument(
+        "--traffic",
+        metavar="SAMPLE.csv",
+        help="recent payments (columns account,payment_type,amount and optionally cluster,node,region,...)"
+        " to count the payments each change newly reaches",
+    )
+    parser.add_argument("--json", action="store_true", help="print the plan as JSON")
+    parser.set_defaults(handler=run)
+
+
+def _load(path: str, problems: list[str]) -> Config | None:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        problems += [f"{path}: {p}" for p in exc.problems]
+        return None
+
+
+def run(args: argparse.Namespace) -> int:
+    problems: list[str] = []
+    old = _load(args.old, problems)
+    new = _load(args.new, problems)
+    sample: list[Context] | None = None
+    if args.traffic:
+        try:
+            sample = read_traffic_sample(args.traffic)
+        except (OSError, ValueError) as exc:
+            problems.append(f"{args.traffic}: {exc}" if isinstance(exc, OSError) else str(exc))
+    if old is None or new is None or problems:
+        if args.json:
+            emit_json({"valid": False, "problems": problems})
+        else:
+            for problem in problems:
+                error(problem)
+            error("plan not made: fix the problems above")
+        return 2
+    plan = plan_change(old, new, traffic_sample=sample)
+    if args.json:
+        emit_json({"valid": True, **plan.to_dict()})
+    else:
+        print(render_plan(plan))
+    return 0 if plan.allowed else 1
+
+
+def _share(blast: BlastRadius) -> str:
+    if blast.newly_exposed_share is None:
+        return "share of payments newly exposed: unknown"
+    pct = f"{blast.newly_exposed_share * 100:.4g}%"
+    if blast.share_source == "sample":
+        return (
+            f"{pct} of payments newly exposed ({blast.sample_newly_applying} of {blast.sample_payments}"
+            f" sampled payments newly get a discount, {blast.sample_new_discount} off in total)"
+        )
+    return f"{pct} of payments newly exposed (from [traffic.clusters])"
+
+
+def _spend(blast: BlastRadius) -> str:
+    if blast.spend_per_minute is None:
+        return "worst-case spend per minute: UNBOUNDED (nothing limits it)"
+    return f"worst-case spend per minute: {blast.spend_per_minute} (bounded by {blast.bounded_by})"
+
+
+def _render_rule(change: RuleChange) -> list[str]:
+    where = ""
+    if change.kind == "changed" and (
+        change.old_stage != change.new_stage or change.old_state != change.new_state
+    ):
+        where = f" [{change.old_state}/{change.old_stage} -> {change.new_state}/{change.new_stage}]"
+    lines = [f"rule {change.rule_id!r}: {change.kind}, {change.direction}{where}"]
+    width = max((len(c.field) for c in change.changes), default=0)
+    for c in change.changes:
+        mark = {"widening": "+", "narrowing": "-"}.get(c.direction.value, "~")
+        lines.append(f"  {mark} {c.field:<{width}}  {c.old} -> {c.new}  ({c.direction.value})")
+    if change.blast is not None:
+        lines.append(f"  blast radius: {_share(change.blast)}")
+        lines.append(f"                {_spend(change.blast)}")
+        lines += [f"                note: {note}" for note in change.blast.notes]
+    return lines
+
+
+def render_plan(plan: Plan) -> str:
+    """The plan as an operator reads it: a diff per rule, blast radius, warnings, violations, verdict."""
+    approvers = ", ".join(plan.approvers) or "none"
+    lines = [
+        f"plan {plan.old_version} -> {plan.new_version}",
+        f"  author {plan.author or '(none)'}, ticket {plan.ticket or '(none)'}, approvers: {approvers}"
+        f" ({plan.required_approvals} needed to widen)",
+        "",
+    ]
+    if not plan.changed:
+        lines += ["no rule or guardrail changes", ""]
+    for change in plan.rules:
+        lines += [*_render_rule(change), ""]
+    if plan.config_changes:
+        lines.append("config:")
+        lines += [f"  {c.field}: {c.old} -> {c.new}  ({c.direction.value})" for c in plan.config_changes]
+        lines.append("")
+    if plan.warnings:
+        lines.append("warnings:")
+        lines += [f"  ! {w}" for w in plan.warnings]
+        lines.append("")
+    if plan.violations:
+        lines.append("violations:")
+        lines += [f"  x [{v.kind.value}] {v}" for v in plan.violations]
+        lines.append("")
+        count = len(plan.violations)
+        lines.append(f"REFUSED: {count} policy violation{'s' if count != 1 else ''}")
+    else:
+        lines.append("ALLOWED" + (" (widening, approved)" if plan.widens else ""))
+    return "\n".join(lines)
