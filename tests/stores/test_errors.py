@@ -117,6 +117,7 @@ def test_a_locked_database_is_a_store_error_after_the_timeout(tmp_path: Path) ->
         with pytest.raises(StoreError, match="locked") as caught:
             store.reserve(request(counter("total")))
         assert isinstance(caught.value.__cause__, sqlite3.OperationalError)
+        assert store.stats("rule-1").granted_count == 0  # reads do not wait for the writer (WAL)
     finally:
         holder.execute("ROLLBACK")
         holder.close()

@@ -208,7 +208,13 @@ class RedisStore:
         rule_ids = sorted(self._call("kill_switches", "smembers", self._index_key))
         if not rule_ids:
             return {}
-        values = self._call("kill_switches", "mget", [f"{{{self._prefix}:{r}}}:kill" for r in rule_ids])
+        try:  # one GET per rule, pipelined: the switches live in different slots on a cluster
+            pipe = self._redis.pipeline(transaction=False)
+            for rule_id in rule_ids:
+                pipe.get(f"{{{self._prefix}:{rule_id}}}:kill")
+            values = pipe.execute()
+        except self._errors as exc:
+            raise self._store_error("kill_switches", exc) from exc
         switches = {}
         for rule_id, value in zip(rule_ids, values, strict=True):
             if value is not None:  # revived after the index was read

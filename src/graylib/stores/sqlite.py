@@ -169,14 +169,14 @@ class SQLiteStore:
     def kill_switches(self) -> Mapping[str, KillSwitch]:
         """Every kill switch that is set, by rule id."""
         rows = self._transaction(
-            lambda db: db.execute("SELECT rule_id, reason, at FROM kill_switches").fetchall()
+            lambda db: db.execute("SELECT rule_id, reason, at FROM kill_switches").fetchall(), write=False
         )
         return {rule_id: KillSwitch(rule_id, reason, at) for rule_id, reason, at in rows}
 
     def stats(self, rule_id: str) -> RuleStats:
         """Grant statistics of one rule, net of releases."""
         sql = "SELECT shadow, count, amount FROM stats WHERE rule_id = ?"
-        rows = self._transaction(lambda db: db.execute(sql, (rule_id,)).fetchall())
+        rows = self._transaction(lambda db: db.execute(sql, (rule_id,)).fetchall(), write=False)
         by_shadow = {bool(shadow): (count, amount) for shadow, count, amount in rows}
         real, shadow = by_shadow.get(False, (0, 0)), by_shadow.get(True, (0, 0))
         return RuleStats(real[0], real[1], shadow[0], shadow[1])
@@ -195,11 +195,15 @@ class SQLiteStore:
 
     # -- transactions and connections --------------------------------------------------------------------
 
-    def _transaction(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
-        """Run ``work`` in one ``BEGIN IMMEDIATE`` transaction; commit, or roll back and raise StoreError."""
+    def _transaction(self, work: Callable[[sqlite3.Connection], _T], *, write: bool = True) -> _T:
+        """Run ``work`` in one transaction; commit, or roll back and raise StoreError.
+
+        Writes take the write lock first (``BEGIN IMMEDIATE``): no claim can read a counter that another
+        claim is about to change. Reads take a snapshot and never wait for writers (WAL).
+        """
         db = self._connection()
         try:
-            db.execute("BEGIN IMMEDIATE")
+            db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             result = work(db)
             db.execute("COMMIT")
         except sqlite3.Error as exc:
