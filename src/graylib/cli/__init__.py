@@ -19,6 +19,7 @@ COMMANDS = (
     "graylib.cli._validate",
     "graylib.cli._explain",
     "graylib.cli._simulate",
+    "graylib.cli._kill",
     "graylib.cli._smoke",
     "graylib.cli._plan",
 )
