@@ -179,15 +179,21 @@ RUNNABLE = [b for b in PYTHON if b.marker == "run"]
 
 
 def _expected_output(code: str) -> list[str]:
-    """The comment at the end of each top-level ``print(...)`` statement, in order."""
+    """The comment at the end of each ``print(...)`` statement, in source order (no loops, please)."""
     lines = code.splitlines()
+    calls = [
+        node
+        for node in ast.walk(ast.parse(code))
+        if isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Call)
+        and isinstance(node.value.func, ast.Name)
+        and node.value.func.id == "print"
+    ]
     out = []
-    for node in ast.parse(code).body:
-        call = node.value if isinstance(node, ast.Expr) else None
-        if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "print":
-            last = lines[(node.end_lineno or node.lineno) - 1]
-            assert "#" in last, f"print on line {node.lineno} does not say what it prints"
-            out.append(last.split("#", 1)[1].strip())
+    for node in sorted(calls, key=lambda n: n.lineno):
+        last = lines[(node.end_lineno or node.lineno) - 1]
+        assert "#" in last, f"print on line {node.lineno} does not say what it prints"
+        out.append(last.split("#", 1)[1].strip())
     return out
 
 
