@@ -19,6 +19,7 @@ import attrs
 from .._claims import Alert
 from .._client import Client
 from .._config import Config, Rule
+from .._policy import plan_change
 from .._values import Context, Decision, Reason
 from ..stores import Store
 from ._traffic import PaymentStream, TrafficModel
@@ -50,7 +51,7 @@ class Event:
 
     second: float
     kind: str
-    """``rate_alarm``, ``limit``, ``killed`` or ``promoted``."""
+    """``rate_alarm``, ``limit``, ``killed``, ``promoted`` or ``promotion_refused``."""
     text: str
 
     @property
@@ -134,13 +135,16 @@ def pick_rule(config: Config, rule_id: str | None) -> Rule:
 
 
 def promoted(config: Config, rule_id: str) -> Config | None:
-    """The config with the rule one stage further, as an operator's next change would be; None at the end."""
+    """The config with the rule one stage further, as an operator's next change would be; None at the end.
+
+    The version gets the stage's name appended, so decisions and status tell the two configs apart.
+    """
     rule = config.rule(rule_id)
     if rule is None or rule.rollout.index + 1 >= len(rule.rollout.stages):
         return None
     rollout = attrs.evolve(rule.rollout, stage=rule.rollout.stages[rule.rollout.index + 1].name)
     rules = tuple(attrs.evolve(r, rollout=rollout) if r.id == rule_id else r for r in config.rules)
-    return attrs.evolve(config, rules=rules)
+    return attrs.evolve(config, rules=rules, version=f"{config.version}+{rollout.stage}")
 
 
 def _uncapped(rule: Rule) -> Callable[[int], int]:
@@ -197,6 +201,11 @@ class _Run:
             return
         nxt = promoted(self.config, self.rule_id)
         if nxt is None:
+            return
+        plan = plan_change(self.config, nxt)  # the same change checks `graylib plan` and reloads apply
+        if not plan.allowed:
+            refused = "; ".join(str(v) for v in plan.violations)
+            self.event("promotion_refused", f"promotion refused by change policy: {refused}")
             return
         self.config = nxt
         self.client = self._client(nxt)  # shares the store: counters and kill switches carry over

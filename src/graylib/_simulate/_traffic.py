@@ -79,8 +79,6 @@ DEFAULT_TRAFFIC: Mapping[str, Any] = {
 repayments), four clusters of very different size, and 1% of payments from a ring of 12 accounts behind 3
 IPs paying large amounts."""
 
-_TESTER_PREFIX = "qa"
-
 
 @attrs.frozen
 class PaymentKind:
@@ -319,7 +317,8 @@ class PaymentStream:
         self._region_cum = _cumulative([share for _, share in model.regions])
         self._clusters = [(c.name, c.node_names()) for c in model.clusters]
         self._cluster_cum = _cumulative([c.share for c in model.clusters])
-        self._tester_credit = 0.0
+        self._seconds = 0
+        self._testers_issued = 0
 
     def second(self) -> list[Context]:
         """The payments of the next simulated second: QA payments first, then ordinary and abusive ones."""
@@ -328,11 +327,11 @@ class PaymentStream:
         out: list[Context] = []
         abuse = model.abuse
         abuse_share = abuse.share if abuse is not None else 0.0
-        self._tester_credit += model.testers.payments_per_minute / 60.0
+        self._seconds += 1
         testers = 0
-        if model.testers.accounts:
-            testers = int(self._tester_credit)
-            self._tester_credit -= testers
+        if model.testers.accounts:  # an exact count per minute, spread over its seconds
+            due = int(model.testers.payments_per_minute * self._seconds / 60 + 1e-9)
+            testers, self._testers_issued = due - self._testers_issued, due
         out.extend(self._tester() for _ in range(testers))
         for _ in range(self.payments_per_second):
             if abuse is not None and rng.random() < abuse_share:
@@ -404,7 +403,7 @@ class PaymentStream:
             payment_id=self._next_id(),
             region=region,
             ip="192.0.2.10",
-            device=f"{_TESTER_PREFIX}-{account}",
+            device=f"dev-{account}",
             merchant="m-qa",
             cluster=cluster,
             node=node,
