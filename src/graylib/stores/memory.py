@@ -96,6 +96,8 @@ class MemoryStore:
         with self._lock:
             if not shadow and rule_id in self._kills:
                 return KILLED
+            if now >= self._next_record_expiry:
+                self._expire_records(now)
             record = self._records.get(record_key)
             if record is not None:
                 if record[0] == request.fingerprint:
@@ -216,8 +218,6 @@ class MemoryStore:
             self._next_record_expiry = next(iter(records.values()))[4] + self._record_ttl
         elif len(records) == 1:
             self._next_record_expiry = record[4] + self._record_ttl
-        if record[4] >= self._next_record_expiry:
-            self._expire_records(record[4])
 
     def _expire_records(self, now: float) -> None:
         """Forget records older than ``record_ttl``; they are in insertion order, so the oldest are first."""
