@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Final
 
+import attrs
 import msgspec
 
 from ._config import Limit, Rule
@@ -32,6 +33,22 @@ __all__ = ["LimitPlan", "decode_decision", "describe_limit", "encode_decision"]
 
 _encode: Final = msgspec.json.Encoder().encode
 _decoder: Final = msgspec.json.Decoder(Decision)
+
+_REQUEST_FIELDS = (
+    "rule_id",
+    "payment_id",
+    "fingerprint",
+    "amount",
+    "counters",
+    "payload",
+    "now",
+    "alarm_amount",
+    "alarm_window",
+    "shadow",
+)
+if tuple(f.name for f in attrs.fields(ReserveRequest)) != _REQUEST_FIELDS:  # pragma: no cover
+    _msg = f"graylib._limits builds ReserveRequest positionally as {_REQUEST_FIELDS}; the protocol changed"
+    raise ImportError(_msg)
 
 _Subject = tuple[str, str, int, "int | None", "int | None"]
 """(kind, context field, window seconds, max count, max amount) of one ``per_X`` limit."""
@@ -94,24 +111,27 @@ class LimitPlan:
 
         The caller has checked that ``ctx.payment_id`` is a non-empty string.
         """
-        counters: list[CounterSpec] = []
-        for kind, field, window, max_count, max_amount in self.subjects:
-            value = getattr(ctx, field)
-            if type(value) is not str or not value:
-                return f"{kind}: the payment has no {field}, so the limit cannot count it"
-            counters.append(CounterSpec(f"{kind}:{value}", window, max_count, max_amount))
-        counters.extend(self.fixed)
+        counters: tuple[CounterSpec, ...] = self.fixed
+        if self.subjects:
+            named: list[CounterSpec] = []
+            for kind, field, window, max_count, max_amount in self.subjects:
+                value = getattr(ctx, field)
+                if type(value) is not str or not value:
+                    return f"{kind}: the payment has no {field}, so the limit cannot count it"
+                named.append(CounterSpec(f"{kind}:{value}", window, max_count, max_amount))
+            counters = (*named, *counters)
+        # Positional: a third cheaper than keywords on this path; the order is checked at import (below).
         return ReserveRequest(
-            rule_id=self.rule_id,
-            payment_id=ctx.payment_id,
-            fingerprint=_encode((ctx.account, ctx.payment_type, ctx.amount, ctx.merchant)).decode(),
-            amount=decision.discount,
-            counters=tuple(counters),
-            payload=_encode(decision).decode(),
-            now=now,
-            alarm_amount=self.alarm_amount,
-            alarm_window=self.alarm_window,
-            shadow=shadow,
+            self.rule_id,
+            ctx.payment_id,
+            _encode((ctx.account, ctx.payment_type, ctx.amount, ctx.merchant)).decode(),
+            decision.discount,
+            counters,
+            _encode(decision).decode(),
+            now,
+            self.alarm_amount,
+            self.alarm_window,
+            shadow,
         )
 
     def full(self, counter: str) -> str:
