@@ -20,7 +20,9 @@ from ._compile import Snapshot, compile_config
 from ._config import Config
 from ._errors import ConfigError
 from ._load import load_config_with_digest
+from ._reload import Reloader, ReloadErrorHook, ReloadHook, open_from_file
 from ._smoke import check_smoke
+from ._status import Status, Tallies, client_status, new_tallies
 from ._values import Context, Decision, Reason
 from .stores import KillSwitch, MemoryStore, Store
 
@@ -78,6 +80,8 @@ class Client:
         self._kill_lock = threading.Lock()
         self._kill_error: str = ""
         self._closed = False
+        self._tallies: Tallies = new_tallies(self._snapshot.rules)  # decisions by reason, for status()
+        self._reloader: Reloader | None = None
         self._claims = Claims(self, on_alert=on_alert, clock=clock)
 
     @classmethod
@@ -88,10 +92,32 @@ class Client:
         cluster: str = "",
         node: str = "",
         store: Store | None = None,
+        reload_interval: float | None = None,
+        on_reload: ReloadHook | None = None,
+        on_reload_error: ReloadErrorHook | None = None,
+        last_good_path: str | os.PathLike[str] | None = None,
         **options: Any,
     ) -> Client:
-        """A client serving the rules file at ``path`` (TOML, JSON, or YAML with the extra)."""
-        return cls(os.fspath(path), cluster=cluster, node=node, store=store, **options)
+        """A client serving the rules file at ``path`` (TOML, JSON, or YAML with the extra).
+
+        With ``reload_interval`` (seconds) a daemon thread re-reads the file that often and swaps in a new
+        version once it passes validation, its smoke cases and the change policy; otherwise the running
+        snapshot stays and ``on_reload_error(exc)`` is called (``on_reload(snapshot)`` on success). With
+        ``last_good_path`` the last good text is kept there, and served at start-up when ``path`` is broken.
+        See ``graylib._reload``.
+        """
+        return open_from_file(
+            cls,
+            path,
+            cluster=cluster,
+            node=node,
+            store=store,
+            reload_interval=reload_interval,
+            on_reload=on_reload,
+            on_reload_error=on_reload_error,
+            last_good_path=last_good_path,
+            options=options,
+        )
 
     # -- what is running ---------------------------------------------------------------------------------
 
@@ -135,8 +161,11 @@ class Client:
             if time.monotonic() >= self._kills_due:
                 self._refresh_kills()
             if rule_id in self._killed:
-                return self._killed_decision(rule_id, rule.d_killed)
-            return rule.evaluate(ctx)
+                decision = self._killed_decision(rule_id, rule.d_killed)
+            else:
+                decision = rule.evaluate(ctx)
+            next(self._tallies[rule_id][decision.reason])  # decisions by reason (one C call)
+            return decision
         except Exception as exc:  # the payment path never raises: fail closed
             return _error(str(rule_id), exc)
 
@@ -156,9 +185,10 @@ class Client:
             for rule in candidates:
                 rid = rule.rule_id
                 try:
-                    out[rid] = (
+                    out[rid] = decision = (
                         self._killed_decision(rid, rule.d_killed) if rid in killed else rule.evaluate(ctx)
                     )
+                    next(self._tallies[rid][decision.reason])
                 except Exception as exc:  # one bad rule must not hide the others
                     out[rid] = _error(rid, exc)
             return out
@@ -172,7 +202,11 @@ class Client:
         Idempotent per ``ctx.payment_id``: a repeated claim returns the first decision and counts nothing.
         Never raises; a store fault answers ``Reason.ERROR`` (see ``graylib._claims`` for every answer).
         """
-        return self._claims.claim(rule_id, ctx)
+        decision = self._claims.claim(rule_id, ctx)
+        counters = self._tallies.get(rule_id)  # .get: unknown ids must not grow the tallies
+        if counters is not None:
+            next(counters[decision.reason])
+        return decision
 
     def release(self, rule_id: str, payment_id: str) -> ReleaseOutcome:
         """Give back what a claim reserved (the payment failed or was refunded), once. Never raises."""
@@ -233,8 +267,28 @@ class Client:
     # -- lifecycle ---------------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Stop background work. The store is the caller's and stays open."""
+        """Stop background work (the reloader thread, joined). The store is the caller's and stays open."""
         self._closed = True
+        if self._reloader is not None:
+            self._reloader.stop()
+
+    # -- reload and status -------------------------------------------------------------------------------
+
+    def reload_now(self) -> bool:
+        """Check the rules file now, as the reloader thread would, and report any failure again.
+
+        True when the file's current content is what this client serves afterwards (just swapped in, or
+        unchanged); False when it was refused or unreadable (see ``status().last_reload_error``) or when the
+        client was not built with ``from_file``.
+        """
+        if self._reloader is None:
+            return False
+        return self._reloader.check(force=True)
+
+    def status(self) -> Status:
+        """Version and load time of the served config, reload errors, and per rule: state, stage, kill
+        switch, decisions by reason since start, granted and shadow counts and amounts from the store."""
+        return client_status(self)
 
     def __enter__(self) -> Client:
         return self

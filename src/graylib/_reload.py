@@ -1,0 +1,312 @@
+"""Background reload of a client's rules file: content hash, full checks, one atomic swap.
+
+A ``Reloader`` belongs to one ``Client`` built with ``Client.from_file``. Each check reads the file, hashes
+its text (so an edit that keeps the size and the modification time is still seen) and, when the hash
+differs from the served snapshot's, runs everything a new config must pass before it goes live: parse,
+validate, the smoke cases as this client's cluster and node, and the change policy against the running
+config (``plan_change``). Only then is a snapshot compiled and swapped in by one reference assignment, so
+an evaluation sees either the old snapshot or the new one, never a mix. On any failure the client keeps
+serving the last good snapshot, ``on_reload_error`` is called once per bad version of the file and the error
+is kept for ``Client.status()``.
+
+The polling thread is a daemon started by the client (never at import). It holds only weak references, so
+a client that is dropped without ``close()`` is still collected, and its thread ends. After ``os.fork()``
+threads do not exist in the child: a fork hook starts a fresh thread there for every reloader that was
+running (a pre-forking server's workers each reload on their own).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ._compile import Snapshot, compile_config
+from ._config import Config, format_of, parse_config, parse_text
+from ._errors import ConfigError, PolicyError
+from ._policy import plan_change
+from ._smoke import check_smoke
+from ._status import prepare_tallies
+
+if TYPE_CHECKING:
+    from ._client import Client
+    from .stores import Store
+
+__all__ = ["ReloadErrorHook", "ReloadHook", "Reloader", "open_from_file"]
+
+log = logging.getLogger("graylib")
+
+ReloadHook = Callable[[Snapshot], object]
+ReloadErrorHook = Callable[[Exception], object]
+
+_LIVE: weakref.WeakSet[Reloader] = weakref.WeakSet()
+"""Reloaders whose thread must be restarted in a forked child."""
+_JOIN_TIMEOUT = 5.0
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"cannot read file: {exc}"], source=path) from exc
+
+
+def _parse(text: str, fmt_path: str, source: str, cluster: str, node: str) -> Config:
+    """Parse and validate config text, then run its smoke cases as ``cluster``/``node``."""
+    config = parse_config(parse_text(text, format_of(fmt_path), source=source), source=source)
+    failures = check_smoke(config, cluster=cluster, node=node)
+    if failures:
+        raise ConfigError([f"smoke case {f}" for f in failures], source=source)
+    return config
+
+
+def _call_hook(name: str, hook: Callable[[Any], object] | None, arg: object) -> None:
+    if hook is None:
+        return
+    try:
+        hook(arg)
+    except Exception:  # a hook's fault must never stop reloading or serving
+        log.exception("graylib %s hook raised; ignored", name)
+
+
+def _stop_reloader(ref: weakref.ref[Reloader]) -> None:
+    reloader = ref()
+    if reloader is not None:
+        reloader.stop(join=False)
+
+
+class Reloader:
+    """Watches one rules file for one client and swaps the client's snapshot when a new version passes."""
+
+    def __init__(
+        self,
+        client: Client,
+        path: str,
+        *,
+        interval: float | None,
+        on_reload: ReloadHook | None,
+        on_reload_error: ReloadErrorHook | None,
+        last_good_path: str | None,
+    ) -> None:
+        if interval is not None and not interval > 0:
+            msg = f"reload_interval must be a positive number of seconds or None (got {interval!r})"
+            raise ValueError(msg)
+        self._client = weakref.ref(client)
+        self.path = path
+        self.interval = interval
+        self.on_reload = on_reload
+        self.on_reload_error = on_reload_error
+        self.last_good_path = last_good_path
+        self.served_from = "source"
+        self.reloads = 0
+        self.last_reload_at: float | None = None
+        self.last_error = ""
+        self.last_error_at: float | None = None
+        self._failed_digest = ""
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        weakref.finalize(client, _stop_reloader, weakref.ref(self))
+
+    # -- the thread ------------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
+    def start(self) -> None:
+        """Start polling every ``interval`` seconds (no-op without an interval, when closed or running)."""
+        if self.interval is None or self._closed or self.running:
+            return
+        _LIVE.add(self)
+        self._stop = threading.Event()
+        thread = threading.Thread(
+            target=_poll,
+            args=(weakref.ref(self), self._stop, self.interval),
+            name="graylib-reload",
+            daemon=True,
+        )
+        self._thread = thread
+        thread.start()
+
+    def stop(self, *, join: bool = True) -> None:
+        """Stop polling for good; wait for the thread unless called from it."""
+        self._closed = True
+        self._stop.set()
+        _LIVE.discard(self)
+        thread = self._thread
+        if join and thread is not None and thread is not threading.current_thread():
+            thread.join(_JOIN_TIMEOUT)
+
+    def after_fork_in_child(self) -> None:
+        """Threads and lock owners do not survive a fork: fresh lock, fresh thread."""
+        self._lock = threading.Lock()
+        self._thread = None
+        if not self._closed:
+            self.start()
+
+    # -- one check -------------------------------------------------------------------------------------
+
+    def check(self, *, force: bool = False) -> bool:
+        """Read the file and swap in its config when it changed and passes every check.
+
+        True when the file's current content is what the client serves after the call (just swapped in, or
+        unchanged); False when it could not be read or was refused (the error is recorded and reported).
+        A version already refused is not reported again unless ``force`` is set.
+        """
+        with self._lock:
+            client = self._client()
+            if client is None or self._closed:
+                return False
+            try:
+                text = _read(self.path)
+            except ConfigError as exc:
+                return self._failed(exc, f"unreadable:{exc}", force)
+            digest = _digest(text)
+            if digest == client.snapshot.digest:
+                return True
+            if digest == self._failed_digest and not force:
+                return False
+            try:
+                snapshot = self._build(client, text, digest)
+            except Exception as exc:  # every failure keeps the running snapshot
+                return self._failed(exc, digest, force)
+            prepare_tallies(client._tallies, snapshot.rules)
+            client._snapshot = snapshot  # the one atomic swap
+            self._failed_digest = ""
+            self.served_from = "source"
+            self.reloads += 1
+            self.last_reload_at = time.time()
+            log.info("graylib reloaded %s: version %s", self.path, snapshot.version)
+            self.save_last_good(text)
+        _call_hook("on_reload", self.on_reload, snapshot)
+        return True
+
+    def _build(self, client: Client, text: str, digest: str) -> Snapshot:
+        config = _parse(text, self.path, self.path, client.cluster, client.node)
+        plan = plan_change(client.config, config)
+        if not plan.allowed:
+            raise PolicyError(str(v) for v in plan.violations)
+        return compile_config(config, cluster=client.cluster, node=client.node, digest=digest)
+
+    def _failed(self, exc: Exception, digest: str, force: bool) -> bool:
+        repeated = digest == self._failed_digest
+        self._failed_digest = digest
+        if repeated and not force:
+            return False
+        self.record_error(exc)
+        log.warning("graylib kept serving the last good config; reload of %s failed: %s", self.path, exc)
+        _call_hook("on_reload_error", self.on_reload_error, exc)
+        return False
+
+    def record_error(self, exc: Exception) -> None:
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        self.last_error_at = time.time()
+
+    def save_last_good(self, text: str) -> None:
+        """Write the served config's text to ``last_good_path`` atomically (a temporary file, then rename)."""
+        target = self.last_good_path
+        if target is None:
+            return
+        tmp = f"{target}.tmp-{os.getpid()}-{threading.get_ident()}"
+        try:
+            with open(tmp, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
+        except OSError as exc:
+            log.warning("graylib could not write the last good config to %s: %s", target, exc)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+def _poll(ref: weakref.ref[Reloader], stop: threading.Event, interval: float) -> None:
+    """The thread's body: holds the reloader only while checking, so a dropped client is collected."""
+    while not stop.wait(interval):
+        reloader = ref()
+        if reloader is None:
+            return
+        try:
+            reloader.check()
+        except Exception:  # never let the thread die silently
+            log.exception("graylib reload check failed unexpectedly")
+        del reloader
+
+
+def _restart_in_child() -> None:
+    for reloader in list(_LIVE):
+        reloader.after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_restart_in_child)
+
+
+def open_from_file(
+    cls: type[Client],
+    path: str | os.PathLike[str],
+    *,
+    cluster: str,
+    node: str,
+    store: Store | None,
+    reload_interval: float | None,
+    on_reload: ReloadHook | None,
+    on_reload_error: ReloadErrorHook | None,
+    last_good_path: str | os.PathLike[str] | None,
+    options: dict[str, Any],
+) -> Client:
+    """Build a client from a rules file, falling back to the last good copy, and start its reloader."""
+    source = os.fspath(path)
+    last_good = os.fspath(last_good_path) if last_good_path is not None else None
+    fallback_error: ConfigError | None = None
+    text = ""
+    try:
+        client = cls(source, cluster=cluster, node=node, store=store, **options)
+    except ConfigError as exc:
+        if last_good is None or not os.path.exists(last_good):
+            raise
+        try:
+            text = _read(last_good)
+            config = _parse(text, source, f"{last_good} (last good copy of {source})", cluster, node)
+        except ConfigError:
+            raise exc from None
+        client = cls(config, cluster=cluster, node=node, store=store, **options)
+        client._snapshot = compile_config(config, cluster=cluster, node=node, digest=_digest(text))
+        fallback_error = exc
+    reloader = Reloader(
+        client,
+        source,
+        interval=reload_interval,
+        on_reload=on_reload,
+        on_reload_error=on_reload_error,
+        last_good_path=last_good,
+    )
+    client._reloader = reloader
+    if fallback_error is not None:
+        reloader.served_from = "last_good"
+        reloader._failed_digest = "startup"
+        reloader.record_error(fallback_error)
+        log.warning(
+            "graylib serves the last good copy %s: %s is broken: %s", last_good, source, fallback_error
+        )
+    elif last_good is not None:
+        with contextlib.suppress(ConfigError):
+            served = _read(source)
+            if _digest(served) == client.snapshot.digest:  # unchanged since the client loaded it
+                reloader.save_last_good(served)
+    reloader.start()
+    return client
