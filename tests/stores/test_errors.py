@@ -70,7 +70,7 @@ class _FailingPool:
 
     def __init__(self, error: BaseException) -> None:
         self.connection = _Failing(error)
-        self.connection.disconnect = lambda: None  # type: ignore[method-assign]
+        self.connection.disconnect = lambda: None  # type: ignore[attr-defined]
         self.released = 0
 
     def get_connection(self) -> _Failing:

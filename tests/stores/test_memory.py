@@ -56,4 +56,4 @@ def test_a_caller_whose_clock_lags_counts_against_the_newer_window() -> None:
 )
 def test_bad_bounds_are_refused(kwargs: dict[str, int], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        MemoryStore(**kwargs)  # type: ignore[arg-type]
+        MemoryStore(**kwargs)
