@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from graylib import ConfigError, MemoryStore, load_config
-from graylib._simulate._report import CSV_COLUMNS
+from graylib._simulate._report import CSV_COLUMNS, money
 from graylib._simulate._run import Simulation, run_simulation
 from graylib._simulate._traffic import DEFAULT_TRAFFIC, PaymentStream, load_traffic, parse_traffic
 from graylib._simulate._unsafe import UNCAPPED, load_unchecked
@@ -268,3 +268,29 @@ def test_ten_minutes_at_200_per_second_is_fast() -> None:
     sim = run_simulation(load_unchecked(NAIVE)[0], traffic=load_traffic(None), store=MemoryStore())
     assert sim.payments >= 120_000
     assert time.perf_counter() - started < 30
+
+
+def test_a_durable_store_gives_the_same_answer_and_remembers_the_kill(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    memory = _run(load_config(GUARDED), minutes=2, payments_per_second=200)
+    assert any(e.kind == "rate_alarm" for e in memory.events)
+    url = f"sqlite:///{tmp_path / 'sim.db'}"
+    args = ["simulate", GUARDED, "--minutes", "2", "--store", url, "--json"]
+    assert main(args) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["summary"]["granted_amount"] == memory.granted
+    assert main(args) == 0  # the same store again: the rule is still killed, and it says so
+    captured = capsys.readouterr()
+    assert "already killed in this store" in captured.err
+    assert json.loads(captured.out)["summary"]["granted_amount"] == 0
+
+
+@pytest.mark.slow
+def test_readme_shows_the_measured_losses() -> None:
+    naive = run_simulation(load_unchecked(NAIVE)[0], traffic=load_traffic(None), store=MemoryStore())
+    guarded = run_simulation(load_config(GUARDED), traffic=load_traffic(None), store=MemoryStore())
+    readme = (ROOT / "README.md").read_text()
+    assert f"| discount given away | {money(naive.granted)} | {money(guarded.granted)} |" in readme
+    assert f"| discounts granted | {naive.grants:,} | {guarded.grants:,} |" in readme
+    assert f"(1 : {naive.granted / guarded.granted:,.0f})" in readme

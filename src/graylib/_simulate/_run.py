@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import uuid
 from collections.abc import Callable
 
 import attrs
@@ -260,7 +261,9 @@ def run_simulation(
     started = time.perf_counter()  # the wall clock only measures the run; the simulation never reads it
     clock = SimClock()
     run = _Run(config, rule, store, clock)
-    stream = PaymentStream(traffic, seed=seed, payments_per_second=payments_per_second)
+    # Payment ids unique to this run: a store kept from an earlier run must not see its claims as replays.
+    run_id = f"sim-{uuid.uuid4().hex[:12]}-"
+    stream = PaymentStream(traffic, seed=seed, payments_per_second=payments_per_second, id_prefix=run_id)
     uncapped = _uncapped(rule)
     exposure = 0
     rows: list[Minute] = []

@@ -300,15 +300,20 @@ class PaymentStream:
 
     Each call of ``second()`` returns the payments of the next simulated second, in order, each with a unique
     ``payment_id``; ordinary accounts have a stable IP (four accounts per address, as behind a home router)
-    and device. Everything is drawn from one ``random.Random(seed)``, second by second.
+    and device. Everything is drawn from one ``random.Random(seed)``, second by second. Payment ids are
+    ``id_prefix`` and a counter: give each run its own prefix when runs share a durable store, or the store
+    rightly answers the second run's claims as replays of the first run's.
     """
 
-    def __init__(self, model: TrafficModel, *, seed: int, payments_per_second: int) -> None:
+    def __init__(
+        self, model: TrafficModel, *, seed: int, payments_per_second: int, id_prefix: str = "pay-"
+    ) -> None:
         if payments_per_second < 1:
             msg = f"payments_per_second must be at least 1 (got {payments_per_second!r})"
             raise ValueError(msg)
         self.model = model
         self.payments_per_second = payments_per_second
+        self.id_prefix = id_prefix
         self._rng = random.Random(seed)
         self._issued = 0
         self._kinds = [(k.name, math.log(k.median_amount), k.sigma) for k in model.payment_types]
@@ -348,7 +353,7 @@ class PaymentStream:
 
     def _next_id(self) -> str:
         self._issued += 1
-        return f"pay-{self._issued:09d}"
+        return f"{self.id_prefix}{self._issued:09d}"
 
     def _ordinary(self) -> Context:
         rng = self._rng
