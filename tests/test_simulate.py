@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from graylib import ConfigError, MemoryStore, load_config
+from graylib._simulate._payments import PaymentStream
 from graylib._simulate._report import CSV_COLUMNS, money
 from graylib._simulate._run import Simulation, run_simulation
-from graylib._simulate._traffic import DEFAULT_TRAFFIC, PaymentStream, load_traffic, parse_traffic
+from graylib._simulate._traffic import DEFAULT_TRAFFIC, load_traffic, parse_traffic
 from graylib._simulate._unsafe import UNCAPPED, load_unchecked
 from graylib.cli import main
 

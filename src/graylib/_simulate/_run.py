@@ -23,7 +23,8 @@ from .._config import Config, Rule
 from .._policy import plan_change
 from .._values import Context, Decision, Reason
 from ..stores import Store
-from ._traffic import PaymentStream, TrafficModel
+from ._payments import PaymentStream
+from ._traffic import TrafficModel
 
 __all__ = ["START", "Event", "Minute", "SimClock", "Simulation", "run_simulation"]
 
