@@ -1,6 +1,6 @@
 """Synthetic payments drawn from a ``TrafficModel``: the same model, seed and rate give the same payments.
 
-Two configurations can so be compared over exactly the same payments, and a test can pin the numbers a run
+So two configurations can be compared over exactly the same payments, and a test can pin the numbers a run
 produces. Drawing one payment is a handful of ``random`` calls and one ``Context``: the generator must stay
 cheap next to the claim it feeds.
 """
