@@ -295,3 +295,7 @@ def test_readme_shows_the_measured_losses() -> None:
     assert f"| discount given away | {money(naive.granted)} | {money(guarded.granted)} |" in readme
     assert f"| discounts granted | {naive.grants:,} | {guarded.grants:,} |" in readme
     assert f"(1 : {naive.granted / guarded.granted:,.0f})" in readme
+
+
+def test_example_traffic_file_is_the_default() -> None:
+    assert load_traffic(ROOT / "examples" / "incident" / "traffic.toml") == load_traffic(None)
