@@ -1,7 +1,9 @@
-"""IP deny lists as sorted integer intervals, matched without building ``ipaddress`` objects per payment.
+"""IP deny lists as sorted intervals of packed addresses, matched without building ``ipaddress`` objects.
 
-Parsing an address with ``ipaddress`` costs microseconds; ``socket.inet_pton`` plus ``int.from_bytes`` costs
-a fraction of that, and a bisect over merged intervals answers any number of ranges in one step.
+Parsing an address with ``ipaddress`` costs microseconds; ``socket.inet_pton`` costs a fraction of that, and
+its packed (big-endian) bytes already sort like the addresses they encode, so a bisect over the merged
+intervals' packed bounds answers any number of ranges in one step with no conversion to integers. The
+presence of a colon picks the address family, so no payment pays for a failed parse of the other one.
 IPv4-mapped IPv6 addresses (``::ffff:198.51.100.7``) are matched against the IPv4 ranges.
 """
 
@@ -12,47 +14,55 @@ import ipaddress
 import socket
 from collections.abc import Iterable
 
-__all__ = ["IPRanges"]
+__all__ = ["IPRanges", "parse_ip"]
 
 _MAPPED_PREFIX = b"\x00" * 10 + b"\xff\xff"
+_AF_INET = socket.AF_INET
+_AF_INET6 = socket.AF_INET6
+_inet_pton = socket.inet_pton
+_bisect_right = bisect.bisect_right
+
+
+def _pack(text: str) -> tuple[int, bytes] | None:
+    """``(version, packed address)`` of ``text`` as given, or None when it is not an address."""
+    try:
+        packed = _inet_pton(_AF_INET, text) if ":" not in text else _inet_pton(_AF_INET6, text)
+    except (OSError, ValueError):  # not an address (ValueError: an embedded NUL)
+        return None
+    if len(packed) == 4:
+        return 4, packed
+    if packed[:12] == _MAPPED_PREFIX:
+        return 4, packed[12:]
+    return 6, packed
 
 
 def parse_ip(text: str) -> tuple[int, int] | None:
-    """``(version, integer)`` of an address, or None when it is not one."""
-    try:
-        return 4, int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big")
-    except (OSError, TypeError, ValueError):
-        pass
-    try:
-        packed = socket.inet_pton(socket.AF_INET6, text)
-    except (OSError, TypeError, ValueError):
+    """``(version, integer)`` of an address (surrounding spaces allowed), or None when it is not one."""
+    parsed = _pack(text.strip()) if isinstance(text, str) else None
+    if parsed is None:
         return None
-    if packed[:12] == _MAPPED_PREFIX:
-        return 4, int.from_bytes(packed[12:], "big")
-    return 6, int.from_bytes(packed, "big")
+    return parsed[0], int.from_bytes(parsed[1], "big")
 
 
 class _Intervals:
+    """Disjoint, sorted ``[start, end]`` intervals of one address family, bounds as packed bytes."""
+
     __slots__ = ("ends", "labels", "starts")
 
-    def __init__(self, spans: list[tuple[int, int, str]]) -> None:
+    def __init__(self, spans: list[tuple[int, int, str]], width: int) -> None:
         spans.sort()
-        self.starts: list[int] = []
-        self.ends: list[int] = []
+        starts: list[int] = []
+        ends: list[int] = []
         self.labels: list[str] = []
         for start, end, label in spans:
-            if self.ends and start <= self.ends[-1] + 1:
-                self.ends[-1] = max(self.ends[-1], end)
+            if ends and start <= ends[-1] + 1:
+                ends[-1] = max(ends[-1], end)
                 continue
-            self.starts.append(start)
-            self.ends.append(end)
+            starts.append(start)
+            ends.append(end)
             self.labels.append(label)
-
-    def find(self, value: int) -> str:
-        i = bisect.bisect_right(self.starts, value) - 1
-        if i >= 0 and value <= self.ends[i]:
-            return self.labels[i]
-        return ""
+        self.starts = [s.to_bytes(width, "big") for s in starts]
+        self.ends = [e.to_bytes(width, "big") for e in ends]
 
 
 class IPRanges:
@@ -67,17 +77,32 @@ class IPRanges:
             net = ipaddress.ip_network(text, strict=True)
             span = (int(net.network_address), int(net.broadcast_address), str(net))
             (v4 if net.version == 4 else v6).append(span)
-        self._v4 = _Intervals(v4)
-        self._v6 = _Intervals(v6)
+        self._v4 = _Intervals(v4, 4)
+        self._v6 = _Intervals(v6, 16)
         self.count = len(v4) + len(v6)
 
     def __bool__(self) -> bool:
         return self.count > 0
 
     def match(self, ip: str) -> str | None:
-        """The matching entry (as text), ``""`` when none matches, None when ``ip`` is not an address."""
-        parsed = parse_ip(ip.strip()) if isinstance(ip, str) else None
-        if parsed is None:
+        """The matching entry (as text), ``""`` when none matches, None when ``ip`` is not an address.
+
+        Surrounding whitespace is ignored; it is stripped only after the address as given fails to parse.
+        """
+        if not isinstance(ip, str):
             return None
-        version, value = parsed
-        return (self._v4 if version == 4 else self._v6).find(value)
+        try:
+            packed = _inet_pton(_AF_INET, ip) if ":" not in ip else _inet_pton(_AF_INET6, ip)
+        except (OSError, ValueError):  # not an address as given (ValueError: an embedded NUL)
+            stripped = ip.strip()
+            return None if stripped == ip else self.match(stripped)
+        if len(packed) == 4:
+            family = self._v4
+        elif packed[:12] == _MAPPED_PREFIX:
+            family, packed = self._v4, packed[12:]
+        else:
+            family = self._v6
+        i = _bisect_right(family.starts, packed) - 1
+        if i >= 0 and packed <= family.ends[i]:
+            return family.labels[i]
+        return ""

@@ -1,0 +1,141 @@
+"""The kill-switch watcher: started by the first evaluation, refreshing in the background, fork-safe."""
+
+from __future__ import annotations
+
+import gc
+import os
+import threading
+import time
+import warnings
+
+import pytest
+
+from graylib import Client, Context, MemoryStore, Reason
+from graylib._killwatch import KillWatch
+from tests.helpers import make_config
+
+CTX = Context(account="u-1", payment_type="online_purchase", amount=54_000)
+
+
+def _watchers() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "graylib-kill-switches"]
+
+
+def _wait_for(condition: object, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(condition) and condition():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_no_thread_until_the_first_evaluation_and_none_after_close() -> None:
+    c = Client(make_config(), cluster="sh-small", kill_refresh=0.05)
+    assert c._kill_watch is not None and not c._kill_watch.running
+    assert c._kill_poll
+    assert c.evaluate("subsidy", CTX).applies
+    assert c._kill_watch.running and not c._kill_poll
+    thread = c._kill_watch._thread
+    assert thread is not None
+    c.close()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+    assert c.evaluate("subsidy", CTX).applies  # still answers after close, polling the clock
+    assert not c._kill_watch.running
+
+
+def test_a_kill_through_the_store_reaches_a_client_within_the_refresh() -> None:
+    store = MemoryStore()
+    a = Client(make_config(), cluster="sh-small", store=store, kill_refresh=0.05)
+    b = Client(make_config(), cluster="sh-small", store=store, kill_refresh=0.05)
+    try:
+        assert b.evaluate("subsidy", CTX).applies  # starts b's watcher
+        a.kill("subsidy", reason="wrong amount")
+        assert _wait_for(lambda: b.evaluate("subsidy", CTX).reason is Reason.KILLED)
+        a.revive("subsidy")
+        assert _wait_for(lambda: b.evaluate("subsidy", CTX).applies)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_zero_refresh_polls_on_every_call_without_a_thread() -> None:
+    c = Client(make_config(), cluster="sh-small", kill_refresh=0.0)
+    c.evaluate("subsidy", CTX)
+    assert c._kill_watch is None and c._kill_poll
+
+
+def test_a_dropped_client_ends_its_thread() -> None:
+    c = Client(make_config(), cluster="sh-small", kill_refresh=0.02)
+    c.evaluate("subsidy", CTX)
+    watch = c._kill_watch
+    assert watch is not None
+    thread = watch._thread
+    assert thread is not None and thread.is_alive()
+    del c
+    gc.collect()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+
+
+def test_a_failing_tick_does_not_end_the_thread() -> None:
+    calls: list[int] = []
+
+    class Owner:
+        def tick(self) -> None:
+            calls.append(1)
+            raise RuntimeError("store down")
+
+        def forked(self) -> None:
+            pass
+
+    owner = Owner()
+    watch = KillWatch(owner.tick, owner.forked, interval=0.01)
+    watch.start()
+    try:
+        assert _wait_for(lambda: len(calls) >= 3)
+        assert watch.running
+    finally:
+        watch.stop()
+
+
+def test_interval_must_be_positive() -> None:
+    class Owner:
+        def tick(self) -> None:
+            pass
+
+    owner = Owner()
+    with pytest.raises(ValueError, match="positive"):
+        KillWatch(owner.tick, owner.tick, interval=0)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_polls_then_starts_its_own_thread() -> None:
+    store = MemoryStore()
+    c = Client(make_config(), cluster="sh-small", store=store, kill_refresh=0.05)
+    assert c.evaluate("subsidy", CTX).applies
+    read, write = os.pipe()
+    with warnings.catch_warnings():  # 3.12+ warns about forking a process that has threads: that is the point
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the child: report, never return into pytest
+        code = 1
+        try:
+            ok = c._kill_poll and c._kill_watch is not None and not c._kill_watch.running
+            ok = ok and c.evaluate("subsidy", CTX).applies and c._kill_watch.running and not c._kill_poll
+            store.kill("subsidy", "in the child", time.time())
+            ok = ok and _wait_for(lambda: c.evaluate("subsidy", CTX).reason is Reason.KILLED)
+            code = 0 if ok else 1
+        finally:
+            os.write(write, bytes([code]))
+            os._exit(code)
+    os.close(write)
+    try:
+        result = os.read(read, 1)
+    finally:
+        os.close(read)
+        _, status = os.waitpid(pid, 0)
+    assert result == b"\x00" and os.waitstatus_to_exitcode(status) == 0
+    assert c._kill_watch is not None and c._kill_watch.running  # the parent's thread is untouched
+    c.close()
