@@ -22,6 +22,7 @@ COMMANDS = (
     "graylib.cli._kill",
     "graylib.cli._smoke",
     "graylib.cli._plan",
+    "graylib.cli._status",
 )
 """Modules that each define ``register(subparsers)``; the order is the order of ``graylib --help``."""
 

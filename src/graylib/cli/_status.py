@@ -1,0 +1,104 @@
+"""``graylib status FILE --store URL``: the rules of a file as the shared store sees them.
+
+For each rule: state and current stage from the file, kill switch (and why, and since when) and grant
+statistics (real and shadow) from the store. Decisions by reason are per process: a running client reports
+them through ``Client.status()``. Exit codes: 0 shown, 2 the file is invalid or the store unusable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+from typing import Any
+
+from .._errors import ConfigError, StoreError
+from .._load import load_config
+from .._status import RuleStatus, Status, store_status
+from ..stores import store_from_url
+from ._output import emit_json, error
+
+__all__ = ["register", "render_status"]
+
+STORE_ENV = "GRAYLIB_STORE"
+
+
+def register(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "status", help="per rule: state, stage, kill switch and what it granted (from the shared store)"
+    )
+    parser.add_argument("file", metavar="FILE")
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        help=f"the shared store: sqlite:///PATH or redis://HOST:PORT/DB (default: ${STORE_ENV})",
+    )
+    parser.add_argument("--json", action="store_true", help="print the status as JSON")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.file)
+    except ConfigError as exc:
+        error(str(exc))
+        return 2
+    url = args.store or os.environ.get(STORE_ENV, "")
+    if not url:
+        error(f"status needs --store URL or ${STORE_ENV}")
+        return 2
+    try:
+        store = store_from_url(url)
+    except (ValueError, StoreError) as exc:
+        error(str(exc))
+        return 2
+    try:
+        status = store_status(config, store, source=args.file)
+    finally:
+        store.close()
+    if args.json:
+        emit_json({"store": url, **status.to_dict()})
+    else:
+        print(render_status(status, store=url))
+    return 0
+
+
+def _when(at: float | None) -> str:
+    if at is None:
+        return "-"
+    return dt.datetime.fromtimestamp(at, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _rule_lines(rule: RuleStatus) -> list[str]:
+    head = f"rule {rule.rule_id}: {rule.state}, stage {rule.stage}"
+    if rule.killed:
+        head += f", KILLED ({rule.kill_reason or 'no reason given'}; since {_when(rule.killed_at)})"
+    lines = [head]
+    lines.append(f"  granted {rule.granted_count} payments, {rule.granted_amount} off")
+    if rule.shadow_count or rule.state == "shadow":
+        lines.append(f"  shadow  {rule.shadow_count} payments, {rule.shadow_amount} off (would have granted)")
+    if rule.decisions:
+        decisions = ", ".join(f"{reason} {n}" for reason, n in sorted(rule.decisions.items()))
+        lines.append(f"  decisions since start: {decisions}")
+    if rule.stats_error:
+        lines.append(f"  statistics unavailable: {rule.stats_error}")
+    return lines
+
+
+def render_status(status: Status, *, store: str = "") -> str:
+    """A status as an operator reads it (also used for a client's ``status()`` in the runbook)."""
+    lines = [f"config  version {status.version} from {status.source or '(mapping)'}"]
+    if status.served_from == "last_good":
+        lines.append("        SERVING THE LAST GOOD COPY: the source file is broken")
+    if store:
+        lines.append(f"store   {store}")
+    if status.reload_interval is not None:
+        last = _when(status.last_reload_at)
+        lines.append(f"reload  every {status.reload_interval:g}s, {status.reloads} reloads, last {last}")
+    if status.last_reload_error:
+        lines.append(f"error   {_when(status.last_reload_error_at)}: {status.last_reload_error}")
+    if status.kill_switch_error:
+        lines.append(f"        kill switches unavailable: {status.kill_switch_error}")
+    for rule in status.rules:
+        lines += ["", *_rule_lines(rule)]
+    return "\n".join(lines)
