@@ -210,7 +210,10 @@ class _Run:
             self.event("promotion_refused", f"promotion refused by change policy: {refused}")
             return
         self.config = nxt
-        self.client = self._client(nxt)  # shares the store: counters and kill switches carry over
+        # The client's reload path reads a file; an equivalent swap here: the same policy check above, the
+        # smoke cases in the new client, and the same store, so counters and kill switches carry over.
+        old, self.client = self.client, self._client(nxt)
+        old.close()
         rule = nxt.rule(self.rule_id)
         assert rule is not None
         self.row.stage = rule.rollout.stage
@@ -269,27 +272,30 @@ def run_simulation(
     exposure = 0
     rows: list[Minute] = []
     total = minutes * 60
-    for minute in range(minutes):
-        if minute and promote_every and minute % promote_every == 0:
-            clock.now = START + minute * 60
-            run.promote()
-        run.row.minute = minute + 1
-        for second in range(minute * 60, minute * 60 + 60):
-            batch = stream.second()
-            base = START + second
-            step = 1.0 / len(batch)
-            row = run.row
-            for i, ctx in enumerate(batch):
-                clock.now = base + i * step
-                amount = ctx.amount
-                row.payments += 1
-                row.payment_amount += amount
-                exposure += uncapped(amount)
-                run.tally(run.claim(ctx))
-            if progress is not None:
-                progress(second + 1, total)
-        rows.append(run.row)
-        run.row = Minute(minute + 2, run.row.stage)
+    try:
+        for minute in range(minutes):
+            if minute and promote_every and minute % promote_every == 0:
+                clock.now = START + minute * 60
+                run.promote()
+            run.row.minute = minute + 1
+            for second in range(minute * 60, minute * 60 + 60):
+                batch = stream.second()
+                base = START + second
+                step = 1.0 / len(batch)
+                row = run.row
+                for i, ctx in enumerate(batch):
+                    clock.now = base + i * step
+                    amount = ctx.amount
+                    row.payments += 1
+                    row.payment_amount += amount
+                    exposure += uncapped(amount)
+                    run.tally(run.claim(ctx))
+                if progress is not None:
+                    progress(second + 1, total)
+            rows.append(run.row)
+            run.row = Minute(minute + 2, run.row.stage)
+    finally:
+        run.client.close()  # stops its kill-switch watcher thread
     return Simulation(
         source=config.source,
         rule_id=rule.id,
