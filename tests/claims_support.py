@@ -42,8 +42,22 @@ def payment(pid: str, account: str = "u-1", amount: int = 10_000, **fields: Any)
     return Context(account=account, payment_type="online_purchase", amount=amount, payment_id=pid, **fields)
 
 
+_opened: list[Client] = []
+
+
 def client(config: dict[str, Any], store: Store, **options: Any) -> Client:
-    return Client(config, cluster=CLUSTER, store=store, **options)
+    """A client at ``CLUSTER`` on ``store``; closed after the test by ``close_clients``."""
+    made = Client(config, cluster=CLUSTER, store=store, **options)
+    _opened.append(made)
+    return made
+
+
+@pytest.fixture(autouse=True, name="close_clients")
+def close_clients_fixture() -> Iterator[None]:
+    """Close the clients a test made (stops their background work) once it is done."""
+    yield
+    while _opened:
+        _opened.pop().close()
 
 
 @pytest.fixture(scope="session", name="redis_server")
@@ -118,6 +132,7 @@ def race_claims(  # noqa: PLR0917 - a multiprocessing target takes its arguments
         worker.start()
     for worker in workers:
         worker.join(timeout=60)
+    claimer.close()
     claimer.store.close()
     if problems:
         raise AssertionError("\n".join(problems[:5]))

@@ -17,6 +17,7 @@ from tests.claims_support import (  # noqa: F401 - fixtures
     DISCOUNT,
     RULE,
     client,
+    close_clients_fixture,
     limited_config,
     payment,
     redis_server_fixture,

@@ -23,6 +23,7 @@ from tests.claims_support import (  # noqa: F401 - fixtures
     DISCOUNT,
     RULE,
     client,
+    close_clients_fixture,
     limited_config,
     payment,
     race_claims,
@@ -179,4 +180,5 @@ def test_claims_fail_closed_while_redis_is_down_and_recover() -> None:
         assert c.evaluate(RULE, payment("during")).applies
         server.start()
         _wait_for(lambda: c.claim(RULE, payment("after")).applies, 5.0)
+        c.close()
         store.close()

@@ -16,6 +16,7 @@ from graylib.cli import main
 from tests.claims_support import (  # noqa: F401 - fixtures
     RULE,
     client,
+    close_clients_fixture,
     limited_config,
     payment,
     redis_server_fixture,
