@@ -21,7 +21,6 @@ How the store's answers map to decisions:
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -215,7 +214,7 @@ class Claims:
             amount=request.amount,
             reason=reason,
             payment_id=request.payment_id,
-            at=request.now if math.isfinite(request.now) else 0.0,
+            at=request.now,
         )
         log.error("rate alarm tripped, rule %r killed: %s", request.rule_id, reason)
         hook = self._on_alert
