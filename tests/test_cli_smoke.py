@@ -1,0 +1,57 @@
+"""graylib smoke FILE [--cluster C --node N]: each case PASS/FAIL, expected and actual; exit 1 on failure."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from graylib.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = str(ROOT / "examples" / "rules.toml")
+BROKEN = ROOT / "tests" / "fixtures" / "broken"
+
+IN_STAGE_CASE = """
+[[rules.smoke]]
+name = "a regular account is in the stage here"
+context = { account = "u-1", payment_type = "online_purchase", amount = 54_000, region = "CN-31" }
+expect = { applies = true, reason = "APPLIES_ROLLOUT" }
+"""
+
+
+def test_every_case_passes_on_the_canary_node(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["smoke", EXAMPLE, "--cluster", "sh-small", "--node", "sh-small-01"]) == 0
+    out = capsys.readouterr().out
+    assert "smoke cases as sh-small/sh-small-01" in out
+    assert out.count("PASS") == 4 and "FAIL" not in out
+    assert "expected applies=true, discount=8100" in out
+    assert "4 passed, 0 failed" in out
+
+
+def test_cases_run_as_the_given_node(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text(Path(EXAMPLE).read_text() + IN_STAGE_CASE)
+    assert main(["smoke", str(rules), "--cluster", "sh-small", "--node", "sh-small-02"]) == 0
+    capsys.readouterr()
+    assert main(["smoke", str(rules), "--cluster", "bj-big", "--node", "bj-big-07"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL  appliance-subsidy rules[0].smoke[4] 'a regular account is in the stage here'" in out
+    assert "expected applies=true, reason=APPLIES_ROLLOUT" in out
+    assert "actual   applies=false, discount=0, reason=OUT_OF_STAGE" in out
+    assert "4 passed, 1 failed" in out
+
+
+def test_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["smoke", "--json", str(BROKEN / "failing_smoke_case.toml")]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["valid"] is True and (data["passed"], data["failed"]) == (0, 1)
+    case = data["cases"][0]
+    assert case["expected"] == {"discount": 100}
+    assert case["actual"]["discount"] == 50 and case["mismatches"] == ["discount=100"]
+
+
+def test_an_invalid_file_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["smoke", str(BROKEN / "bad_window.toml")]) == 2
+    assert "window" in capsys.readouterr().err
