@@ -8,7 +8,7 @@ from pathlib import Path
 
 import attrs
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from graylib import Alert, Context, Decision, MemoryStore, Reason, ReleaseOutcome, SQLiteStore, Store
@@ -246,60 +246,82 @@ def test_hooks_must_be_callable() -> None:
 # -- a property: under any sequence of claims and releases no limit is passed and nothing counts twice
 
 Op = tuple[str, int, str, int]
-"""(claim or release, payment number, account, amount)."""
+"""(claim, payment number, account, amount), (release, payment number, -, -) or (tick, seconds, -, -)."""
 ACCOUNTS = ("a", "b", "c")
-PER_ACCOUNT = {"count": 3, "amount": 2_500}
-TOTAL = {"amount": 5_000}
+ACCOUNT_COUNT, ACCOUNT_AMOUNT, TOTAL_AMOUNT = 2, 2_500, 5_000
+T0 = 1_700_000_040.0  # the start of a minute
+_claim = st.tuples(
+    st.just("claim"),
+    st.integers(0, 11),  # payment ids are reused: replays, mismatches and releases of real claims
+    st.sampled_from(ACCOUNTS),
+    st.sampled_from([5_000, 10_000, 20_000]),  # 10% off: 500, 1_000 or 2_000
+)
 ops = st.lists(
-    st.tuples(
-        st.sampled_from(["claim", "claim", "claim", "release"]),
-        st.integers(0, 11),  # payment ids are reused: replays, mismatches and releases of real claims
-        st.sampled_from(ACCOUNTS),
-        st.sampled_from([5_000, 10_000, 20_000]),  # 10% off: 500, 1_000 or 2_000
+    st.one_of(
+        _claim,
+        _claim,
+        _claim,
+        st.tuples(st.just("release"), st.integers(0, 11), st.just(""), st.just(0)),
+        st.tuples(st.just("tick"), st.integers(1, 45), st.just(""), st.just(0)),
     ),
+    min_size=4,
     max_size=40,
 )
 
 
 def _check_sequence(store: Store, sequence: list[Op]) -> None:
-    limits = {"per_account": PER_ACCOUNT, "total": TOTAL}
+    """Run the operations through a client and check each answer against a model of the limits.
+
+    The model: per account, at most 2 grants and 2,500 in each UTC minute; 5,000 in total over the
+    rule's lifetime; a release gives its grant back; a repeated payment id replays or is refused.
+    """
+    now = [T0]
+    limits = {
+        "per_account": {"count": ACCOUNT_COUNT, "amount": ACCOUNT_AMOUNT, "window": "1m"},
+        "total": {"amount": TOTAL_AMOUNT},
+    }
     config = limited_config(limits, discount={"percent": 10, "max_off": 5_000})
-    c = client(config, store)
-    held: dict[str, tuple[str, int, Decision]] = {}  # payment id -> (account, amount, decision) reserved now
+    c = client(config, store, clock=lambda: now[0])
+    held: dict[str, tuple[str, int, int, Decision]] = {}  # payment id -> (account, amount, minute, decision)
     for op, n, account, amount in sequence:
         pid = f"p{n}"
+        if op == "tick":
+            now[0] += n
+            continue
         if op == "release":
             outcome = c.release(RULE, pid)
             assert outcome.released == (pid in held) and not outcome.failed
             if pid in held:
-                assert outcome.amount == held.pop(pid)[2].discount
+                assert outcome.amount == held.pop(pid)[3].discount
             continue
         decision = c.claim(RULE, payment(pid, account=account, amount=amount))
         if pid in held:
-            first_account, first_amount, first = held[pid]
+            first_account, first_amount, _, first = held[pid]
             if (first_account, first_amount) == (account, amount):
                 assert decision == first  # a replay
             else:
                 assert decision.reason is Reason.ERROR  # a reused payment id
             continue
-        mine = [d.discount for acc, _, d in held.values() if acc == account]
-        everyone = sum(d.discount for _, _, d in held.values())
+        minute = int(now[0] // 60)
+        mine = [d.discount for acc, _, m, d in held.values() if acc == account and m == minute]
+        everyone = sum(d.discount for *_, d in held.values())
         fits = (
-            len(mine) < PER_ACCOUNT["count"]
-            and sum(mine) + amount // 10 <= PER_ACCOUNT["amount"]
-            and everyone + amount // 10 <= TOTAL["amount"]
+            len(mine) < ACCOUNT_COUNT
+            and sum(mine) + amount // 10 <= ACCOUNT_AMOUNT
+            and everyone + amount // 10 <= TOTAL_AMOUNT
         )
         assert decision.applies == fits, (decision, held)
+        event("granted" if fits else "refused by a limit")
         if fits:
-            held[pid] = (account, amount, decision)
+            held[pid] = (account, amount, minute, decision)
         else:
             assert decision.reason is Reason.LIMIT_REACHED
         # The invariants themselves, whatever the model says.
         for acc in ACCOUNTS:
-            grants = [d.discount for a, _, d in held.values() if a == acc]
-            assert len(grants) <= PER_ACCOUNT["count"] and sum(grants) <= PER_ACCOUNT["amount"]
-        assert sum(d.discount for _, _, d in held.values()) <= TOTAL["amount"]
-    assert store.stats(RULE) == RuleStats(len(held), sum(d.discount for _, _, d in held.values()))
+            grants = [d.discount for a, _, m, d in held.values() if a == acc and m == minute]
+            assert len(grants) <= ACCOUNT_COUNT and sum(grants) <= ACCOUNT_AMOUNT
+        assert sum(d.discount for *_, d in held.values()) <= TOTAL_AMOUNT
+    assert store.stats(RULE) == RuleStats(len(held), sum(d.discount for *_, d in held.values()))
 
 
 @settings(max_examples=150, deadline=None)

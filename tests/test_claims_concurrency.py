@@ -9,7 +9,9 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -180,5 +182,32 @@ def test_claims_fail_closed_while_redis_is_down_and_recover() -> None:
         assert c.evaluate(RULE, payment("during")).applies
         server.start()
         _wait_for(lambda: c.claim(RULE, payment("after")).applies, 5.0)
+        c.close()
+        store.close()
+
+
+@pytest.mark.redis
+def test_a_hung_redis_fails_claims_within_the_timeout_and_recovers() -> None:
+    with RedisServer() as server:
+        process = server._process
+        assert process is not None
+        store = RedisStore(server.url, prefix=unique_prefix(), timeout=0.25)
+        c = Client(BUDGET_CONFIG, cluster="sh-small", store=store, kill_refresh=3600)
+        assert c.claim(RULE, payment("before")).applies
+        os.kill(process.pid, signal.SIGSTOP)  # accepts connections, answers nothing
+        try:
+            started = time.monotonic()
+            hung = c.claim(RULE, payment("during"))
+            elapsed = time.monotonic() - started
+        finally:
+            os.kill(process.pid, signal.SIGCONT)
+        assert (hung.applies, hung.reason) == (False, Reason.ERROR)
+        assert hung.detail.startswith("store unavailable: ") and "Timeout" in hung.detail
+        assert elapsed < 1.0, elapsed  # the 0.25 s reply timeout, not a hung payment
+        _wait_for(lambda: c.claim(RULE, payment("after")).applies, 5.0)
+        # A timed-out claim is "unknown": Redis may run it once it resumes. Retrying with the same payment id
+        # is safe either way: it is granted now or replayed, and counted once.
+        assert c.claim(RULE, payment("during")).applies
+        assert store.stats(RULE) == RuleStats(3, 3 * DISCOUNT)
         c.close()
         store.close()
