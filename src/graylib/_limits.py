@@ -46,8 +46,12 @@ _REQUEST_FIELDS = (
     "alarm_window",
     "shadow",
 )
-if tuple(f.name for f in attrs.fields(ReserveRequest)) != _REQUEST_FIELDS:  # pragma: no cover
-    _msg = f"graylib._limits builds ReserveRequest positionally as {_REQUEST_FIELDS}; the protocol changed"
+"""The leading fields of ``ReserveRequest``, which ``LimitPlan.request`` passes positionally."""
+_names = tuple(f.name for f in attrs.fields(ReserveRequest))
+if (
+    _names[: len(_REQUEST_FIELDS)] != _REQUEST_FIELDS
+):  # pragma: no cover - fails loudly at import, not per claim
+    _msg = f"graylib._limits passes ReserveRequest fields positionally as {_REQUEST_FIELDS}, got {_names}"
     raise ImportError(_msg)
 
 _Subject = tuple[str, str, int, "int | None", "int | None"]
