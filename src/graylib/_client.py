@@ -211,11 +211,7 @@ class Client:
         Idempotent per ``ctx.payment_id``: a repeated claim returns the first decision and counts nothing.
         Never raises; a store fault answers ``Reason.ERROR`` (see ``graylib._claims`` for every answer).
         """
-        decision = self._claims.claim(rule_id, ctx)
-        counters = self._tallies.get(rule_id)  # .get: unknown ids must not grow the tallies
-        if counters is not None:
-            next(counters[decision.reason])
-        return decision
+        return self._claims.claim(rule_id, ctx)
 
     def release(self, rule_id: str, payment_id: str) -> ReleaseOutcome:
         """Give back what a claim reserved (the payment failed or was refunded), once. Never raises."""

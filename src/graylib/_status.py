@@ -80,7 +80,8 @@ class RuleStatus:
     kill_reason: str = ""
     killed_at: float | None = None
     decisions: Mapping[str, int] = attrs.field(factory=dict)
-    """Decisions by reason (``Reason`` values) since the client started; empty for ``graylib status``."""
+    """Evaluations by reason (``Reason`` values) since the client started; a claim counts its evaluation.
+    Empty for ``graylib status`` (the counts live in each client process)."""
     granted_count: int = 0
     granted_amount: int = 0
     shadow_count: int = 0
