@@ -209,7 +209,8 @@ class Client:
         """Evaluate, and when the rule applies reserve its limits atomically (all or none) in one store call.
 
         Idempotent per ``ctx.payment_id``: a repeated claim returns the first decision and counts nothing.
-        Never raises; a store fault answers ``Reason.ERROR`` (see ``graylib._claims`` for every answer).
+        Never raises: a limit that is full answers ``LIMIT_REACHED`` (the detail names it), a tripped rate
+        alarm ``KILLED`` (and calls ``on_alert``), a reused payment id or a store fault ``ERROR``.
         """
         return self._claims.claim(rule_id, ctx)
 
