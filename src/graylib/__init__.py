@@ -10,6 +10,8 @@ from ._client import Client
 from ._config import Config
 from ._errors import ConfigError, GraylibError, PolicyError, StoreError
 from ._load import load_config
+from ._policy import Plan, plan_change
+from ._status import RuleStatus, Status
 from ._values import Context, Decision, Reason
 from ._version import __version__ as __version__
 from .stores import MemoryStore, RedisStore, SQLiteStore, Store
@@ -23,13 +25,17 @@ __all__ = [
     "Decision",
     "GraylibError",
     "MemoryStore",
+    "Plan",
     "PolicyError",
     "Reason",
     "RedisStore",
     "ReleaseOutcome",
+    "RuleStatus",
     "SQLiteStore",
+    "Status",
     "Store",
     "StoreError",
     "bucket",
     "load_config",
+    "plan_change",
 ]
