@@ -243,37 +243,40 @@ def _evaluator(rule: CompiledRule) -> Evaluator:
     own_threshold, threshold_for, d_out_of_stage = rule.threshold, rule.threshold_for, rule.d_out_of_stage
     fixed, num, den, cap, d_zero = rule.fixed, rule.num, rule.den, rule.cap, rule.d_zero
     shadow, rule_id, version, stage = rule.shadow, rule.rule_id, rule.version, rule.stage
+    gated = scheduled or deny_any
+    if fixed < 0 and num > den:
+        msg = f"rule {rule_id!r}: a percentage above 100 passed validation"
+        raise AssertionError(msg)
 
     def evaluate(ctx: Context, now: float | None = None, /) -> Decision:
-        # 2. schedule (the clock is read only for a rule that has one)
-        if scheduled:
-            t = _time() if now is None else now
-            if t < starts or t >= ends:
-                return d_not_active
-        # 3. deny lists (an empty list is a false frozenset; ``ip_ranges`` is None without IP entries)
-        if deny_any:
-            if deny_accounts and ctx.account in deny_accounts:
-                return rule.deny_decision("account", ctx.account)
-            if deny_devices and ctx.device in deny_devices:
-                return rule.deny_decision("device", ctx.device)
-            if deny_merchants and ctx.merchant in deny_merchants:
-                return rule.deny_decision("merchant", ctx.merchant)
-            if deny_regions and ctx.region in deny_regions:
-                return rule.deny_decision("region", ctx.region)
-            if ip_ranges is not None and ctx.ip:
-                refusal = rule.ip_denied(ctx.ip)
-                if refusal is not None:
-                    return refusal
+        if gated:  # one test for a rule without schedule and deny lists
+            # 2. schedule (the clock is read only for a rule that has one)
+            if scheduled:
+                t = _time() if now is None else now
+                if t < starts or t >= ends:
+                    return d_not_active
+            # 3. deny lists (an empty list is a false frozenset; ``ip_ranges`` is None without IP entries)
+            if deny_any:
+                if deny_accounts and ctx.account in deny_accounts:
+                    return rule.deny_decision("account", ctx.account)
+                if deny_devices and ctx.device in deny_devices:
+                    return rule.deny_decision("device", ctx.device)
+                if deny_merchants and ctx.merchant in deny_merchants:
+                    return rule.deny_decision("merchant", ctx.merchant)
+                if deny_regions and ctx.region in deny_regions:
+                    return rule.deny_decision("region", ctx.region)
+                if ip_ranges is not None and ctx.ip:
+                    refusal = rule.ip_denied(ctx.ip)
+                    if refusal is not None:
+                        return refusal
         # 4. eligibility
         if ctx.payment_type not in payment_types:
             return d_payment_type
         if regions is not None and ctx.region not in regions:
             return d_region
         amount = ctx.amount
-        if type(amount) is not int or amount < min_amount:
-            return d_too_small
-        if amount > max_amount:
-            return d_too_large
+        if type(amount) is not int or not min_amount <= amount <= max_amount:
+            return d_too_small if type(amount) is not int or amount < min_amount else d_too_large
         account = ctx.account
         if type(account) is not str or not account:
             return d_no_account
@@ -296,12 +299,13 @@ def _evaluator(rule: CompiledRule) -> Evaluator:
                     bucket=bucket,
                 )
             reason = _APPLIES_ROLLOUT
-        # 8. discount: rounded down, capped, never above the amount
-        off = fixed if fixed >= 0 else amount * num // den
-        if off > cap:  # noqa: PLR1730 - min() costs more than the comparison
-            off = cap
-        if off > amount:  # noqa: PLR1730
-            off = amount
+        # 8. discount: rounded down, capped, never above the amount (a percentage is at most 100)
+        if fixed < 0:
+            off = amount * num // den
+            if off > cap:  # noqa: PLR1730 - min() costs more than the comparison
+                off = cap
+        else:
+            off = fixed if fixed < amount else amount
         if off <= 0:
             return d_zero
         # 10. shadow
