@@ -206,6 +206,9 @@ def test_last_good_copy_is_written_and_served_when_the_source_breaks(rules: Path
         assert status.version == "v2" and status.served_from == "last_good" and not status.healthy
         assert "JSON syntax" in status.last_reload_error
         assert client.evaluate("subsidy", CTX).discount == 2_000
+        good_again = last_good.read_text()
+        rules.write_text(good_again)  # the source restored to the very text served: nothing to reload
+        assert client.reload_now() and client.status().served_from == "source"
         rules.write_text(rules_json("v3", percent=20, stage="everywhere-25"))  # checked against v2
         assert client.reload_now() and client.status().served_from == "source"
     # Both broken: the source's error is raised.

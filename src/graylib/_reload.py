@@ -177,6 +177,7 @@ class Reloader:
                 return self._failed(exc, f"unreadable:{exc}", force)
             digest = _digest(text)
             if digest == client.snapshot.digest:
+                self.served_from = "source"  # a source restored to the last good text is the source again
                 return True
             if digest == self._failed_digest and not force:
                 return False
