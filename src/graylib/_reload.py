@@ -201,6 +201,8 @@ class Reloader:
         plan = plan_change(client.config, config)
         if not plan.allowed:
             raise PolicyError(str(v) for v in plan.violations)
+        for warning in plan.warnings:
+            log.warning("graylib reload of %s: %s", self.path, warning)
         return compile_config(config, cluster=client.cluster, node=client.node, digest=digest)
 
     def _failed(self, exc: Exception, digest: str, force: bool) -> bool:

@@ -20,7 +20,6 @@ from ._model import Direction, FieldChange
 __all__ = ["describe_added", "diff_config", "diff_rule", "fmt_percent", "stage_steps"]
 
 W, N, Z = Direction.WIDENING, Direction.NARROWING, Direction.NEUTRAL
-_STATE_RANK = {"killed": 0, "shadow": 1, "active": 2}
 _ABSENT = "-"
 
 
