@@ -173,7 +173,7 @@ class Client:
                 decision = self._killed_decision(rule_id, rule.d_killed)
             else:
                 decision = rule.evaluate(ctx)
-            next(self._tallies[rule_id][decision.reason])  # decisions by reason (one C call)
+            next(self._tallies[rule_id][decision.reason])  # decisions by reason, for status()
             return decision
         except Exception as exc:  # the payment path never raises: fail closed
             return _error(str(rule_id), exc)
