@@ -38,6 +38,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
 ROOT = Path(__file__).resolve().parents[1]
 for _path in (str(ROOT / "src"), str(ROOT)):
     if _path not in sys.path:
@@ -324,6 +329,13 @@ def _fast_cases(settings: Settings, stack: contextlib.ExitStack, skipped: dict[s
         _Case(FLOOR, "floor", peers.bare_hash, pairs, note='mmh3.hash(f"{salt}:{account}", 0, False)'),
         _Case("hand-written evaluator", "floor", _hand_written, pairs, note="allow set, type set, bucket"),
         _Case(GRAYLIB, "graylib", evaluate, prebuilt, True, "≤ 3x hash", 3.0),
+        _Case(
+            "compiled rule alone, prebuilt",
+            "graylib",
+            client.snapshot.rules[RULE_ID].evaluate,
+            [(ctx,) for _, ctx in prebuilt],
+            note="CompiledRule.evaluate without the Client layer",
+        ),
         _Case("evaluate, context built per call", "graylib", per_call, pairs, True, "≤ 4x hash", 4.0),
         _Case(
             "evaluate example rule, prebuilt",
@@ -521,10 +533,12 @@ def _claimer(client: graylib.Client) -> Callable[[str, str], graylib.Decision]:
     return claim_one
 
 
-def _reload_case(settings: Settings, tmp: Path) -> _Case:
+def _reload_case(settings: Settings, tmp: Path, fmt: str) -> _Case:
     """``reload_now`` of a rules file of 1,000 rules: read, parse, validate, policy check, compile, swap."""
-    path = tmp / "reload.toml"
+    path = tmp / f"reload.{fmt}"
     texts = [reload_toml(settings.reload_rules, f"v{i}") for i in range(2)]
+    if fmt == "json":
+        texts = [json.dumps(tomllib.loads(text)) for text in texts]
     path.write_text(texts[0], encoding="utf-8")
     client = graylib.Client.from_file(path, cluster="sh-small", node="sh-small-01")
     samples: list[float] = []
@@ -542,7 +556,7 @@ def _reload_case(settings: Settings, tmp: Path) -> _Case:
     finally:
         client.close()
     case = _Case(
-        f"reload, {settings.reload_rules} rules",
+        f"reload, {settings.reload_rules} rules, {fmt.upper()}",
         "reload",
         lambda: None,
         [()],
@@ -579,8 +593,9 @@ def run(settings: Settings, log: Callable[[str], None] = print) -> dict[str, Any
             _time_slow(case, settings)
             log(f"{case.name} done")
         if settings.reload_rules:
-            slow.append(_reload_case(settings, tmp))
-            log("reload done")
+            for fmt in ("toml", "json"):
+                slow.append(_reload_case(settings, tmp, fmt))
+                log(f"reload ({fmt}) done")
         for case in slow:
             results.append(_result(case, [s / floor_median for s in case.samples]))
     graylib_median = next(r.median_us for r in results if r.name == GRAYLIB)
@@ -697,7 +712,8 @@ def compare(report: Mapping[str, Any], baseline: Mapping[str, Any]) -> tuple[lis
     margin = float(baseline.get("margin", DEFAULT_MARGIN))
     expected: Mapping[str, float] = baseline.get("ratios", {})
     measured = {r["name"]: r for r in report["results"] if r.get("checked")}
-    regressions, notes = [], []
+    regressions: list[str] = []
+    notes: list[str] = []
     for name, base in expected.items():
         result = measured.get(name)
         if result is None:
@@ -725,6 +741,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sample-ms", type=float, help="override the duration of one sample")
     parser.add_argument("--reload-rules", type=int, help="rules in the reload case (0: skip it)")
     parser.add_argument("--accounts", type=int, help="distinct accounts in the inputs")
+    parser.add_argument("--evaluate-all-sizes", help="rule counts for evaluate_all, e.g. 1,10,100,1000")
     args = parser.parse_args(argv)
 
     settings = Settings.quick() if args.quick else Settings()
@@ -740,6 +757,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides["reload_rules"] = args.reload_rules
     if args.accounts is not None:
         overrides["accounts"] = args.accounts
+    if args.evaluate_all_sizes is not None:
+        overrides["evaluate_all_sizes"] = tuple(int(n) for n in args.evaluate_all_sizes.split(",") if n)
     settings = Settings(**{**vars(settings), **overrides})
 
     report = run(settings, log=lambda msg: print(msg, file=sys.stderr))

@@ -10,6 +10,7 @@ IPv4-mapped IPv6 addresses (``::ffff:198.51.100.7``) are matched against the IPv
 from __future__ import annotations
 
 import bisect
+import functools
 import ipaddress
 import socket
 from collections.abc import Iterable
@@ -44,6 +45,14 @@ def parse_ip(text: str) -> tuple[int, int] | None:
     return parsed[0], int.from_bytes(parsed[1], "big")
 
 
+@functools.lru_cache(maxsize=4096)
+def _span(text: str) -> tuple[int, tuple[int, int, str]]:
+    """``(version, (first, last, label))`` of an address or CIDR entry; cached, as the same deny entries
+    recur in many rules and every reload compiles them all again."""
+    net = ipaddress.ip_network(text, strict=True)
+    return net.version, (int(net.network_address), int(net.broadcast_address), str(net))
+
+
 class _Intervals:
     """Disjoint, sorted ``[start, end]`` intervals of one address family, bounds as packed bytes."""
 
@@ -74,9 +83,8 @@ class IPRanges:
         v4: list[tuple[int, int, str]] = []
         v6: list[tuple[int, int, str]] = []
         for text in entries:
-            net = ipaddress.ip_network(text, strict=True)
-            span = (int(net.network_address), int(net.broadcast_address), str(net))
-            (v4 if net.version == 4 else v6).append(span)
+            version, span = _span(text)
+            (v4 if version == 4 else v6).append(span)
         self._v4 = _Intervals(v4, 4)
         self._v6 = _Intervals(v6, 16)
         self.count = len(v4) + len(v6)

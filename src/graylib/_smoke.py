@@ -69,6 +69,8 @@ def run_smoke(config: Config, *, cluster: str = "", node: str = "") -> list[Smok
 
 
 def _run_rule(rule: Rule, rule_index: int, version: str, cluster: str, node: str) -> Sequence[SmokeResult]:
+    if not rule.smoke:  # compiling a rule costs ~20 µs; a reload of 1,000 rules has no time for that twice
+        return ()
     compiled = CompiledRule(rule, version=version, cluster=cluster, node=node)
     out = []
     for i, case in enumerate(rule.smoke):

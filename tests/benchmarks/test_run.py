@@ -1,0 +1,133 @@
+"""benchmarks/run.py: a tiny quick run end to end, and the regression check on synthetic ratios."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks import run
+
+TINY = [
+    "--quick",
+    "--no-peers",
+    "--rounds",
+    "2",
+    "--sample-ms",
+    "1",
+    "--accounts",
+    "50",
+    "--reload-rules",
+    "20",
+    "--stores",
+    "memory,sqlite",
+    "--evaluate-all-sizes",
+    "1,10,30",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("bench") / "out.json"
+    assert run.main([*TINY, "--json", str(out)]) == 0
+    report: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    return report
+
+
+def test_quick_run_writes_well_formed_json(tiny_report: dict[str, Any]) -> None:
+    assert {"machine", "settings", "seconds", "floor", "results", "derived", "skipped"} <= set(tiny_report)
+    assert tiny_report["machine"]["python"] and tiny_report["machine"]["cpus"] >= 1
+    names = [r["name"] for r in tiny_report["results"]]
+    assert len(names) == len(set(names))
+    for expected in (
+        run.FLOOR,
+        "hand-written evaluator",
+        run.GRAYLIB,
+        "evaluate, context built per call",
+        "evaluate_all, 30 rules (3 match)",
+        "claim, MemoryStore, 3 limits",
+        "claim, SQLiteStore, 3 limits",
+        "reload, 20 rules, TOML",
+        "reload, 20 rules, JSON",
+    ):
+        assert expected in names
+    for r in tiny_report["results"]:
+        assert r["median_us"] > 0 and r["p99_us"] >= r["median_us"] * 0.999
+        assert r["ratio_hash_q25"] <= r["ratio_hash"] <= r["ratio_hash_q75"]
+        assert r["ratio_graylib"] > 0 and r["samples"] >= 1 and r["calls_per_sample"] >= 1
+        assert r["target_met"] in (True, False, None)
+    by_name = {r["name"]: r for r in tiny_report["results"]}
+    assert by_name[run.FLOOR]["ratio_hash"] == 1.0
+    assert by_name[run.GRAYLIB]["ratio_graylib"] == 1.0
+    assert by_name[run.GRAYLIB]["checked"] and not by_name[run.FLOOR]["checked"]
+    assert "evaluate_all_growth" in tiny_report["derived"]
+    json.dumps(tiny_report)  # round-trips
+
+
+def test_table_lists_every_case(tiny_report: dict[str, Any]) -> None:
+    text = run.table(tiny_report)
+    for r in tiny_report["results"]:
+        assert r["name"] in text
+    assert "x hash" in text and "Python" in text
+
+
+def test_check_passes_on_a_generous_baseline_and_fails_on_a_strict_one(
+    tiny_report: dict[str, Any], tmp_path: Path
+) -> None:
+    checked = [r["name"] for r in tiny_report["results"] if r["checked"]]
+    generous = tmp_path / "generous.json"
+    generous.write_text(json.dumps({"margin": 1.5, "ratios": dict.fromkeys(checked, 1e12)}))
+    strict = tmp_path / "strict.json"
+    strict.write_text(json.dumps({"margin": 1.5, "ratios": {run.GRAYLIB: 0.01}}))
+    assert run.main([*TINY, "--reload-rules", "0", "--check", "--baseline", str(generous)]) == 0
+    assert run.main([*TINY, "--reload-rules", "0", "--check", "--baseline", str(strict)]) == 1
+
+
+def test_write_baseline_keeps_only_checked_ratios(tiny_report: dict[str, Any]) -> None:
+    baseline = run.baseline_from(tiny_report)
+    assert baseline["margin"] == run.DEFAULT_MARGIN
+    checked = {r["name"] for r in tiny_report["results"] if r["checked"]}
+    assert set(baseline["ratios"]) == checked
+    regressions, _ = run.compare(tiny_report, baseline)
+    assert regressions == []  # a run never regresses against itself
+
+
+def _report(name: str, ratios: list[float]) -> dict[str, Any]:
+    result = run.CaseResult(
+        name=name, group="graylib", samples_us=ratios, ratios=ratios, number=1, checked=True
+    )
+    return {"results": [result.as_json()]}
+
+
+def test_compare_fails_on_a_real_regression() -> None:
+    report = _report("evaluate", [9.0, 9.5, 10.0, 10.5, 11.0])
+    regressions, _ = run.compare(report, {"margin": 1.5, "ratios": {"evaluate": 5.0}})
+    assert len(regressions) == 1 and "evaluate" in regressions[0]
+
+
+def test_compare_passes_on_noise() -> None:
+    # The median is past the limit, but half the rounds are not: noise, not a regression.
+    report = _report("evaluate", [5.0, 5.2, 7.8, 8.0, 9.0])
+    regressions, notes = run.compare(report, {"margin": 1.5, "ratios": {"evaluate": 5.0}})
+    assert regressions == [] and any("evaluate" in n for n in notes)
+    # Slightly slower in every round, but within the margin.
+    report = _report("evaluate", [6.0, 6.1, 6.2, 6.3, 6.4])
+    assert run.compare(report, {"margin": 1.5, "ratios": {"evaluate": 5.0}})[0] == []
+
+
+def test_compare_notes_cases_missing_on_either_side() -> None:
+    report = _report("new case", [1.0, 1.0])
+    regressions, notes = run.compare(report, {"ratios": {"redis claim": 900.0}})
+    assert regressions == []
+    assert any("redis claim: not measured" in n for n in notes)
+    assert any("new case: no baseline" in n for n in notes)
+
+
+def test_quantiles() -> None:
+    result = run.CaseResult(
+        name="x", group="g", samples_us=[1.0, 2.0, 3.0, 4.0, 100.0], ratios=[1.0, 2.0, 3.0], number=1
+    )
+    assert result.median_us == 3.0 and result.p99_us == 100.0
+    assert result.ratio_q25 == 1.5 and result.ratio_q75 == 2.5
