@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.metadata
 import itertools
 import json
 import os
@@ -608,6 +609,14 @@ def run(settings: Settings, log: Callable[[str], None] = print) -> dict[str, Any
         small = by_name[f"evaluate_all, {sizes[1]} rules ({min(sizes[1], 3)} match)"]
         large = by_name[f"evaluate_all, {sizes[-1]} rules ({min(sizes[-1], 3)} match)"]
         derived["evaluate_all_growth"] = round(large.ratio / small.ratio, 3)
+    peer_results = [
+        r for r in results if r.group == "peer" and not r.name.startswith("openfeature + graylib")
+    ]
+    if peer_results:
+        fastest = min(peer_results, key=lambda r: r.median_us)
+        per_call = by_name["evaluate, context built per call"]
+        derived["fastest_peer"] = fastest.name
+        derived["fastest_peer_over_graylib_per_call"] = round(fastest.median_us / per_call.median_us, 2)
     redis = by_name.get("claim, RedisStore, 3 limits")
     if redis is not None:
         derived["redis_claims_per_second"] = round(1e6 / redis.median_us)
@@ -652,7 +661,7 @@ def machine() -> dict[str, Any]:
         "implementation": platform.python_implementation(),
         "platform": platform.platform(),
         "graylib": graylib.__version__,
-        "mmh3": getattr(mmh3, "__version__", ""),
+        "mmh3": importlib.metadata.version("mmh3"),
     }
 
 
