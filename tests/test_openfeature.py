@@ -17,6 +17,7 @@ from openfeature.flag_evaluation import Reason as OFReason
 from openfeature.provider.no_op_provider import NoOpProvider
 
 from graylib import Client, Context, Reason
+from graylib._evaluate import CompiledRule
 from graylib.openfeature import REASONS, GraylibProvider
 from tests.helpers import make_config
 
@@ -158,17 +159,12 @@ def test_other_flag_types_are_type_mismatch(flags: Any) -> None:
     assert details.error_code == ErrorCode.TYPE_MISMATCH and details.value == {"a": 1}
 
 
-def test_graylib_error_is_general(flags: Any, graylib_client: Client) -> None:
-    def broken(ctx: Context, now: float | None = None) -> Any:
+def test_graylib_error_is_general(flags: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(self: CompiledRule, ctx: Context, now: float | None = None) -> Any:
         raise RuntimeError("boom")
 
-    rule = graylib_client.snapshot.rules["subsidy"]
-    original = rule.evaluate
-    rule.evaluate = broken
-    try:
-        details = flags.get_boolean_details("subsidy", True, ctx())
-    finally:
-        rule.evaluate = original
+    monkeypatch.setattr(CompiledRule, "evaluate", broken)
+    details = flags.get_boolean_details("subsidy", True, ctx())
     assert details.value is True and details.error_code == ErrorCode.GENERAL
     assert "boom" in (details.error_message or "")
     assert details.flag_metadata["reason"] == "ERROR"
