@@ -30,7 +30,11 @@ from typing import Any
 import pytest
 
 from graylib import ConfigError, load_config
-from graylib._config._read import tomllib
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
