@@ -13,7 +13,7 @@ import attrs
 
 from ._config import Config, Rule, SmokeCase
 from ._evaluate import CompiledRule
-from ._values import Context, Decision
+from ._values import Context, Decision, Reason
 
 __all__ = ["SmokeResult", "check_smoke", "run_smoke"]
 
@@ -49,7 +49,10 @@ def _context(case: SmokeCase) -> Context:
 
 def _check(rule: CompiledRule, case: SmokeCase) -> tuple[Decision, tuple[str, ...]]:
     now = case.at.timestamp() if case.at is not None else None
-    decision = rule.evaluate(_context(case), now)
+    try:
+        decision = rule.evaluate(_context(case), now)
+    except Exception as exc:  # judged like the payment path: a fault is an ERROR decision, not a crash
+        decision = Decision(applies=False, reason=Reason.ERROR, rule_id=rule.rule_id, detail=f"{exc!r}"[:300])
     wrong: list[str] = []
     if case.applies is not None and decision.applies != case.applies:
         wrong.append(f"applies={str(case.applies).lower()}")

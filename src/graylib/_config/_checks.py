@@ -99,9 +99,20 @@ class Problems:
         return self.integer(path, value, minimum=minimum, what="an integer number of minor units")
 
     def percent(
-        self, path: str, value: Any, *, low: int = 0, high: int = 100, low_open: bool = False
+        self,
+        path: str,
+        value: Any,
+        *,
+        low: int = 0,
+        high: int = 100,
+        low_open: bool = False,
+        per_million: bool = False,
     ) -> Fraction | None:
-        """A percentage as an exact fraction (floats are read through their shortest decimal form)."""
+        """A percentage as an exact fraction (floats are read through their shortest decimal form).
+
+        ``per_million``: the value must be a whole number of parts per million (at most four decimals), the
+        resolution of a rollout bucket, so that the threshold is exact in every implementation.
+        """
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.add(path, f"must be a number between {low} and {high} (got {describe(value)})")
             return None
@@ -113,6 +124,11 @@ class Problems:
             lo = f"above {low}" if low_open else f"between {low} and {high}"
             msg = f"must be {lo} and at most {high}" if low_open else f"must be {lo}"
             self.add(path, f"{msg} (got {describe(value)})")
+            return None
+        if per_million and (exact * 10_000).denominator != 1:
+            self.add(
+                path, f"must have at most 4 decimals: rollouts move in parts per million (got {value!r})"
+            )
             return None
         return exact
 

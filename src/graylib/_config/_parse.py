@@ -163,14 +163,16 @@ def _traffic(p: Problems, raw: Any) -> dict[str, ClusterTraffic] | None:
         if spec is None:
             continue
         p.keys(path, spec, ("share", "nodes"), ("share", "nodes"))
-        share = spec.get("share")
+        if "share" not in spec or "nodes" not in spec:
+            continue
+        share = spec["share"]
         if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
             p.add(
                 join(path, "share"),
                 f"must be a fraction of all payments between 0 and 1 (got {describe(share)})",
             )
             continue
-        nodes = p.integer(join(path, "nodes"), spec.get("nodes"), minimum=1)
+        nodes = p.integer(join(path, "nodes"), spec["nodes"], minimum=1)
         if nodes is None:
             continue
         total += float(share)
@@ -380,7 +382,7 @@ def _targets(p: Problems, path: str, raw: Any) -> dict[str, Fraction] | None:
                 p.add(tpath, 'target must be "cluster", "cluster/node" or "*"')
                 ok = False
                 continue
-        pct = p.percent(tpath, value)
+        pct = p.percent(tpath, value, per_million=True)
         if pct is None:
             ok = False
             continue
@@ -445,9 +447,11 @@ def _smoke_cases(p: Problems, path: str, raw: Any) -> tuple[SmokeCase, ...] | No
         context = p.table(join(cpath, "context"), table["context"]) if "context" in table else None
         if context is not None:
             p.keys(join(cpath, "context"), context, CONTEXT_FIELDS)
-            for key in ("amount",):
-                if key in context:
-                    p.integer(join(join(cpath, "context"), key), context[key])
+            for key, value in context.items():
+                if key == "amount":
+                    p.integer(join(join(cpath, "context"), key), value)
+                elif key in CONTEXT_FIELDS:
+                    p.string(join(join(cpath, "context"), key), value, nonempty=False)
         expect = p.table(join(cpath, "expect"), table["expect"]) if "expect" in table else None
         applies = discount = reason = None
         if expect is not None:
