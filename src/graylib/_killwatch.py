@@ -1,8 +1,8 @@
 """A daemon thread that keeps a client's kill-switch view fresh, so that evaluation never reads a clock.
 
 Checking "is my view of the kill switches older than a second?" on every evaluation costs a clock read and a
-comparison, about a fifth of a whole evaluation; it also makes one unlucky payment per second wait for the
-store. A ``KillWatch`` instead refreshes the view every ``interval`` seconds on its own thread, and the
+comparison (0.08 µs, an eighth of a whole evaluation); it also makes one unlucky payment per second wait for
+the store. A ``KillWatch`` instead refreshes the view every ``interval`` seconds on its own thread, and the
 payment path only reads the view.
 
 Lifecycle and fork safety:
