@@ -132,16 +132,7 @@ class CompiledRule:
         self._stage_thresholds = _StageThresholds(rule.rollout.current, cluster, node)
         self.threshold = self._stage_thresholds.compute(cluster, node)
 
-        def refusal(reason: Reason, detail: str = "") -> Decision:
-            return Decision(
-                applies=False,
-                reason=reason,
-                rule_id=rule.id,
-                rule_version=version,
-                stage=self.stage,
-                detail=detail,
-            )
-
+        refusal = self._refusal
         self.d_killed = refusal(Reason.KILLED, "rule state is killed")
         self.d_not_active = refusal(Reason.NOT_ACTIVE, "outside starts_at/ends_at")
         self.d_payment_type = refusal(Reason.PAYMENT_TYPE)
@@ -243,22 +234,34 @@ class CompiledRule:
 
     def _denied(self, ctx: Context) -> Decision | None:
         """Step 3: the refusal of a payment on one of the rule's deny lists, or None."""
-        rule_id, version, stage = self.rule_id, self.version, self.stage
         if self.deny_accounts and ctx.account in self.deny_accounts:
-            return _denied(rule_id, version, stage, f"account {ctx.account!r} is on the deny list")
+            return self._refusal(Reason.DENYLISTED, f"account {ctx.account!r} is on the deny list")
         if self.deny_devices and ctx.device in self.deny_devices:
-            return _denied(rule_id, version, stage, f"device {ctx.device!r} is on the deny list")
+            return self._refusal(Reason.DENYLISTED, f"device {ctx.device!r} is on the deny list")
         if self.deny_merchants and ctx.merchant in self.deny_merchants:
-            return _denied(rule_id, version, stage, f"merchant {ctx.merchant!r} is on the deny list")
+            return self._refusal(Reason.DENYLISTED, f"merchant {ctx.merchant!r} is on the deny list")
         if self.deny_regions and ctx.region in self.deny_regions:
-            return _denied(rule_id, version, stage, f"region {ctx.region!r} is on the deny list")
+            return self._refusal(Reason.DENYLISTED, f"region {ctx.region!r} is on the deny list")
         ranges = self.ip_ranges
         if ranges is not None and ctx.ip:
             found = ranges.match(ctx.ip)
             if found == "":  # a well-formed address outside every range: the common case
                 return None
-            return _ip_refusal(ctx.ip, found, rule_id, version, stage)
+            if found is None:
+                detail = f"ip {str(ctx.ip)[:64]!r} is malformed; the rule has an IP deny list"
+                return self._refusal(Reason.ERROR, detail)
+            return self._refusal(Reason.DENYLISTED, f"ip {ctx.ip!r} is in deny list entry {found}")
         return None
+
+    def _refusal(self, reason: Reason, detail: str = "") -> Decision:
+        return Decision(
+            applies=False,
+            reason=reason,
+            rule_id=self.rule_id,
+            rule_version=self.version,
+            stage=self.stage,
+            detail=detail,
+        )
 
     def threshold_for(self, cluster: str, node: str) -> int:
         """The stage threshold for a context that names its own cluster and/or node."""
@@ -295,31 +298,3 @@ class _StageThresholds:
                 self._cache.clear()
             self._cache[key] = found
         return found
-
-
-# -- refusals built per payment (deny lists, step 3) --------------------------------------------------------
-
-
-def _denied(rule_id: str, version: str, stage: str, detail: str) -> Decision:
-    return Decision(
-        applies=False,
-        reason=Reason.DENYLISTED,
-        rule_id=rule_id,
-        rule_version=version,
-        stage=stage,
-        detail=detail,
-    )
-
-
-def _ip_refusal(ip: str, found: str | None, rule_id: str, version: str, stage: str) -> Decision:
-    """The refusal of a payment from ``ip``: in deny entry ``found``, or (None) not an address at all."""
-    if found is None:
-        return Decision(
-            applies=False,
-            reason=Reason.ERROR,
-            rule_id=rule_id,
-            rule_version=version,
-            stage=stage,
-            detail=f"ip {str(ip)[:64]!r} is malformed; the rule has an IP deny list",
-        )
-    return _denied(rule_id, version, stage, f"ip {ip!r} is in deny list entry {found}")
