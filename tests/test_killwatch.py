@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import os
+import select
+import signal
 import threading
 import time
 import warnings
@@ -135,9 +137,12 @@ def test_a_forked_child_polls_then_starts_its_own_thread() -> None:
             os._exit(code)
     os.close(write)
     try:
-        result = os.read(read, 1)
+        ready, _, _ = select.select([read], [], [], 60)
+        result = os.read(read, 1) if ready else b"timeout"
     finally:
         os.close(read)
+        if result == b"timeout":
+            os.kill(pid, signal.SIGKILL)
         _, status = os.waitpid(pid, 0)
     assert result == b"\x00" and os.waitstatus_to_exitcode(status) == 0
     assert c._kill_watch is not None and c._kill_watch.running  # the parent's thread is untouched
