@@ -136,9 +136,11 @@ def test_a_forked_child_polls_then_starts_its_own_thread() -> None:
             os.write(write, bytes([code]))
             os._exit(code)
     os.close(write)
+    result = b"timeout"
     try:
         ready, _, _ = select.select([read], [], [], 60)
-        result = os.read(read, 1) if ready else b"timeout"
+        if ready:
+            result = os.read(read, 1)
     finally:
         os.close(read)
         if result == b"timeout":
