@@ -41,7 +41,7 @@ OpenFeature requires; nothing raises.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from openfeature.evaluation_context import EvaluationContext
@@ -162,17 +162,7 @@ class GraylibProvider(AbstractProvider):
         evaluation_context: EvaluationContext | None = None,
     ) -> FlagResolutionDetails[bool]:
         """Whether rule ``flag_key`` applies to the payment in ``evaluation_context``."""
-        decision = self._decide(flag_key, evaluation_context)
-        if isinstance(decision, FlagResolutionDetails):
-            return _failed(decision, default_value)
-        if decision.reason in _ERROR_CODES:
-            return _error(decision, default_value)
-        return FlagResolutionDetails(
-            value=decision.applies,
-            reason=REASONS[decision.reason],
-            variant="applies" if decision.applies else "does-not-apply",
-            flag_metadata=_metadata(decision),
-        )
+        return self._resolve(flag_key, default_value, evaluation_context, _applies)
 
     def resolve_integer_details(
         self,
@@ -181,13 +171,23 @@ class GraylibProvider(AbstractProvider):
         evaluation_context: EvaluationContext | None = None,
     ) -> FlagResolutionDetails[int]:
         """The discount (minor units) rule ``flag_key`` grants the payment; 0 when it does not apply."""
+        return self._resolve(flag_key, default_value, evaluation_context, _discount)
+
+    def _resolve(
+        self,
+        flag_key: str,
+        default_value: T,
+        evaluation_context: EvaluationContext | None,
+        value_of: Callable[[Decision], T],
+    ) -> FlagResolutionDetails[T]:
+        """One decision turned into OpenFeature's answer, the value taken from it by ``value_of``."""
         decision = self._decide(flag_key, evaluation_context)
         if isinstance(decision, FlagResolutionDetails):
             return _failed(decision, default_value)
         if decision.reason in _ERROR_CODES:
             return _error(decision, default_value)
         return FlagResolutionDetails(
-            value=decision.discount if decision.applies else 0,
+            value=value_of(decision),
             reason=REASONS[decision.reason],
             variant="applies" if decision.applies else "does-not-apply",
             flag_metadata=_metadata(decision),
@@ -260,3 +260,11 @@ def _mismatch(default_value: T, kind: str) -> FlagResolutionDetails[T]:
         error_code=ErrorCode.TYPE_MISMATCH,
         error_message=f"graylib rules answer boolean (applies) and integer (discount) flags, not {kind}",
     )
+
+
+def _applies(decision: Decision) -> bool:
+    return decision.applies
+
+
+def _discount(decision: Decision) -> int:
+    return decision.discount if decision.applies else 0
