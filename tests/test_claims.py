@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from graylib import Alert, Context, Decision, MemoryStore, Reason, ReleaseOutcome, SQLiteStore, Store
+from graylib import Alert, Client, Context, Decision, MemoryStore, Reason, ReleaseOutcome, SQLiteStore, Store
 from graylib.stores import ReleaseResult, ReserveRequest, ReserveResult, RuleStats
 from tests.claims_support import (  # noqa: F401 - fixtures
     DISCOUNT,
@@ -24,6 +24,7 @@ from tests.claims_support import (  # noqa: F401 - fixtures
     store_fixture,
     store_spec_fixture,
 )
+from tests.helpers import make_config
 from tests.stores.support import StoreSpec, unique_prefix
 
 PER_ACCOUNT_3 = {"per_account": {"count": 3}}
@@ -343,3 +344,14 @@ def test_the_same_property_on_every_store(store_spec: StoreSpec, sequence: list[
         _check_sequence(opened, sequence)
     finally:
         opened.close()
+
+
+def test_claim_judges_the_schedule_by_the_client_clock() -> None:
+    """Windows, record ages and the schedule all use one clock, so a driven clock is consistent."""
+    schedule = {"starts_at": "2030-01-01T00:00:00+00:00", "ends_at": "2030-02-01T00:00:00+00:00"}
+    in_window = 1_894_000_000.0  # 2030-01-08
+    client = Client(make_config(schedule), cluster="sh-small", clock=lambda: in_window)
+    payment = Context(account="u-1", payment_type="online_purchase", amount=54_000, payment_id="p-1")
+    assert client.evaluate("subsidy", payment).reason is Reason.NOT_ACTIVE  # evaluate reads the real time
+    assert client.claim("subsidy", payment).applies
+    client.close()

@@ -134,3 +134,14 @@ def test_graylib_status_input_errors(
     assert main(["status", str(EXAMPLE), "--store", "nowhere://"]) == 2
     bad = ROOT / "tests" / "fixtures" / "broken" / "bad_window.toml"
     assert main(["status", str(bad), "--store", "memory://"]) == 2
+
+
+def test_claim_refusals_are_counted_as_their_final_reason() -> None:
+    """A claim that the limits refuse counts as LIMIT_REACHED, not as the evaluation that preceded it."""
+    limits = {"per_account": {"count": 1}}
+    client = Client(make_config({"limits": limits}), cluster="sh-small")
+    assert client.claim("subsidy", ctx(payment_id="p-1")).applies
+    refused = client.claim("subsidy", ctx(payment_id="p-2"))
+    assert refused.reason is Reason.LIMIT_REACHED
+    assert client.claim("subsidy", ctx(payment_id="p-3", payment_type="p2p")).reason is Reason.PAYMENT_TYPE
+    assert client.status().rules[0].decisions == {"APPLIES_ROLLOUT": 1, "LIMIT_REACHED": 1, "PAYMENT_TYPE": 1}

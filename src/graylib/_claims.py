@@ -135,11 +135,23 @@ class Claims:
         return plan
 
     def claim(self, rule_id: str, ctx: Context) -> Decision:
-        """Evaluate, then reserve the rule's limits for this payment in one store call. Never raises."""
+        """Evaluate, then reserve the rule's limits for this payment in one store call. Never raises.
+
+        The final answer is what ``status()`` counts, so limit refusals and store faults show there too.
+        """
+        decision = self._claim(rule_id, ctx)
+        try:
+            self._client._tally(decision)
+        except Exception as exc:  # counting must never cost a payment its answer
+            log.warning("could not count a claim's decision: %r", exc)
+        return decision
+
+    def _claim(self, rule_id: str, ctx: Context) -> Decision:
         client = self._client
         try:
             snapshot = client.snapshot
-            decision = client.evaluate(rule_id, ctx)
+            now = self._clock()
+            decision = client._judge(rule_id, ctx, now)
             if not decision.applies and decision.reason is not _SHADOW:
                 return decision
             plan = self.plan(snapshot, rule_id)
@@ -152,7 +164,7 @@ class Claims:
                     return _refuse(decision, Reason.ERROR, detail)
                 return decision  # nothing to count and no payment id to remember it by
             shadow = decision.reason is _SHADOW
-            request = plan.request(ctx, decision, self._clock(), shadow=shadow)
+            request = plan.request(ctx, decision, now, shadow=shadow)
             if isinstance(request, str):
                 return _refuse(decision, Reason.LIMIT_REACHED, request)
         except Exception as exc:  # the payment path never raises: fail closed
