@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import functools
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -191,9 +192,18 @@ class Problems:
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+@functools.lru_cache(maxsize=4096)
+def _segment(key: str) -> str:
+    """How a key is appended to a path: ``.key``, or ``["odd key"]`` quoted (config keys repeat a lot)."""
+    if _IDENT.match(key):
+        return f".{key}"
+    quoted = '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"[{quoted}]"
+
+
 def join(path: str, key: str) -> str:
     """``rules[0]`` + ``discount`` -> ``rules[0].discount``; odd keys are quoted: ``targets["*"]``."""
-    if _IDENT.match(key):
-        return f"{path}.{key}" if path else key
-    quoted = '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return f"{path}[{quoted}]"
+    segment = _segment(key)
+    if not path and segment[0] == ".":
+        return key
+    return path + segment
