@@ -12,9 +12,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .._errors import ConfigError
-
 import tomli as tomllib
+
+from .._errors import ConfigError
 
 __all__ = ["FORMATS", "format_of", "parse_text", "read_file"]
 
