@@ -258,3 +258,19 @@ def test_evaluate_never_raises(**fields: Any) -> None:
 
 
 _FUZZ_CLIENT = client({"deny": {"ips": ["198.51.100.0/24"], "accounts": ["bad"], "devices": ["d"]}})
+
+
+def test_a_rule_without_max_amount_has_no_upper_bound() -> None:
+    huge = (1 << 62) + 1
+    d = client({"discount": {"percent": 15, "max_off": 50_000}}).evaluate("subsidy", ctx(amount=huge))
+    assert d.applies and d.reason is Reason.APPLIES_ROLLOUT and d.discount == 50_000
+    fixed = client({"discount": {"amount": 2_000}}).evaluate("subsidy", ctx(amount=10**30))
+    assert fixed.applies and fixed.discount == 2_000
+    bounded = client({"max_amount": 1_000}).evaluate("subsidy", ctx(amount=huge))
+    assert bounded.reason is Reason.NOT_ELIGIBLE and "max_amount" in bounded.detail
+
+
+def test_a_discount_that_rounds_to_zero_reports_the_bucket() -> None:
+    d = client().evaluate("subsidy", ctx(amount=6))  # 15% of 6 is 0.9, rounded down to 0
+    assert d.reason is Reason.NOT_ELIGIBLE and "rounds down to 0" in d.detail
+    assert d.bucket == bucket("subsidy", "u-1")

@@ -31,6 +31,7 @@ NOT_TARGETED = -1
 """Stage threshold of a node the current stage does not target."""
 
 _NO_LIMIT = 1 << 62
+"""Upper bound of the fast amount check for a rule without ``max_amount`` (larger amounts are re-checked)."""
 _THRESHOLD_CACHE_SIZE = 4096
 
 _hash: Callable[[str, int, bool], int] = mmh3.hash
@@ -39,6 +40,8 @@ _APPLIES_ROLLOUT = Reason.APPLIES_ROLLOUT
 _APPLIES_ALLOWLISTED = Reason.APPLIES_ALLOWLISTED
 _OUT_OF_ROLLOUT = Reason.OUT_OF_ROLLOUT
 _SHADOW = Reason.SHADOW
+_NOT_ELIGIBLE = Reason.NOT_ELIGIBLE
+_ZERO_DETAIL = "discount rounds down to 0"
 
 
 class CompiledRule:
@@ -61,7 +64,6 @@ class CompiledRule:
         "d_region",
         "d_too_large",
         "d_too_small",
-        "d_zero",
         "den",
         "deny_accounts",
         "deny_any",
@@ -140,7 +142,6 @@ class CompiledRule:
         self.d_too_small = refusal(Reason.NOT_ELIGIBLE, "amount below min_amount, or not a positive integer")
         self.d_too_large = refusal(Reason.NOT_ELIGIBLE, "amount above max_amount")
         self.d_no_account = refusal(Reason.NOT_ELIGIBLE, "no account to bucket by")
-        self.d_zero = refusal(Reason.NOT_ELIGIBLE, "discount rounds down to 0")
         self.d_out_of_stage = refusal(Reason.OUT_OF_STAGE)
 
     def evaluate(self, ctx: Context, now: float | None = None) -> Decision:
@@ -170,9 +171,9 @@ class CompiledRule:
             return self.d_region
         amount = ctx.amount
         if type(amount) is not int or not self.min_amount <= amount <= self.max_amount:
-            return (
-                self.d_too_small if type(amount) is not int or amount < self.min_amount else self.d_too_large
-            )
+            refusal = self._amount_refusal(amount)
+            if refusal is not None:
+                return refusal
         account = ctx.account
         if type(account) is not str or not account:
             return self.d_no_account
@@ -208,8 +209,16 @@ class CompiledRule:
                 off = cap
         else:
             off = fixed if fixed < amount else amount
-        if off <= 0:
-            return self.d_zero
+        if off <= 0:  # rare: a small amount at a small percentage; the bucket was computed, so report it
+            return Decision(
+                applies=False,
+                reason=_NOT_ELIGIBLE,
+                rule_id=self.rule_id,
+                rule_version=self.version,
+                stage=self.stage,
+                bucket=bucket,
+                detail=_ZERO_DETAIL,
+            )
         # 10. shadow
         if self.shadow:
             return Decision(
@@ -231,6 +240,18 @@ class CompiledRule:
             stage=self.stage,
             bucket=bucket,
         )
+
+    def _amount_refusal(self, amount: object) -> Decision | None:
+        """Step 4 for an amount outside the fast range check: the refusal, or None when it is eligible.
+
+        A rule without ``max_amount`` compares against a large sentinel on the fast path (an int-to-int
+        comparison is cheaper than one against infinity); an amount past the sentinel is still eligible.
+        """
+        if type(amount) is not int or amount < self.min_amount:
+            return self.d_too_small
+        if self.rule.max_amount is None:
+            return None
+        return self.d_too_large
 
     def _denied(self, ctx: Context) -> Decision | None:
         """Step 3: the refusal of a payment on one of the rule's deny lists, or None."""
