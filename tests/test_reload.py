@@ -295,3 +295,61 @@ def test_a_forked_child_keeps_reloading(rules: Path) -> None:
         client.close()
     assert status is not None and os.waitstatus_to_exitcode(status) == 0
     assert client.config.version == "v2"  # the parent reloaded too
+
+
+def test_a_restart_checks_the_source_against_the_last_good_copy(rules: Path, tmp_path: Path) -> None:
+    """A process that restarts must refuse what a running one would have refused: no skipped stages."""
+    last_good = tmp_path / "last-good.json"
+    with Client.from_file(rules, cluster="sh-small", last_good_path=last_good):
+        pass  # v1 at small-cluster is the last good copy
+    rules.write_text(rules_json("v2", stage="full"))  # two steps past small-cluster
+    errors: list[Exception] = []
+    with Client.from_file(
+        rules,
+        cluster="sh-small",
+        last_good_path=last_good,
+        on_reload_error=errors.append,
+        reload_interval=0.01,
+    ) as client:
+        status = client.status()
+        assert status.version == "v1" and status.served_from == "last_good" and not status.healthy
+        assert "stage advances 2 steps at once" in status.last_reload_error
+        assert len(errors) == 1 and isinstance(errors[0], PolicyError)
+        assert "last good copy" in str(errors[0])
+        time.sleep(0.1)  # polls of the same refused source report nothing new
+        assert len(errors) == 1 and client.config.version == "v1"
+        rules.write_text(rules_json("v3", stage="everywhere-25"))  # one step: the reloader takes it
+        assert wait_for(lambda: client.config.version == "v3")
+        assert client.status().served_from == "source"
+    assert json.loads(last_good.read_text())["version"] == "v3"
+
+
+def test_a_restart_within_policy_serves_the_source(rules: Path, tmp_path: Path) -> None:
+    last_good = tmp_path / "last-good.json"
+    with Client.from_file(rules, cluster="sh-small", last_good_path=last_good):
+        pass
+    rules.write_text(rules_json("v2", stage="everywhere-25"))
+    errors: list[Exception] = []
+    with Client.from_file(
+        rules, cluster="sh-small", last_good_path=last_good, on_reload_error=errors.append
+    ) as client:
+        status = client.status()
+        assert status.version == "v2" and status.served_from == "source" and status.healthy
+    assert errors == [] and json.loads(last_good.read_text())["version"] == "v2"
+
+
+def test_a_restart_with_an_unusable_last_good_copy_serves_the_source_and_says_so(
+    rules: Path, tmp_path: Path
+) -> None:
+    """Nothing to check against: the valid source is served (as on a fresh machine), and reported."""
+    last_good = tmp_path / "last-good.json"
+    last_good.write_text("{ torn")
+    errors: list[Exception] = []
+    with Client.from_file(
+        rules, cluster="sh-small", last_good_path=last_good, on_reload_error=errors.append
+    ) as client:
+        status = client.status()
+        assert status.version == "v1" and status.served_from == "source"
+        assert "JSON syntax" in status.last_reload_error and not status.healthy
+        assert len(errors) == 1 and isinstance(errors[0], ConfigError)
+    assert last_good.read_text() == rules.read_text()  # the served source is the last good copy now

@@ -259,6 +259,20 @@ if hasattr(os, "register_at_fork"):  # not on Windows
     os.register_at_fork(after_in_child=_restart_in_child)
 
 
+def _last_good_config(
+    last_good: str | None, source: str, cluster: str, node: str
+) -> tuple[Config, str] | ConfigError | None:
+    """The last good copy as (config, text); its error when it exists but cannot be served; None if absent."""
+    if last_good is None or not os.path.exists(last_good):
+        return None
+    try:
+        text = _read(last_good)
+        config = _parse(text, source, f"{last_good} (last good copy of {source})", cluster, node)
+    except ConfigError as exc:
+        return exc
+    return config, text
+
+
 def open_from_file(
     cls: type[Client],
     path: str | os.PathLike[str],
@@ -272,24 +286,43 @@ def open_from_file(
     last_good_path: str | os.PathLike[str] | None,
     options: dict[str, Any],
 ) -> Client:
-    """Build a client from a rules file, falling back to the last good copy, and start its reloader."""
+    """Build a client from a rules file, checked against the last good copy, and start its reloader.
+
+    With a valid last good copy the source must pass the change policy against it, exactly as a reload
+    would: a restart must not skip rollout steps that a running process would have refused. When the
+    source is broken or refused, the last good copy is served and the reason goes to status and to
+    ``on_reload_error``. When the last good copy exists but cannot be served (unreadable, invalid, or its
+    smoke cases fail here), there is nothing to check against: a valid source is served, the unchecked
+    start is reported the same way, and the copy is replaced by the source. A broken source with no usable
+    copy raises the source's ``ConfigError``.
+    """
     source = os.fspath(path)
     last_good = os.fspath(last_good_path) if last_good_path is not None else None
-    fallback_error: ConfigError | None = None
-    text = ""
+    good = _last_good_config(last_good, source, cluster, node)
+    refused: Exception | None = None  # why the last good copy is served instead of the source
+    unchecked: ConfigError | None = None  # why the source is served without a change check
     try:
         client = cls(source, cluster=cluster, node=node, store=store, **options)
     except ConfigError as exc:
-        if last_good is None or not os.path.exists(last_good):
+        if not isinstance(good, tuple):
             raise
-        try:
-            text = _read(last_good)
-            config = _parse(text, source, f"{last_good} (last good copy of {source})", cluster, node)
-        except ConfigError:
-            raise exc from None
+        refused = exc
+    else:
+        if isinstance(good, tuple):
+            plan = plan_change(good[0], client.config)
+            if not plan.allowed:
+                refused = PolicyError(
+                    f"{v} (start-up config checked against the last good copy {last_good})"
+                    for v in plan.violations
+                )
+                client.close()
+        elif good is not None:
+            unchecked = good
+    if refused is not None:
+        assert isinstance(good, tuple)
+        config, text = good
         client = cls(config, cluster=cluster, node=node, store=store, **options)
         client._snapshot = compile_config(config, cluster=cluster, node=node, digest=_digest(text))
-        fallback_error = exc
     reloader = Reloader(
         client,
         source,
@@ -299,14 +332,23 @@ def open_from_file(
         last_good_path=last_good,
     )
     client._reloader = reloader
-    if fallback_error is not None:
+    if refused is not None:
         reloader.served_from = "last_good"
         reloader._failed_digest = "startup"
-        reloader.record_error(fallback_error)
-        log.warning(
-            "graylib serves the last good copy %s: %s is broken: %s", last_good, source, fallback_error
-        )
+        with contextlib.suppress(ConfigError):
+            reloader._failed_digest = _digest(_read(source))  # the poll reports it again only once changed
+        reloader.record_error(refused)
+        log.warning("graylib serves the last good copy %s instead of %s: %s", last_good, source, refused)
+        _call_hook("on_reload_error", on_reload_error, refused)
     elif last_good is not None:
+        if unchecked is not None:
+            reloader.record_error(unchecked)
+            log.warning(
+                "graylib serves %s without a change check: the last good copy is unusable: %s",
+                source,
+                unchecked,
+            )
+            _call_hook("on_reload_error", on_reload_error, unchecked)
         with contextlib.suppress(ConfigError):
             served = _read(source)
             if _digest(served) == client.snapshot.digest:  # unchanged since the client loaded it
