@@ -79,6 +79,20 @@ def test_a_limit_on_a_missing_field_refuses_before_the_store(store: Store) -> No
     assert c.claim(RULE, payment("pay-1", ip="203.0.113.7")).applies
 
 
+def test_per_ip_counts_an_address_however_it_is_written(store: Store) -> None:
+    c = client(limited_config({"per_ip": {"count": 2, "window": "1h"}}), store)
+    assert c.claim(RULE, payment("v6-1", ip="2001:db8::1")).applies
+    assert c.claim(RULE, payment("v6-2", ip="2001:DB8:0:0::1")).applies
+    refused = c.claim(RULE, payment("v6-3", ip="2001:db8::2"))  # same /64
+    assert refused.reason is Reason.LIMIT_REACHED and "per_ip:2001:db8::/64" in refused.detail
+    assert c.claim(RULE, payment("v4-1", ip="1.2.3.4")).applies
+    assert c.claim(RULE, payment("v4-2", ip="::ffff:1.2.3.4")).applies
+    assert c.claim(RULE, payment("v4-3", ip="1.2.3.4")).reason is Reason.LIMIT_REACHED
+    bad = c.claim(RULE, payment("bad-1", ip="not-an-ip"))
+    assert bad.reason is Reason.LIMIT_REACHED and "per_ip" in bad.detail and "ip" in bad.detail
+    assert store.stats(RULE) == RuleStats(4, 4 * DISCOUNT)
+
+
 def test_a_limited_rule_needs_a_payment_id(store: Store) -> None:
     decision = client(limited_config(PER_ACCOUNT_3), store).claim(RULE, payment(""))
     assert decision.reason is Reason.ERROR and "needs a payment_id" in decision.detail

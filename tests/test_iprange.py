@@ -7,7 +7,7 @@ import ipaddress
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from graylib._iprange import IPRanges, parse_ip
+from graylib._iprange import IPRanges, limit_key, parse_ip
 
 ENTRIES = ["198.51.100.0/24", "198.51.101.0/24", "10.0.0.7", "2001:db8:bad::/48", "2001:db8::1"]
 NETWORKS = [ipaddress.ip_network(e) for e in ENTRIES]
@@ -45,3 +45,21 @@ def test_not_addresses() -> None:
 def test_empty() -> None:
     empty = IPRanges([])
     assert not empty and empty.match("10.0.0.7") == ""
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.ip_addresses())
+def test_limit_key_agrees_with_ipaddress(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> None:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        expected = str(address.ipv4_mapped)
+    elif isinstance(address, ipaddress.IPv6Address):
+        expected = str(ipaddress.ip_network(f"{address}/64", strict=False))
+    else:
+        expected = str(address)
+    assert limit_key(str(address)) == expected
+    assert limit_key(address.exploded.upper()) == expected
+
+
+def test_limit_key_of_what_is_not_an_address() -> None:
+    for text in ["", " ", "x", "1.2.3", "::g", "1.2.3.4\x00", "fe80::1%eth0", None, 42]:
+        assert limit_key(text) is None  # type: ignore[arg-type]

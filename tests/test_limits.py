@@ -52,7 +52,7 @@ def test_what_does_not_depend_on_the_payment_is_built_once() -> None:
     plan = _plan(ALL_LIMITS)
     first = plan.request(FULL, _decision(), 1.0, shadow=False)
     second = plan.request(
-        payment("pay-2", account="u-2", ip="x", device="d", merchant="m", region="r"),
+        payment("pay-2", account="u-2", ip="192.0.2.1", device="d", merchant="m", region="r"),
         _decision(),
         1.0,
         shadow=True,
@@ -74,6 +74,41 @@ def test_a_field_of_the_wrong_type_counts_as_missing() -> None:
     odd = payment("p", ip=123)
     answer = _plan({"per_ip": {"count": 1}}).request(odd, _decision(), 1.0, shadow=False)
     assert isinstance(answer, str) and "no ip" in answer
+
+
+@pytest.mark.parametrize(
+    ("ips", "counted"),
+    [
+        (["2001:db8::1", "2001:DB8:0:0::1", "2001:db8:0:0:0:0:0:1", " 2001:db8::1 "], "2001:db8::/64"),
+        (["2001:db8::1", "2001:db8::ffff:1", "2001:db8:0:0:abcd::7"], "2001:db8::/64"),  # one /64
+        (["1.2.3.4", "::ffff:1.2.3.4", "::FFFF:102:304", " 1.2.3.4"], "1.2.3.4"),
+    ],
+)
+def test_per_ip_counts_one_canonical_address_however_it_is_written(ips: list[str], counted: str) -> None:
+    plan = _plan({"per_ip": {"count": 5, "window": "1h"}})
+    names = set()
+    for ip in ips:
+        request = plan.request(payment("p", ip=ip), _decision(), 1.0, shadow=False)
+        assert not isinstance(request, str)
+        names.add(request.counters[0].name)
+    assert names == {f"per_ip:{counted}"}
+
+
+def test_per_ip_keeps_other_64s_and_addresses_apart() -> None:
+    plan = _plan({"per_ip": {"count": 5}})
+    names = set()
+    for ip in ["2001:db8::1", "2001:db8:0:1::1", "1.2.3.4", "1.2.3.5"]:
+        request = plan.request(payment("p", ip=ip), _decision(), 1.0, shadow=False)
+        assert not isinstance(request, str)
+        names.add(request.counters[0].name)
+    assert len(names) == 4
+
+
+@pytest.mark.parametrize("ip", ["x", "1.2.3", "1.2.3.4.5", "2001:db8::g", "1.2.3.4\x00", "fe80::1%eth0"])
+def test_per_ip_refuses_an_ip_that_does_not_parse_and_names_the_field(ip: str) -> None:
+    answer = _plan({"per_ip": {"count": 5}}).request(payment("p", ip=ip), _decision(), 1.0, shadow=False)
+    assert isinstance(answer, str)
+    assert answer.startswith("per_ip: the payment's ip ") and "not an IP address" in answer
 
 
 def test_fields_without_a_limit_are_not_needed() -> None:

@@ -5,6 +5,9 @@ its packed (big-endian) bytes already sort like the addresses they encode, so a 
 intervals' packed bounds answers any number of ranges in one step with no conversion to integers. The
 presence of a colon picks the address family, so no payment pays for a failed parse of the other one.
 IPv4-mapped IPv6 addresses (``::ffff:198.51.100.7``) are matched against the IPv4 ranges.
+
+``limit_key`` gives the text a ``per_ip`` limit counts by: one canonical form per address however it is
+written, and one per IPv6 /64 (a subscriber is usually given a whole /64 and can pick any address in it).
 """
 
 from __future__ import annotations
@@ -15,12 +18,14 @@ import ipaddress
 import socket
 from collections.abc import Iterable
 
-__all__ = ["IPRanges", "parse_ip"]
+__all__ = ["IPRanges", "limit_key", "parse_ip"]
 
 _MAPPED_PREFIX = b"\x00" * 10 + b"\xff\xff"
 _AF_INET = socket.AF_INET
 _AF_INET6 = socket.AF_INET6
 _inet_pton = socket.inet_pton
+_inet_ntop = socket.inet_ntop
+_V6_HOST_ZEROS = b"\x00" * 8
 _bisect_right = bisect.bisect_right
 
 
@@ -43,6 +48,23 @@ def parse_ip(text: str) -> tuple[int, int] | None:
     if parsed is None:
         return None
     return parsed[0], int.from_bytes(parsed[1], "big")
+
+
+def limit_key(text: str) -> str | None:
+    """What a ``per_ip`` limit counts for ``text``, or None when it is not an address.
+
+    IPv4 (and IPv4-mapped IPv6) as dotted decimal: ``"1.2.3.4"``; any other IPv6 address as its /64 network
+    in compressed lower-case form: ``"2001:db8::/64"``. Surrounding spaces are ignored. Without this, the
+    same address written twice differently (``2001:db8::1``, ``2001:DB8:0:0::1``, ``::ffff:1.2.3.4``)
+    would fill separate counters, and one subscriber could walk through its /64 to evade the limit.
+    """
+    parsed = _pack(text.strip()) if type(text) is str else None
+    if parsed is None:
+        return None
+    version, packed = parsed
+    if version == 4:
+        return _inet_ntop(_AF_INET, packed)
+    return _inet_ntop(_AF_INET6, packed[:8] + _V6_HOST_ZEROS) + "/64"
 
 
 @functools.lru_cache(maxsize=4096)

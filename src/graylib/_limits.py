@@ -9,6 +9,9 @@ the decision.
 Counters are named ``"{kind}:{value}"`` (``"per_account:u-1"``, ``"per_ip:203.0.113.7"``) or ``"total"``.
 A ``per_X`` limit whose context field is empty (or not a string) refuses the claim before any store call:
 a payment that cannot be counted is not granted (fail closed), and the refusal names the missing field.
+``per_ip`` counts the address in one canonical form, and IPv6 by its /64 (``_iprange.limit_key``), so the
+same subscriber is one counter however its address is written; an IP that does not parse is refused the
+same way as a missing one.
 
 The fingerprint is what makes a payment this payment: account, payment type, amount and merchant. Another
 claim with the same payment id and another fingerprint is refused by the store (payment id reuse). The
@@ -26,6 +29,7 @@ import msgspec
 
 from ._config import Limit, Rule
 from ._config._model import LIMIT_SUBJECTS
+from ._iprange import limit_key
 from ._values import Context, Decision
 from .stores import CounterSpec, ReserveRequest
 
@@ -122,6 +126,13 @@ class LimitPlan:
                 value = getattr(ctx, field)
                 if type(value) is not str or not value:
                     return f"{kind}: the payment has no {field}, so the limit cannot count it"
+                if field == "ip":
+                    key = limit_key(value)
+                    if key is None:
+                        shown = value[:64]
+                        why = "is not an IP address, so the limit cannot count it"
+                        return f"{kind}: the payment's ip {shown!r} {why}"
+                    value = key
                 named.append(CounterSpec(f"{kind}:{value}", window, max_count, max_amount))
             counters = (*named, *counters)
         # Positional: a third cheaper than keywords on this path; the order is checked at import (below).
