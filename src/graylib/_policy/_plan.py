@@ -6,9 +6,10 @@ The rules of change safety (product brief, rollout and change safety):
 - a rule's stage advances by at most one step per change; going back any distance is fine;
 - a change that widens exposure anywhere (new rule, later stage, higher percentage or discount, looser
   eligibility, lists or limits, a looser guardrail) needs ``[guardrails].min_approvals`` distinct approvers
-  other than the author in the new file's ``[change]``; the stricter of the old and new ``min_approvals``
-  counts, so a change cannot lower the bar and use the lower bar at once. Narrowing needs no approval, so an
-  emergency stop is never blocked; a change that both widens and narrows is a widening change.
+  other than the author in the new file's ``[change]`` (names compared without case or extra whitespace,
+  so one person cannot count twice); the stricter of the old and new ``min_approvals`` counts, so a change
+  cannot lower the bar and use the lower bar at once. Narrowing needs no approval, so an emergency stop is
+  never blocked; a change that both widens and narrows is a widening change.
 
 Guardrail ceilings are checked when each config is loaded (they make a config invalid), not here.
 """
@@ -41,6 +42,23 @@ _ELIGIBILITY = (
 
 def _eligibility_widened(changes: Sequence[FieldChange]) -> bool:
     return any(c.direction is Direction.WIDENING and c.field.startswith(_ELIGIBILITY) for c in changes)
+
+
+def _person(name: str) -> str:
+    """The identity a name stands for: case and whitespace do not make another person."""
+    return " ".join(name.split()).casefold()
+
+
+def _approvers(author: str, approved_by: Sequence[str]) -> tuple[str, ...]:
+    """Distinct approvers other than the author, compared by ``_person`` and shown as first written."""
+    seen = {_person(author)}
+    out = []
+    for name in approved_by:
+        key = _person(name)
+        if key and key not in seen:
+            seen.add(key)
+            out.append(" ".join(name.split()))
+    return tuple(sorted(out))
 
 
 def _added(rule: Rule, new: Config, sample: Sequence[Context] | None) -> tuple[RuleChange, list[Violation]]:
@@ -137,10 +155,8 @@ def plan_change(old: Config | None, new: Config, *, traffic_sample: Sequence[Con
     required = new.guardrails.min_approvals
     if old is not None:
         required = max(required, old.guardrails.min_approvals)
-    author = new.change.author.strip()
-    approvers = tuple(
-        sorted({a.strip() for a in new.change.approved_by if a.strip() and a.strip() != author})
-    )
+    author = " ".join(new.change.author.split())
+    approvers = _approvers(author, new.change.approved_by)
     plan = Plan(
         old_version=old.version if old is not None else None,
         new_version=new.version,
