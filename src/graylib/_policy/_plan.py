@@ -3,7 +3,8 @@
 The rules of change safety (product brief, rollout and change safety):
 
 - a new rule starts at its first stage, or in shadow;
-- a rule's stage advances by at most one step per change; going back any distance is fine;
+- a rule's stage advances by at most one step per change; going back any distance is fine; the step is
+  counted by name and by exposure, so renamed or redrawn stages cannot reach past the running plan's next;
 - a change that widens exposure anywhere (new rule, later stage, higher percentage or discount, looser
   eligibility, lists or limits, a looser guardrail) needs ``[guardrails].min_approvals`` distinct approvers
   other than the author in the new file's ``[change]`` (names compared without case or extra whitespace,
@@ -17,13 +18,15 @@ Guardrail ceilings are checked when each config is loaded (they make a config in
 from __future__ import annotations
 
 from collections.abc import Sequence
+from fractions import Fraction
 
 import attrs
 
 from .._config import Config, Rule
+from .._config._stages import label, probe_points
 from .._values import Context
 from ._blast import blast_radius
-from ._diff import describe_added, diff_config, diff_rule, stage_steps
+from ._diff import describe_added, diff_config, diff_rule, fmt_percent, stage_steps
 from ._model import Direction, FieldChange, Plan, RuleChange, Violation, ViolationKind
 
 __all__ = ["plan_change"]
@@ -86,6 +89,33 @@ def _added(rule: Rule, new: Config, sample: Sequence[Context] | None) -> tuple[R
     return change, violations
 
 
+def _beyond_next_stage(old: Rule, rule: Rule) -> list[Violation]:
+    """A stage skipped by redrawing rather than by name: the new current stage must not expose more, at any
+    cluster or node, than the stage after the old one in the running plan (the old one when it was last).
+
+    Stage names alone can be gamed: renaming stages, or editing the current stage's targets in place, moves
+    exposure any distance while the step count by name stays at one or zero.
+    """
+    stages = old.rollout.stages
+    ceiling = stages[min(old.rollout.index + 1, len(stages) - 1)]
+    current = rule.rollout.current
+    for cluster, node in probe_points((*stages, *rule.rollout.stages)):
+        allowed = ceiling.percent_at(cluster, node) or 0
+        now = current.percent_at(cluster, node) or 0
+        if now > allowed:
+            return [
+                Violation(
+                    ViolationKind.STAGE_SKIPPED,
+                    rule.id,
+                    f"stage {rule.rollout.stage!r} exposes {fmt_percent(Fraction(now))} at "
+                    f"{label(cluster, node)}, more than the running plan's next stage {ceiling.name!r} "
+                    f"({fmt_percent(Fraction(allowed))}); renamed or redrawn stages cannot skip a step: "
+                    "advance one step of the running plan per change",
+                )
+            ]
+    return []
+
+
 def _changed(
     old: Rule, rule: Rule, traffic_config: Config, sample: Sequence[Context] | None
 ) -> tuple[RuleChange | None, list[Violation]]:
@@ -104,6 +134,8 @@ def _changed(
                 f"{rule.rollout.stage!r}); advance one step per change, next is {names[old_index + 1]!r}",
             )
         )
+    else:
+        violations += _beyond_next_stage(old, rule)
     change = RuleChange(
         rule_id=rule.id,
         kind="changed",
