@@ -128,13 +128,21 @@ def test_a_forked_child_polls_then_starts_its_own_thread() -> None:
         code = 1
         try:
             ok = c._kill_poll and c._kill_watch is not None and not c._kill_watch.running
-            ok = ok and c.evaluate("subsidy", CTX).applies and c._kill_watch.running and not c._kill_poll
+            ok = ok and c.evaluate("subsidy", CTX).applies and bool(c._kill_watch and c._kill_watch.running)
+            ok = ok and not c._kill_poll
             store.kill("subsidy", "in the child", time.time())
             ok = ok and _wait_for(lambda: c.evaluate("subsidy", CTX).reason is Reason.KILLED)
             code = 0 if ok else 1
         finally:
             os.write(write, bytes([code]))
             os._exit(code)
+    assert _child_succeeded(pid, read, write)
+    assert c._kill_watch is not None and c._kill_watch.running  # the parent's thread is untouched
+    c.close()
+
+
+def _child_succeeded(pid: int, read: int, write: int) -> bool:
+    """Whether a forked child reported success through the pipe and exited 0 (one that hangs is killed)."""
     os.close(write)
     result = b"timeout"
     try:
@@ -146,6 +154,35 @@ def test_a_forked_child_polls_then_starts_its_own_thread() -> None:
         if result == b"timeout":
             os.kill(pid, signal.SIGKILL)
         _, status = os.waitpid(pid, 0)
-    assert result == b"\x00" and os.waitstatus_to_exitcode(status) == 0
-    assert c._kill_watch is not None and c._kill_watch.running  # the parent's thread is untouched
+    return result == b"\x00" and os.waitstatus_to_exitcode(status) == 0
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_fork_while_the_stop_event_is_locked_does_not_freeze_the_childs_watcher() -> None:
+    store = MemoryStore()
+    c = Client(make_config(), cluster="sh-small", store=store, kill_refresh=0.05)
+    assert c.evaluate("subsidy", CTX).applies
+    watch = c._kill_watch
+    assert watch is not None
+    read, write = os.pipe()
+    stop_lock = watch._stop._cond  # type: ignore[attr-defined]  # held by every wait for an instant
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        stop_lock.acquire()
+        try:
+            pid = os.fork()
+        finally:
+            if pid != 0:
+                stop_lock.release()
+    if pid == 0:  # the child: its watcher thread must still tick
+        code = 1
+        try:
+            ok = c.evaluate("subsidy", CTX).applies and c._kill_watch is not None and c._kill_watch.running
+            store.kill("subsidy", "in the child", time.time())
+            ok = ok and _wait_for(lambda: c.evaluate("subsidy", CTX).reason is Reason.KILLED, timeout=3)
+            code = 0 if ok else 1
+        finally:
+            os.write(write, bytes([code]))
+            os._exit(code)
+    assert _child_succeeded(pid, read, write)
     c.close()

@@ -13,6 +13,7 @@ Lifecycle and fork safety:
 - After ``os.fork()`` the child has no thread. A fork hook calls every live watch's ``on_fork`` callback in
   the child, where the client goes back to checking the clock per call (and replaces its lock, which the
   parent's watcher may have held at the moment of the fork) until its next evaluation starts a new thread.
+  The watch replaces its own locks too, the stop event's included, for the same reason.
 """
 
 from __future__ import annotations
@@ -102,7 +103,13 @@ class KillWatch:
             del tick
 
     def _forked(self) -> None:
-        self._lock = threading.Lock()  # a parent thread may have held it at the fork
+        # A parent thread may have held either lock at the fork (the stop event's for an instant in every
+        # ``wait``): a copy of a held lock stays held forever in the child, so both are replaced.
+        self._lock = threading.Lock()
+        stopped = self._stop.is_set()  # reads a flag, takes no lock
+        self._stop = threading.Event()
+        if stopped:
+            self._stop.set()
         self._thread = None
         self._pid = 0
         on_fork = self._on_fork()
