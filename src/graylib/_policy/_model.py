@@ -42,6 +42,9 @@ class ViolationKind(str, enum.Enum):
     """A stage may advance by one step per change (going back any distance is fine)."""
     MISSING_APPROVALS = "missing_approvals"
     """A widening change needs ``[guardrails].min_approvals`` approvers other than the author."""
+    BEYOND_RUNNING_GUARDRAILS = "beyond_running_guardrails"
+    """A rule passes a ceiling of the running config's guardrails: a loosened guardrail counts from the
+    next change, so a change cannot raise a ceiling and use the raised one at once."""
 
     def __str__(self) -> str:
         return self.value

@@ -12,7 +12,10 @@ The rules of change safety (product brief, rollout and change safety):
   cannot lower the bar and use the lower bar at once. Narrowing needs no approval, so an emergency stop is
   never blocked; a change that both widens and narrows is a widening change.
 
-Guardrail ceilings are checked when each config is loaded (they make a config invalid), not here.
+- the running config's guardrail ceilings still bind the new rules: a loosened guardrail counts from the
+  next change, so a change cannot raise a ceiling (or unforbid a payment type) and use it at once.
+
+Each config's own guardrail ceilings are checked when it is loaded (they make a config invalid).
 """
 
 from __future__ import annotations
@@ -153,6 +156,36 @@ def _changed(
     return change, violations
 
 
+def _beyond_running_guardrails(old: Config, new: Config) -> list[Violation]:
+    """Rules of ``new`` that pass a ceiling of ``old``'s guardrails (``new``'s own are checked at load)."""
+    g = old.guardrails
+    out = []
+    for rule in new.rules:
+        problems = []
+        d = rule.discount
+        if d.percent is not None and d.percent > g.max_percent_off:
+            problems.append(
+                f"discount.percent {fmt_percent(d.percent)} is above the running max_percent_off "
+                f"{fmt_percent(g.max_percent_off)}"
+            )
+        off = d.amount if d.amount is not None else d.max_off
+        if off is not None and off > g.max_amount_off:
+            field = "discount.amount" if d.amount is not None else "discount.max_off"
+            problems.append(f"{field} {off} is above the running max_amount_off {g.max_amount_off}")
+        forbidden = sorted(rule.payment_types & g.forbidden_payment_types)
+        if forbidden:
+            problems.append(f"payment types {', '.join(forbidden)} are forbidden by the running guardrails")
+        out += [
+            Violation(
+                ViolationKind.BEYOND_RUNNING_GUARDRAILS,
+                rule.id,
+                f"{problem}; loosen [guardrails] in one change and use the new ceiling in the next",
+            )
+            for problem in problems
+        ]
+    return out
+
+
 def plan_change(old: Config | None, new: Config, *, traffic_sample: Sequence[Context] | None = None) -> Plan:
     """The plan of replacing ``old`` (None: nothing runs yet) with ``new``: every rule change, its direction,
     its blast radius when it widens, the policy violations and warnings.
@@ -184,6 +217,8 @@ def plan_change(old: Config | None, new: Config, *, traffic_sample: Sequence[Con
                 RuleChange(rule.id, "removed", (removed,), old_state=rule.state, old_stage=rule.rollout.stage)
             )
     config_changes = tuple(diff_config(old, new)) if old is not None else ()
+    if old is not None:
+        violations += _beyond_running_guardrails(old, new)
     required = new.guardrails.min_approvals
     if old is not None:
         required = max(required, old.guardrails.min_approvals)
