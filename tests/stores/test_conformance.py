@@ -245,3 +245,27 @@ def test_text_round_trips_unchanged(store: Store) -> None:
 
 def test_stats_of_an_unknown_rule_are_zero(store: Store) -> None:
     assert store.stats("nobody") == RuleStats()
+
+
+def test_counters_of_one_name_with_different_windows_count_apart(store: Store) -> None:
+    # Two clients sharing a store may disagree on a limit's window while a config change rolls out.
+    day = T0 - T0 % 86_400
+    hourly = counter("per_account:u-1", 3_600, count=1)
+    daily = counter("per_account:u-1", 86_400, count=1)
+    lifetime = counter("per_account:u-1", count=1)
+    for spec in (hourly, daily, lifetime):
+        assert store.reserve(request(spec, payment=f"p-{spec.window}", now=day)).status is GRANTED
+    for spec in (hourly, daily, lifetime, hourly):
+        assert store.reserve(request(spec, now=day)).status is ReserveStatus.LIMIT_REACHED
+    # Releasing the hourly claim gives back the hourly window only, though the daily one starts alike.
+    assert store.release("rule-1", "p-3600", day).released
+    assert store.reserve(request(daily, now=day)).status is ReserveStatus.LIMIT_REACHED
+    assert store.reserve(request(hourly, now=day)).status is GRANTED
+
+
+def test_rate_alarms_of_different_windows_count_apart(store: Store) -> None:
+    for window in (60, 3_600, 60, 3_600):
+        result = store.reserve(request(amount=2_000, alarm_amount=5_000, alarm_window=window))
+        assert result.status is GRANTED
+    result = store.reserve(request(amount=2_000, alarm_amount=5_000, alarm_window=60))
+    assert result.status is ReserveStatus.ALARM_TRIPPED

@@ -41,7 +41,7 @@ def test_idle_windowed_counters_are_dropped_and_lifetime_ones_kept() -> None:
         )
     assert store.reserve(request(counter("per_account:late", 60), now=T0 + 120)).status is GRANTED
     remaining = set(store._tables[("rule-1", False)].counters)
-    assert remaining == {"total", "per_account:late"}
+    assert remaining == {("total", 0), ("per_account:late", 60)}
 
 
 def test_a_caller_whose_clock_lags_counts_against_the_newer_window() -> None:

@@ -7,6 +7,9 @@ claim with three limits costs a few microseconds and threads never wait long for
   reset when next touched; a heap of window ends lets ``reserve`` drop idle counters cheaply, so memory
   follows the counters that are in use, not every account ever seen.
 - Lifetime counters (``window == 0``) never expire.
+- A counter is its name and its window length together, as in the other stores: two limits of the same
+  name with different windows (say while a config change moves a limit from ``1h`` to ``1d``) count apart
+  and never reset each other. The rate alarm likewise keeps one cell per alarm window length.
 - Reservation records (the idempotency memory) are bounded in number (``max_records``; the oldest goes
   first) and in age (``record_ttl`` seconds, measured with the callers' ``now``).
 """
@@ -40,8 +43,10 @@ __all__ = ["MemoryStore"]
 
 _Cell = list[int]
 """[window length, window start, count, amount]: a counter's current window only."""
-_Taken = tuple[tuple[str, int], ...]
-"""((counter name, window start), ...): what a reservation counted, to give it back exactly."""
+_CounterKey = tuple[str, int]
+"""(counter name, window length)."""
+_Taken = tuple[tuple[str, int, int], ...]
+"""((counter name, window length, window start), ...): what a reservation counted, to give back exactly."""
 _Record = tuple[str, str, int, _Taken, float]
 """(fingerprint, payload, amount, taken, created at)."""
 _RecordKey = tuple[str, str, bool]
@@ -51,14 +56,14 @@ _RecordKey = tuple[str, str, bool]
 class _Table:
     """The counters and statistics of one rule in one namespace (real or shadow)."""
 
-    __slots__ = ("alarm", "amount", "count", "counters")
+    __slots__ = ("alarms", "amount", "count", "counters")
 
     def __init__(self) -> None:
-        self.counters: dict[str, _Cell] = {}
+        self.counters: dict[_CounterKey, _Cell] = {}
         self.count = 0
         self.amount = 0
-        self.alarm = [0, -1, 0, 0]
-        """The rate alarm's window: [window length, window start, -, amount granted]."""
+        self.alarms: dict[int, list[int]] = {}
+        """The rate alarm's current window by window length: [window start, amount granted]."""
 
 
 class MemoryStore:
@@ -80,7 +85,7 @@ class MemoryStore:
         self._max_records = max_records
         self._record_ttl = record_ttl
         self._tables: dict[tuple[str, bool], _Table] = {}
-        self._window_ends: list[tuple[int, str, bool, str]] = []
+        self._window_ends: list[tuple[int, str, bool, _CounterKey]] = []
         # Insertion-ordered: the first record is the oldest, so expiry and eviction pop from the front.
         self._records: OrderedDict[_RecordKey, _Record] = OrderedDict()
         self._next_record_expiry = float("inf")
@@ -109,12 +114,13 @@ class MemoryStore:
             if self._window_ends and self._window_ends[0][0] <= now:
                 self._drop_idle_counters(now)
             counters = table.counters
-            fits: list[_Cell] = []
+            fits: list[tuple[_CounterKey, _Cell]] = []
             for spec in request.counters:
                 window = spec.window
                 start = int(now // window * window) if window else 0
-                cell = counters.get(spec.name)
-                if cell is None or cell[1] < start or cell[0] != window:
+                key = (spec.name, window)
+                cell = counters.get(key)
+                if cell is None or cell[1] < start:
                     cell = [window, start, 0, 0]
                 # else: the current window, or a later one opened by a caller whose clock is ahead.
                 if (spec.max_count is not None and cell[2] >= spec.max_count) or (
@@ -123,29 +129,29 @@ class MemoryStore:
                     return ReserveResult(
                         ReserveStatus.LIMIT_REACHED, limit=spec.name, detail=f"{spec.name} is full"
                     )
-                fits.append(cell)
+                fits.append((key, cell))
             alarm_amount = request.alarm_amount
             if alarm_amount is not None and not shadow:
-                alarm = table.alarm
                 window = request.alarm_window
                 start = int(now // window * window) if window else 0
-                if alarm[1] < start or alarm[0] != window:
-                    alarm[0:4] = [window, start, 0, 0]
-                if alarm[3] + amount > alarm_amount:
-                    reason = alarm_reason(amount, alarm[3], alarm_amount, window)
+                alarm = table.alarms.get(window)
+                if alarm is None or alarm[0] < start:
+                    alarm = table.alarms[window] = [start, 0]
+                if alarm[1] + amount > alarm_amount:
+                    reason = alarm_reason(amount, alarm[1], alarm_amount, window)
                     self._kills[rule_id] = KillSwitch(rule_id, reason, now)
                     return ReserveResult(ReserveStatus.ALARM_TRIPPED, limit=ALARM_LIMIT, detail=reason)
-                alarm[3] += amount
+                alarm[1] += amount
             # Everything fits: count.
             taken = []
-            for spec, cell in zip(request.counters, fits, strict=True):
-                if cell[2] == 0 and counters.get(spec.name) is not cell:
-                    counters[spec.name] = cell
+            for key, cell in fits:
+                if cell[2] == 0 and counters.get(key) is not cell:
+                    counters[key] = cell
                     if cell[0]:
-                        heapq.heappush(self._window_ends, (cell[0] + cell[1], rule_id, shadow, spec.name))
+                        heapq.heappush(self._window_ends, (cell[0] + cell[1], rule_id, shadow, key))
                 cell[2] += 1
                 cell[3] += amount
-                taken.append((spec.name, cell[1]))
+                taken.append((key[0], key[1], cell[1]))
             table.count += 1
             table.amount += amount
             self._add_record(record_key, (request.fingerprint, request.payload, amount, tuple(taken), now))
@@ -164,8 +170,8 @@ class MemoryStore:
                 return not_found(payment_id)
             amount = record[2]
             table = self._tables[(rule_id, shadow)]
-            for name, start in record[3]:
-                cell = table.counters.get(name)
+            for name, window, start in record[3]:
+                cell = table.counters.get((name, window))
                 if cell is not None and cell[1] == start:
                     cell[2] = max(cell[2] - 1, 0)
                     cell[3] = max(cell[3] - amount, 0)
@@ -204,11 +210,11 @@ class MemoryStore:
         """Delete counters whose window has ended; a heap entry is outdated when a later window opened."""
         ends = self._window_ends
         while ends and ends[0][0] <= now:
-            _, rule_id, shadow, name = heapq.heappop(ends)
+            _, rule_id, shadow, key = heapq.heappop(ends)
             table = self._tables.get((rule_id, shadow))
-            cell = None if table is None else table.counters.get(name)
+            cell = None if table is None else table.counters.get(key)
             if cell is not None and cell[0] and cell[0] + cell[1] <= now:
-                del table.counters[name]  # type: ignore[union-attr]
+                del table.counters[key]  # type: ignore[union-attr]
 
     def _add_record(self, key: _RecordKey, record: _Record) -> None:
         records = self._records
