@@ -274,3 +274,30 @@ def test_a_discount_that_rounds_to_zero_reports_the_bucket() -> None:
     d = client().evaluate("subsidy", ctx(amount=6))  # 15% of 6 is 0.9, rounded down to 0
     assert d.reason is Reason.NOT_ELIGIBLE and "rounds down to 0" in d.detail
     assert d.bucket == bucket("subsidy", "u-1")
+
+
+def test_a_context_naming_its_node_by_something_other_than_text_is_in_no_stage() -> None:
+    full = {"stage": "full", "stages": make_config()["rules"][0]["rollout"]["stages"]}
+    c = client({"rollout": full})
+    assert c.evaluate("subsidy", ctx(cluster="anywhere")).applies  # "*" = 100
+    odd_names: list[dict[str, Any]] = [{"cluster": 123}, {"cluster": b"sh-small"}, {"node": 7}, {"node": 1.5}]
+    for odd in odd_names:
+        d = c.evaluate("subsidy", ctx(**odd))
+        assert not d.applies and d.reason is Reason.OUT_OF_STAGE
+
+
+def test_the_per_node_threshold_cache_stays_bounded() -> None:
+    from graylib._evaluate import _CACHED_NAME_MAX, _THRESHOLD_CACHE_SIZE
+
+    c = client({"rollout": {"stage": "full", "stages": make_config()["rules"][0]["rollout"]["stages"]}})
+    rule = c.snapshot.rules["subsidy"]
+    cache = rule._stage_thresholds._cache
+    for i in range(_THRESHOLD_CACHE_SIZE + 10):
+        assert c.evaluate("subsidy", ctx(cluster="c", node=f"n-{i}")).applies
+        assert len(cache) <= _THRESHOLD_CACHE_SIZE
+    cache.clear()
+    long_name = "n" * (_CACHED_NAME_MAX + 1)
+    assert c.evaluate("subsidy", ctx(cluster="c", node=long_name)).applies  # judged, not kept
+    assert not cache
+    assert c.evaluate("subsidy", ctx(cluster="c", node="short")).applies
+    assert ("c", "short") in cache

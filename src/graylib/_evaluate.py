@@ -33,6 +33,9 @@ NOT_TARGETED = -1
 _NO_LIMIT = 1 << 62
 """Upper bound of the fast amount check for a rule without ``max_amount`` (larger amounts are re-checked)."""
 _THRESHOLD_CACHE_SIZE = 4096
+"""Most (cluster, node) pairs a rule remembers thresholds for; the cache starts afresh when full."""
+_CACHED_NAME_MAX = 256
+"""Longest cluster + node (characters) whose threshold is remembered: longer names are judged, not kept."""
 
 _hash: Callable[[str, int, bool], int] = mmh3.hash
 _time = time.time
@@ -305,17 +308,26 @@ class _StageThresholds:
         return NOT_TARGETED if pct is None else threshold(float(pct))
 
     def get(self, cluster: str, node: str) -> int:
-        """The threshold at ``cluster``/``node``; an empty cluster means this client's own (cached)."""
+        """The threshold at ``cluster``/``node``; an empty cluster means this client's own (cached).
+
+        A cluster or node that is not text is in no stage (fail closed). The cache holds at most
+        ``_THRESHOLD_CACHE_SIZE`` pairs of short names, so contexts naming many or huge nodes cannot grow it
+        without bound; a dict's ``get``, ``clear`` and item assignment are each atomic, so threads share it.
+        """
         if not cluster:
             cluster = self._cluster
             node = node or self._node
         elif cluster == self._cluster and not node:
             node = self._node
         key = (cluster, node)
-        found = self._cache.get(key)
-        if found is None:
+        cache = self._cache
+        found = cache.get(key)
+        if found is None:  # only text is ever cached, so odd types always come here
+            if type(cluster) is not str or type(node) is not str:
+                return NOT_TARGETED
             found = self.compute(cluster, node)
-            if len(self._cache) >= _THRESHOLD_CACHE_SIZE:
-                self._cache.clear()
-            self._cache[key] = found
+            if len(cluster) + len(node) <= _CACHED_NAME_MAX:
+                if len(cache) >= _THRESHOLD_CACHE_SIZE:
+                    cache.clear()
+                cache[key] = found
         return found
