@@ -200,3 +200,24 @@ def test_salt_change_reshuffles_buckets_and_widens() -> None:
     plan = plan_change(old, _with_rule(old, salt="new-salt"))
     assert plan.rules[0].widens
     assert plan.allowed  # approved by two people other than the author
+
+
+def test_a_rate_alarm_with_a_bigger_burst_widens_even_at_the_same_rate() -> None:
+    old = _base()  # rate_alarm 5_000_000 per 1m
+    alarm = old.rules[0].limits.rate_alarm
+    assert alarm is not None and alarm.window == 60
+
+    def with_alarm(amount: int, window: int, text: str) -> Config:
+        limits = attrs.evolve(
+            old.rules[0].limits, rate_alarm=attrs.evolve(alarm, amount=amount, window=window, window_text=text)
+        )
+        return _with_rule(old, limits=limits)
+
+    def direction(new: Config) -> Direction:
+        (change,) = plan_change(old, new).rules[0].changes
+        return change.direction
+
+    assert direction(with_alarm(300_000_000, 3600, "1h")) is Direction.WIDENING  # same rate, 60x the burst
+    assert direction(with_alarm(1_000_000, 5, "5s")) is Direction.WIDENING  # smaller burst, 2.4x the rate
+    assert direction(with_alarm(5_000_000, 120, "2m")) is Direction.NARROWING
+    assert direction(with_alarm(2_500_000, 30, "30s")) is Direction.NARROWING  # same rate, half the burst

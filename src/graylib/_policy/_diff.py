@@ -259,8 +259,14 @@ def _alarm(old: RateAlarm | None, new: RateAlarm | None) -> list[FieldChange]:
         return []
     if old is None or new is None:
         return [FieldChange("limits.rate_alarm", _fmt_alarm(old), _fmt_alarm(new), W if new is None else N)]
+    # The alarm trips once its amount is granted within one window: a bigger amount lets a bigger burst
+    # through before the kill even at the same rate (5_000_000 per 1m -> 300_000_000 per 1h), and a
+    # higher rate lets more through over time. Either widens.
     was, now = Fraction(old.amount, old.window), Fraction(new.amount, new.window)
-    direction = W if now > was else N if now < was else Z
+    if new.amount > old.amount or now > was:
+        direction = W
+    else:
+        direction = N if new.amount < old.amount or now < was else Z
     return [FieldChange("limits.rate_alarm", _fmt_alarm(old), _fmt_alarm(new), direction)]
 
 
