@@ -208,9 +208,8 @@ def test_a_rate_alarm_with_a_bigger_burst_widens_even_at_the_same_rate() -> None
     assert alarm is not None and alarm.window == 60
 
     def with_alarm(amount: int, window: int, text: str) -> Config:
-        limits = attrs.evolve(
-            old.rules[0].limits, rate_alarm=attrs.evolve(alarm, amount=amount, window=window, window_text=text)
-        )
+        changed = attrs.evolve(alarm, amount=amount, window=window, window_text=text)
+        limits = attrs.evolve(old.rules[0].limits, rate_alarm=changed)
         return _with_rule(old, limits=limits)
 
     def direction(new: Config) -> Direction:
