@@ -269,3 +269,13 @@ def test_rate_alarms_of_different_windows_count_apart(store: Store) -> None:
         assert result.status is GRANTED
     result = store.reserve(request(amount=2_000, alarm_amount=5_000, alarm_window=60))
     assert result.status is ReserveStatus.ALARM_TRIPPED
+
+
+def test_a_claim_stamped_before_the_window_ended_still_sees_the_window_full(store: Store) -> None:
+    minute = counter("per_account:u-1", 60, count=1)
+    assert store.reserve(request(minute, now=T0)).status is GRANTED
+    # Other payments in the next window give the store its chance to tidy up ended windows...
+    for i in range(3):
+        assert store.reserve(request(counter(f"per_account:u-{i + 2}", 60), now=T0 + 61)).status is GRANTED
+    # ...while a claim whose clock read T0 + 59.5 was still on its way (waiting for a lock, a slow link).
+    assert store.reserve(request(minute, now=T0 + 59.5)).status is ReserveStatus.LIMIT_REACHED

@@ -14,6 +14,7 @@ __all__ = [
     "GRANTED",
     "KILLED",
     "MISMATCH",
+    "WINDOW_SLACK",
     "alarm_reason",
     "not_found",
     "window_start",
@@ -21,6 +22,14 @@ __all__ = [
 
 DEFAULT_RECORD_TTL = 7 * 86400
 """Seconds a reservation record is kept: replays and releases of older claims are not recognised."""
+
+WINDOW_SLACK = 60
+"""Seconds a window's counter is kept past the window's end before it may be deleted.
+
+A claim's ``now`` is read before the store is reached, and the store may be reached late (a busy SQLite
+writer, a slow network, a client clock a little behind): such a claim still counts in the window its ``now``
+names, which must then still hold what was granted in it, not read as empty.
+"""
 
 ALARM_LIMIT = "rate_alarm"
 """``ReserveResult.limit`` of an ``ALARM_TRIPPED`` answer."""

@@ -5,7 +5,9 @@ claim with three limits costs a few microseconds and threads never wait long for
 
 - Windowed counters keep only their current window: a counter whose window has passed reads as zero and is
   reset when next touched; a heap of window ends lets ``reserve`` drop idle counters cheaply, so memory
-  follows the counters that are in use, not every account ever seen.
+  follows the counters that are in use, not every account ever seen. An idle counter is dropped only
+  ``WINDOW_SLACK`` seconds after its window ended, so a claim stamped just before the end that reaches the
+  lock late still finds the window's counts.
 - Lifetime counters (``window == 0``) never expire.
 - A counter is its name and its window length together, as in the other stores: two limits of the same
   name with different windows (say while a config change moves a limit from ``1h`` to ``1d``) count apart
@@ -27,6 +29,7 @@ from graylib.stores._common import (
     GRANTED,
     KILLED,
     MISMATCH,
+    WINDOW_SLACK,
     alarm_reason,
     not_found,
 )
@@ -148,7 +151,8 @@ class MemoryStore:
                 if cell[2] == 0 and counters.get(key) is not cell:
                     counters[key] = cell
                     if cell[0]:
-                        heapq.heappush(self._window_ends, (cell[0] + cell[1], rule_id, shadow, key))
+                        end = cell[0] + cell[1] + WINDOW_SLACK
+                        heapq.heappush(self._window_ends, (end, rule_id, shadow, key))
                 cell[2] += 1
                 cell[3] += amount
                 taken.append((key[0], key[1], cell[1]))
@@ -207,13 +211,14 @@ class MemoryStore:
     # -- internals; the caller holds the lock ------------------------------------------------------------
 
     def _drop_idle_counters(self, now: float) -> None:
-        """Delete counters whose window has ended; a heap entry is outdated when a later window opened."""
+        """Delete counters whose window ended over ``WINDOW_SLACK`` ago; an entry is outdated when a later
+        window opened."""
         ends = self._window_ends
         while ends and ends[0][0] <= now:
             _, rule_id, shadow, key = heapq.heappop(ends)
             table = self._tables.get((rule_id, shadow))
             cell = None if table is None else table.counters.get(key)
-            if cell is not None and cell[0] and cell[0] + cell[1] <= now:
+            if cell is not None and cell[0] and cell[0] + cell[1] + WINDOW_SLACK <= now:
                 del table.counters[key]  # type: ignore[union-attr]
 
     def _add_record(self, key: _RecordKey, record: _Record) -> None:

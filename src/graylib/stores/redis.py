@@ -32,6 +32,7 @@ from graylib.stores._common import (
     GRANTED,
     KILLED,
     MISMATCH,
+    WINDOW_SLACK,
     not_found,
     window_start,
 )
@@ -47,7 +48,7 @@ from graylib.stores._redis_wire import ScriptRunner
 
 __all__ = ["WINDOW_SLACK_MS", "RedisStore"]
 
-WINDOW_SLACK_MS = 60_000
+WINDOW_SLACK_MS = WINDOW_SLACK * 1000
 """Windowed keys outlive their window by this much, for callers whose clocks lag a little."""
 _INDEX_REPAIR_INTERVAL = 10.0
 _RELEASE_ATTEMPTS = 3

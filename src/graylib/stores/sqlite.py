@@ -8,8 +8,11 @@ mid-claim (even ``kill -9``) loses nothing that was acknowledged and counts noth
   power loss or an OS crash as well, pass ``durable=True`` (``synchronous=FULL``: one fsync per commit).
 - One connection per thread (``threading.local``), opened again in a child after ``os.fork()``: the child
   never touches a connection it inherited (SQLite forbids carrying one across a fork).
-- Windowed counters keep one row per window with its end in ``expires_at``; expired rows and records older
-  than ``record_ttl`` are purged in batches, at most once a minute per process, inside a write.
+- Windowed counters keep one row per window with its end in ``expires_at``; rows whose window ended more
+  than ``WINDOW_SLACK`` seconds ago and records older than ``record_ttl`` are purged in batches, at most
+  once a minute per process, inside a write. The slack keeps an ended window for a claim stamped just
+  before its end that reached the file late (it waited for the write lock): that claim must find the
+  window's counts, not an empty row.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from graylib.stores._common import (
     GRANTED,
     KILLED,
     MISMATCH,
+    WINDOW_SLACK,
     alarm_reason,
     not_found,
     window_start,
@@ -345,7 +349,7 @@ class SQLiteStore:
 
     def _purge(self, db: sqlite3.Connection, now: float) -> None:
         """Delete a batch of expired counters and records; come back soon if there may be more."""
-        counters = db.execute(_PURGE_COUNTERS, (now, _PURGE_BATCH)).rowcount
+        counters = db.execute(_PURGE_COUNTERS, (now - WINDOW_SLACK, _PURGE_BATCH)).rowcount
         records = db.execute(_PURGE_RECORDS, (now - self._record_ttl, _PURGE_BATCH)).rowcount
         more = max(counters, records) >= _PURGE_BATCH
         self._next_purge = now if more else now + _PURGE_INTERVAL
