@@ -369,3 +369,23 @@ def test_claim_judges_the_schedule_by_the_client_clock() -> None:
     assert client.evaluate("subsidy", payment).reason is Reason.NOT_ACTIVE  # evaluate reads the real time
     assert client.claim("subsidy", payment).applies
     client.close()
+
+
+def test_a_claim_racing_a_reload_is_judged_and_limited_by_one_snapshot() -> None:
+    """A reload that lands between the claim's reads must not pair the new rule with the old limits."""
+    c = Client(limited_config(), cluster="sh-small")  # takes 100 off, no limits
+    new_rule = limited_config({"per_ip": {"count": 1}}, discount={"amount": 200})
+    reloaded = Client(new_rule, cluster="sh-small").snapshot  # takes 200 off, counted per IP
+    judge = c._judge
+
+    def judge_during_a_reload(*args: object) -> Decision:
+        c._snapshot = reloaded  # the reloader swaps the snapshot right now
+        return judge(*args)  # type: ignore[arg-type]
+
+    c._judge = judge_during_a_reload  # type: ignore[method-assign, assignment]
+    decision = c.claim(RULE, payment("pay-1"))  # no ip: the new rule's limit cannot count it
+    old_rule_whole = decision.applies and decision.discount == DISCOUNT
+    new_rule_whole = decision.reason is Reason.LIMIT_REACHED and "no ip" in decision.detail
+    assert old_rule_whole or new_rule_whole, decision
+    c._judge = judge  # type: ignore[method-assign]
+    c.close()

@@ -151,12 +151,12 @@ class Claims:
         try:
             snapshot = client.snapshot
             now = self._clock()
-            decision = client._judge(rule_id, ctx, now)
+            decision = client._judge(snapshot, rule_id, ctx, now)
             if not decision.applies and decision.reason is not _SHADOW:
                 return decision
             plan = self.plan(snapshot, rule_id)
-            if plan is None:  # a reload swapped the snapshot between the two reads
-                return _refuse(decision, Reason.ERROR, "the rules were reloaded during the claim; try again")
+            if plan is None:  # cannot happen: the rule was judged under this snapshot
+                return _refuse(decision, Reason.ERROR, f"no limit plan for rule {rule_id!r}")
             payment_id = ctx.payment_id
             if type(payment_id) is not str or not payment_id:
                 if plan.guarded:

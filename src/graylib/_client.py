@@ -180,19 +180,21 @@ class Client:
         except Exception as exc:  # the payment path never raises: fail closed
             return _error(str(rule_id), exc)
 
-    def _judge(self, rule_id: str, ctx: Context, now: float) -> Decision:
+    def _judge(self, snapshot: Snapshot, rule_id: str, ctx: Context, now: float) -> Decision:
         """``evaluate`` at time ``now`` (the client's clock) and without counting: the first half of a claim.
 
+        The claim passes the snapshot it read once, so that the rule it is judged by and the limits it is
+        reserved under come from the same config even when a reload swaps the snapshot meanwhile.
         ``evaluate`` keeps its own copy of these few lines: one more call frame there costs about a tenth of
         the whole evaluation. May raise; the claim turns that into ``Reason.ERROR``.
         """
-        rule = self._snapshot.rules.get(rule_id)
+        rule = snapshot.rules.get(rule_id)
         if rule is None:
             return Decision(
                 applies=False,
                 reason=Reason.UNKNOWN_RULE,
                 rule_id=str(rule_id),
-                rule_version=self._snapshot.config.version,
+                rule_version=snapshot.config.version,
             )
         if self._kill_poll and time.monotonic() >= self._kills_due:
             self._poll_kills()
