@@ -12,7 +12,8 @@ import pytest
 
 from graylib import StoreError
 from graylib.stores import RedisStore, SQLiteStore, Store
-from tests.stores.support import counter, request
+from tests.redis_server import RedisServer
+from tests.stores.support import counter, request, unique_prefix
 
 OPERATIONS: dict[str, Callable[[Store], object]] = {
     "reserve": lambda store: store.reserve(request(counter("total"))),
@@ -143,3 +144,58 @@ def test_a_closed_sqlite_store_raises_store_error(tmp_path: Path) -> None:
 def test_a_bad_redis_url_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="bad URL"):
         RedisStore("redis://127.0.0.1:notaport/0")
+
+
+UNSTORABLE: dict[str, Callable[[Store], object]] = {
+    "reserve (payment id)": lambda store: store.reserve(request(counter("total"), payment="p-\ud800")),
+    "reserve (counter name)": lambda store: store.reserve(request(counter("per_ip:\udcff"))),
+    "release": lambda store: store.release("rule-1", "p-\ud800", 0.0),
+    "kill": lambda store: store.kill("rule-\ud800", "x", 0.0),
+    "revive": lambda store: store.revive("rule-\ud800"),
+    "stats": lambda store: store.stats("rule-\ud800"),
+}
+
+
+@pytest.mark.parametrize("operation", UNSTORABLE)
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+def test_text_a_backend_cannot_store_is_a_store_error(
+    kind: str, operation: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    # A lone surrogate (what json.loads makes of "\ud800") cannot be encoded as UTF-8 for the backend.
+    store: Store
+    if kind == "sqlite":
+        store = SQLiteStore(tmp_path / "u.db")
+    else:
+        server: RedisServer = request.getfixturevalue("redis_server")
+        store = RedisStore(server.url, prefix=unique_prefix())
+    with pytest.raises(StoreError, match="surrogate") as caught:
+        UNSTORABLE[operation](store)
+    assert isinstance(caught.value.__cause__, UnicodeEncodeError)
+    assert store.stats("rule-1").granted_count == 0  # and the store still works
+    store.close()
+
+
+def test_an_integer_sqlite_cannot_hold_is_a_store_error(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "big.db")
+    with pytest.raises(StoreError) as caught:
+        store.reserve(request(counter("total"), amount=2**64))
+    assert isinstance(caught.value.__cause__, OverflowError)
+    assert store.reserve(request(counter("total"))).status.value == "granted"
+    store.close()
+
+
+@pytest.mark.redis
+def test_an_unreadable_stored_value_is_a_store_error(redis_server: RedisServer) -> None:
+    import redis
+
+    store = RedisStore(redis_server.url, prefix=unique_prefix())
+    admin = redis.Redis.from_url(redis_server.url)
+    admin.hset(f"{{{store._prefix}:rule-1}}:rec:r:p-1", "keys", "not json")
+    admin.set(f"{{{store._prefix}:rule-2}}:kill", "not json")
+    admin.sadd(f"{{{store._prefix}}}:killed", "rule-2")
+    admin.close()
+    with pytest.raises(StoreError, match="release"):
+        store.release("rule-1", "p-1", 0.0)
+    with pytest.raises(StoreError, match="kill_switches"):
+        store.kill_switches()
+    store.close()

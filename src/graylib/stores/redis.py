@@ -85,7 +85,8 @@ class RedisStore:
             msg = "RedisStore needs the redis package: pip install 'graylib[redis]'"
             raise ImportError(msg) from exc
         # Every exception class redis-py defines (a few cluster and fork errors do not derive from
-        # RedisError), and OSError for sockets: all of them become StoreError.
+        # RedisError), OSError for sockets, and ValueError for text that cannot be sent as UTF-8 (a lone
+        # surrogate in an id) or a stored value that does not parse: all of them become StoreError.
         self._errors: tuple[type[BaseException], ...] = (
             *(
                 cls
@@ -93,6 +94,7 @@ class RedisStore:
                 if isinstance(cls, type) and issubclass(cls, Exception)
             ),
             OSError,
+            ValueError,
         )
         self._prefix = prefix
         self._record_ttl_ms = int(record_ttl * 1000)
@@ -179,13 +181,13 @@ class RedisStore:
                 for key in records:
                     pipe.hget(key, "keys")
                 found: list[str | None] = pipe.execute()
+                shadow = 0 if found[0] is not None else 1
+                key, listed = records[shadow], found[shadow]
+                if listed is None:
+                    return not_found(payment_id)
+                counters: Sequence[str] = json.loads(listed) or ()
             except self._errors as exc:
                 raise self._store_error("release", exc) from exc
-            shadow = 0 if found[0] is not None else 1
-            key, listed = records[shadow], found[shadow]
-            if listed is None:
-                return not_found(payment_id)
-            counters: Sequence[str] = json.loads(listed) or ()
             reply = self._run("release.lua", [key, f"{tag}:stats", *counters], [listed, str(shadow)])
             if reply[0] == 1:
                 return ReleaseResult(True, int(reply[1]))
@@ -214,13 +216,13 @@ class RedisStore:
             for rule_id in rule_ids:
                 pipe.get(f"{{{self._prefix}:{rule_id}}}:kill")
             values = pipe.execute()
+            switches = {}
+            for rule_id, value in zip(rule_ids, values, strict=True):
+                if value is not None:  # revived after the index was read
+                    data = json.loads(value)
+                    switches[rule_id] = KillSwitch(rule_id, str(data["reason"]), float(data["at"]))
         except self._errors as exc:
             raise self._store_error("kill_switches", exc) from exc
-        switches = {}
-        for rule_id, value in zip(rule_ids, values, strict=True):
-            if value is not None:  # revived after the index was read
-                data = json.loads(value)
-                switches[rule_id] = KillSwitch(rule_id, str(data["reason"]), float(data["at"]))
         return switches
 
     def stats(self, rule_id: str) -> RuleStats:

@@ -203,14 +203,16 @@ class SQLiteStore:
         """Run ``work`` in one transaction; commit, or roll back and raise StoreError.
 
         Writes take the write lock first (``BEGIN IMMEDIATE``): no claim can read a counter that another
-        claim is about to change. Reads take a snapshot and never wait for writers (WAL).
+        claim is about to change. Reads take a snapshot and never wait for writers (WAL). Values SQLite
+        cannot take (an integer past 64 bits raises OverflowError, text with a lone surrogate
+        UnicodeEncodeError, a ValueError) are backend errors too.
         """
         db = self._connection()
         try:
             db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             result = work(db)
             db.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OverflowError, ValueError) as exc:
             self._roll_back(db)
             msg = f"SQLiteStore({self._path!r}): {type(exc).__name__}: {exc}"
             raise StoreError(msg) from exc
