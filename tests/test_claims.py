@@ -243,6 +243,24 @@ def test_any_exception_of_a_custom_store_fails_closed_too() -> None:
     assert c.release(RULE, "pay-1").failed
 
 
+def test_an_answer_outside_the_store_protocol_fails_closed() -> None:
+    class Odd(MemoryStore):
+        def reserve(self, request: ReserveRequest) -> ReserveResult:
+            return ReserveResult("granted")  # type: ignore[arg-type]  # text, not a ReserveStatus
+
+        def release(self, rule_id: str, payment_id: str, now: float) -> ReleaseResult:
+            return None  # type: ignore[return-value]
+
+    c = client(limited_config(PER_ACCOUNT_3), Odd())
+    decision = c.claim(RULE, payment("pay-1"))
+    assert (decision.applies, decision.reason) == (False, Reason.ERROR)
+    assert decision.detail == "unexpected answer from the store: 'granted'"
+    assert c.kill_switches() == {}
+    outcome = c.release(RULE, "pay-1")
+    assert (outcome.released, outcome.failed) == (False, True)
+    assert outcome.detail.startswith("unexpected answer from the store: ")
+
+
 def test_a_bad_context_fails_closed() -> None:
     c = client(limited_config(PER_ACCOUNT_3), MemoryStore())
     assert c.claim(RULE, None).reason is Reason.ERROR  # type: ignore[arg-type]

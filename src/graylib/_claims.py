@@ -15,7 +15,8 @@ How the store's answers map to decisions:
 - ``LIMIT_REACHED``: ``LIMIT_REACHED``, the detail names the counter and its caps;
 - ``KILLED``: ``KILLED``, and the client's kill-switch view is refreshed at once;
 - ``ALARM_TRIPPED``: ``KILLED`` as well, because the rule's kill switch is now set and every later claim
-  answers ``KILLED`` too; the ``on_alert`` hook gets an ``Alert`` (once: only the claim that tripped it).
+  answers ``KILLED`` too; the ``on_alert`` hook gets an ``Alert`` (once: only the claim that tripped it);
+- anything else (a custom store outside the protocol): ``ERROR``, the detail shows the answer.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ _REPLAYED = ReserveStatus.REPLAYED
 _MISMATCH = ReserveStatus.MISMATCH
 _LIMIT_REACHED = ReserveStatus.LIMIT_REACHED
 _ALARM_TRIPPED = ReserveStatus.ALARM_TRIPPED
+_KILLED = ReserveStatus.KILLED
 _SHADOW = Reason.SHADOW
 _DETAIL_MAX = 300
 
@@ -191,10 +193,13 @@ class Claims:
                 self._alert(request, result.detail)
                 client._refresh_kills(force=True)
                 return _refuse(decision, Reason.KILLED, f"kill switch: {result.detail}")
-            # KILLED: set in the store after this client last looked; look again now.
-            client._refresh_kills(force=True)
-            info = client.kill_switches().get(rule_id)
-            return _refuse(decision, Reason.KILLED, f"kill switch: {info.reason if info else result.detail}")
+            if status is _KILLED:  # set in the store after this client last looked; look again now
+                client._refresh_kills(force=True)
+                info = client.kill_switches().get(rule_id)
+                detail = f"kill switch: {info.reason if info else result.detail}"
+                return _refuse(decision, Reason.KILLED, detail)
+            # A custom store answered something the protocol does not define: fail closed, say what.
+            return _refuse(decision, Reason.ERROR, f"unexpected answer from the store: {status!r}")
         except msgspec.DecodeError as exc:
             return _refuse(decision, Reason.ERROR, f"replayed claim: stored decision unreadable: {exc}")
         except Exception as exc:
@@ -215,7 +220,14 @@ class Claims:
             detail = f"store unavailable: {_describe(exc)}"[:_DETAIL_MAX]
             log.warning("release of %r / %r failed: %s", rule_id, payment_id, detail)
             return ReleaseOutcome(rule_id, payment_id, released=False, failed=True, detail=detail)
-        return ReleaseOutcome(rule_id, payment_id, result.released, result.amount, detail=result.detail)
+        try:
+            return ReleaseOutcome(
+                rule_id, payment_id, bool(result.released), int(result.amount), detail=str(result.detail)
+            )
+        except Exception:  # a custom store answered something the protocol does not define
+            detail = f"unexpected answer from the store: {result!r}"[:_DETAIL_MAX]
+            log.warning("release of %r / %r failed: %s", rule_id, payment_id, detail)
+            return ReleaseOutcome(rule_id, payment_id, released=False, failed=True, detail=detail)
 
     def _alert(self, request: ReserveRequest, reason: str) -> None:
         """Log the tripped alarm and call the hook; a failing hook is logged and otherwise ignored."""
