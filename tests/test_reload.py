@@ -353,3 +353,40 @@ def test_a_restart_with_an_unusable_last_good_copy_serves_the_source_and_says_so
         assert "JSON syntax" in status.last_reload_error and not status.healthy
         assert len(errors) == 1 and isinstance(errors[0], ConfigError)
     assert last_good.read_text() == rules.read_text()  # the served source is the last good copy now
+
+
+def test_a_file_read_half_written_is_retried_not_reported(rules: Path) -> None:
+    """A file written in place can be read mid-write: the poll takes a changed file only when two reads
+    agree, so the torn read is neither swapped in nor reported."""
+    errors: list[Exception] = []
+    with Client.from_file(rules, cluster="sh-small", on_reload_error=errors.append) as client:
+        reloader = client._reloader
+        assert reloader is not None
+        full = rules_json("v2", percent=20)
+        rules.write_text(full[: len(full) // 2])  # the writer is half-way through
+        assert not reloader.check()  # the poll's first sighting
+        rules.write_text(full)  # the writer is done
+        assert not reloader.check()  # changed again: a first sighting again
+        assert errors == [] and client.status().last_reload_error == "" and client.config.version == "v1"
+        assert reloader.check() and client.config.version == "v2"
+        rules.write_text("{ broken for good")
+        assert not reloader.check() and errors == []
+        assert not reloader.check() and len(errors) == 1  # it holds still: a real error, reported once
+        assert not reloader.check() and len(errors) == 1
+
+
+def test_reload_now_waits_for_a_file_being_written(rules: Path) -> None:
+    full = rules_json("v2", percent=20)
+    errors: list[Exception] = []
+    with Client.from_file(rules, cluster="sh-small", on_reload_error=errors.append) as client:
+        rules.write_text(full[:100])  # the writer is part-way through, and finishes a moment later
+
+        def finish() -> None:
+            time.sleep(0.02)
+            rules.write_text(full)
+
+        writer = threading.Thread(target=finish)
+        writer.start()
+        assert client.reload_now(), client.status().last_reload_error
+        writer.join(5)
+        assert client.config.version == "v2" and errors == []

@@ -49,6 +49,9 @@ ReloadErrorHook = Callable[[Exception], object]
 _LIVE: weakref.WeakSet[Reloader] = weakref.WeakSet()
 """Reloaders whose thread must be restarted in a forked child."""
 _JOIN_TIMEOUT = 5.0
+_SETTLE_PAUSE = 0.05
+"""Seconds between the two reads of a changed file in ``reload_now`` (see ``Reloader.check``)."""
+_SETTLE_TRIES = 20
 
 
 def _digest(text: str) -> str:
@@ -60,6 +63,27 @@ def _read(path: str) -> str:
         return Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"cannot read file: {exc}"], source=path) from exc
+
+
+def _look(path: str) -> tuple[str, str | None, ConfigError | None]:
+    """(a key for what the file holds now, its text, why it cannot be read): the key is the text's digest,
+    or the read error's text, so that an unchanged state of the file is recognised either way."""
+    try:
+        text = _read(path)
+    except ConfigError as exc:
+        return f"unreadable:{exc}", None, exc
+    return _digest(text), text, None
+
+
+def _settle(path: str, key: str) -> tuple[str, str | None, ConfigError | None] | None:
+    """Read the file again after a short pause until two reads agree; None when it keeps changing."""
+    for _ in range(_SETTLE_TRIES):
+        time.sleep(_SETTLE_PAUSE)
+        again = _look(path)
+        if again[0] == key:
+            return again
+        key = again[0]
+    return None
 
 
 def _parse(text: str, fmt_path: str, source: str, cluster: str, node: str) -> Config:
@@ -114,6 +138,7 @@ class Reloader:
         self.last_error = ""
         self.last_error_at: float | None = None
         self._failed_digest = ""
+        self._pending = ""
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -164,27 +189,47 @@ class Reloader:
         """Read the file and swap in its config when it changed and passes every check.
 
         True when the file's current content is what the client serves after the call (just swapped in, or
-        unchanged); False when it could not be read or was refused (the error is recorded and reported).
-        A version already refused is not reported again unless ``force`` is set.
+        unchanged); False when it could not be read or was refused (the error is recorded and reported), or
+        is still being written. A version already refused is not reported again unless ``force`` is set.
+
+        A file written in place can be read half-written, and half a file can even be valid (a TOML file
+        cut after a rule is a config without the rules after it). So a changed file is taken only once it
+        reads the same twice: the poll takes it at its second sighting, one interval later; ``force``
+        reads it again after a short pause. A file replaced atomically (rename, symlink swap) reads whole.
         """
         with self._lock:
             client = self._client()
             if client is None or self._closed:
                 return False
-            try:
-                text = _read(self.path)
-            except ConfigError as exc:
-                return self._failed(exc, f"unreadable:{exc}", force)
-            digest = _digest(text)
-            if digest == client.snapshot.digest:
+            key, text, error = _look(self.path)
+            if key == client.snapshot.digest:
                 self.served_from = "source"  # a source restored to the last good text is the source again
+                self._pending = ""
                 return True
-            if digest == self._failed_digest and not force:
+            if force:
+                settled = _settle(self.path, key)
+                if settled is None:
+                    self.record_error(ConfigError(["kept changing while being read; retried later"]))
+                    log.warning("graylib reload of %s: the file kept changing while read", self.path)
+                    return False
+                key, text, error = settled
+                if key == client.snapshot.digest:
+                    self.served_from = "source"
+                    self._pending = ""
+                    return True
+            elif key == self._failed_digest:
                 return False
+            elif key != self._pending:
+                self._pending = key  # first sighting: maybe half-written; taken if the next read agrees
+                return False
+            self._pending = ""
+            if error is not None:
+                return self._failed(error, key, force)
+            assert text is not None
             try:
-                snapshot = self._build(client, text, digest)
+                snapshot = self._build(client, text, key)
             except Exception as exc:  # every failure keeps the running snapshot
-                return self._failed(exc, digest, force)
+                return self._failed(exc, key, force)
             prepare_tallies(client._tallies, snapshot.rules)
             client._snapshot = snapshot  # the one atomic swap
             self._failed_digest = ""
@@ -334,9 +379,7 @@ def open_from_file(
     client._reloader = reloader
     if refused is not None:
         reloader.served_from = "last_good"
-        reloader._failed_digest = "startup"
-        with contextlib.suppress(ConfigError):
-            reloader._failed_digest = _digest(_read(source))  # the poll reports it again only once changed
+        reloader._failed_digest = _look(source)[0]  # the poll reports the source again only once changed
         reloader.record_error(refused)
         log.warning("graylib serves the last good copy %s instead of %s: %s", last_good, source, refused)
         _call_hook("on_reload_error", on_reload_error, refused)
