@@ -390,3 +390,28 @@ def test_reload_now_waits_for_a_file_being_written(rules: Path) -> None:
         assert client.reload_now(), client.status().last_reload_error
         writer.join(5)
         assert client.config.version == "v2" and errors == []
+
+
+def test_close_during_a_reload_swaps_nothing(rules: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import graylib._reload as reload_module
+
+    checking, release = threading.Event(), threading.Event()
+    real_plan = reload_module.plan_change
+
+    def slow_plan(*args: Any, **kwargs: Any) -> Any:
+        checking.set()
+        release.wait(5)
+        return real_plan(*args, **kwargs)
+
+    monkeypatch.setattr(reload_module, "plan_change", slow_plan)
+    seen: list[Snapshot] = []
+    client = Client.from_file(rules, cluster="sh-small", on_reload=seen.append)
+    rules.write_text(rules_json("v2", percent=20))
+    results: list[bool] = []
+    worker = threading.Thread(target=lambda: results.append(client.reload_now()))
+    worker.start()
+    assert checking.wait(5)
+    client.close()
+    release.set()
+    worker.join(5)
+    assert results == [False] and client.config.version == "v1" and seen == []

@@ -230,6 +230,8 @@ class Reloader:
                 snapshot = self._build(client, text, key)
             except Exception as exc:  # every failure keeps the running snapshot
                 return self._failed(exc, key, force)
+            if self._closed:  # close() ran while this version was being checked: swap nothing
+                return False
             prepare_tallies(client._tallies, snapshot.rules)
             client._snapshot = snapshot  # the one atomic swap
             self._failed_digest = ""
