@@ -9,6 +9,7 @@ from graylib.stores import (
     RuleStats,
     Store,
 )
+from graylib.stores._common import MAX_AMOUNT
 from tests.stores.support import T0, counter, request
 
 GRANTED = ReserveStatus.GRANTED
@@ -279,3 +280,20 @@ def test_a_claim_stamped_before_the_window_ended_still_sees_the_window_full(stor
         assert store.reserve(request(counter(f"per_account:u-{i + 2}", 60), now=T0 + 61)).status is GRANTED
     # ...while a claim whose clock read T0 + 59.5 was still on its way (waiting for a lock, a slow link).
     assert store.reserve(request(minute, now=T0 + 59.5)).status is ReserveStatus.LIMIT_REACHED
+
+
+def test_amounts_up_to_two_to_the_53_count_exactly(store: Store) -> None:
+    top = MAX_AMOUNT
+    total = counter("total", amount=top)
+    free = counter("per_ip:203.0.113.7")  # no caps: its sums may pass 2**53
+    assert store.reserve(request(total, free, payment="big", amount=top - 1)).status is GRANTED
+    assert store.reserve(request(total, free, payment="one", amount=1)).status is GRANTED
+    # The cap is reached exactly: 2**53 - 1 + 1 must not round down to fit.
+    result = store.reserve(request(total, free, amount=1))
+    assert (result.status, result.limit) == (ReserveStatus.LIMIT_REACHED, "total")
+    assert store.reserve(request(free, payment="two", amount=2)).status is GRANTED
+    assert store.stats("rule-1") == RuleStats(3, top + 2)
+    assert store.release("rule-1", "two", T0) == ReleaseResult(True, 2)
+    assert store.stats("rule-1") == RuleStats(2, top)  # 2**53 + 1 - 2, not a rounded neighbour
+    assert store.release("rule-1", "one", T0) == ReleaseResult(True, 1)
+    assert store.reserve(request(total, payment="last", amount=1)).status is GRANTED

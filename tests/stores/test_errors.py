@@ -8,12 +8,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
+import attrs
 import pytest
 
 from graylib import StoreError
 from graylib.stores import RedisStore, SQLiteStore, Store
+from graylib.stores._common import MAX_AMOUNT
 from tests.redis_server import RedisServer
 from tests.stores.support import counter, request, unique_prefix
+from tests.stores.support import request as make_request
 
 OPERATIONS: dict[str, Callable[[Store], object]] = {
     "reserve": lambda store: store.reserve(request(counter("total"))),
@@ -178,7 +181,7 @@ def test_text_a_backend_cannot_store_is_a_store_error(
 def test_an_integer_sqlite_cannot_hold_is_a_store_error(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "big.db")
     with pytest.raises(StoreError) as caught:
-        store.reserve(request(counter("total"), amount=2**64))
+        store.reserve(request(counter("total", 2**64)))  # a window of 2**64 seconds
     assert isinstance(caught.value.__cause__, OverflowError)
     assert store.reserve(request(counter("total"))).status.value == "granted"
     store.close()
@@ -198,4 +201,33 @@ def test_an_unreadable_stored_value_is_a_store_error(redis_server: RedisServer) 
         store.release("rule-1", "p-1", 0.0)
     with pytest.raises(StoreError, match="kill_switches"):
         store.kill_switches()
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"amount": MAX_AMOUNT + 1}, "amount 9007199254740992"),
+        ({"amount": -1}, "amount -1"),
+        ({"alarm_amount": 2**60}, "alarm_amount"),
+        ({"counters": (counter("total", amount=MAX_AMOUNT + 1),)}, "total: max_amount"),
+        ({"counters": (counter("total", count=2**63),)}, "total: max_count"),
+        ({"counters": (counter("total", -60),)}, "total: window"),
+    ],
+    ids=["amount", "negative", "alarm", "cap", "count", "window"],
+)
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+def test_numbers_a_store_cannot_count_exactly_are_refused(
+    kind: str, changes: dict[str, Any], named: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    store: Store
+    if kind == "sqlite":
+        store = SQLiteStore(tmp_path / "n.db")
+    else:
+        server: RedisServer = request.getfixturevalue("redis_server")
+        store = RedisStore(server.url, prefix=unique_prefix())
+    refused = attrs.evolve(make_request(counter("total")), **changes)
+    with pytest.raises(StoreError, match=named):
+        store.reserve(refused)
+    assert store.stats("rule-1").granted_count == 0
     store.close()

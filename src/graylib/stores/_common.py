@@ -6,16 +6,19 @@ per-call data live here. Backends import these instead of spelling the rules out
 
 from __future__ import annotations
 
-from graylib.stores._protocol import ReleaseResult, ReserveResult, ReserveStatus
+from graylib._errors import StoreError
+from graylib.stores._protocol import ReleaseResult, ReserveRequest, ReserveResult, ReserveStatus
 
 __all__ = [
     "ALARM_LIMIT",
     "DEFAULT_RECORD_TTL",
     "GRANTED",
     "KILLED",
+    "MAX_AMOUNT",
     "MISMATCH",
     "WINDOW_SLACK",
     "alarm_reason",
+    "check_exact",
     "not_found",
     "window_start",
 ]
@@ -40,6 +43,45 @@ KILLED = ReserveResult(ReserveStatus.KILLED, detail="kill switch is set")
 MISMATCH = ReserveResult(
     ReserveStatus.MISMATCH, detail="payment id already reserved with another fingerprint"
 )
+
+
+MAX_AMOUNT = 2**53 - 1
+"""The largest amount, count or cap a reservation may carry.
+
+Redis runs its scripts in Lua 5.1, whose numbers are doubles: integers are exact only up to 2**53, and past
+it ``used + amount > cap`` can round to false and grant over the cap. Every cap at most 2**53 - 1 keeps every
+limited counter at most that, where the comparisons are exact. (2**53 - 1 minor units is some 90 trillion
+of a currency's main unit: no real discount or budget comes near it.)
+"""
+
+
+def check_exact(request: ReserveRequest, store: str) -> None:
+    """Raise StoreError when ``request`` carries a number the store cannot count exactly.
+
+    The amount, every cap and the rate alarm's amount must be between 0 and ``MAX_AMOUNT``; windows must not
+    be negative. A negative amount would lower counters instead of raising them.
+    """
+    problem = ""
+    amount = request.amount
+    if not 0 <= amount <= MAX_AMOUNT:
+        problem = f"amount {amount}"
+    elif request.alarm_amount is not None and not 0 <= request.alarm_amount <= MAX_AMOUNT:
+        problem = f"alarm_amount {request.alarm_amount}"
+    else:
+        for spec in request.counters:
+            count, cap = spec.max_count, spec.max_amount
+            if count is not None and not 0 <= count <= MAX_AMOUNT:
+                problem = f"{spec.name}: max_count {count}"
+            elif cap is not None and not 0 <= cap <= MAX_AMOUNT:
+                problem = f"{spec.name}: max_amount {cap}"
+            elif spec.window < 0:
+                msg = f"{store}: {spec.name}: window must be 0 (lifetime) or positive (got {spec.window})"
+                raise StoreError(msg)
+            if problem:
+                break
+    if problem:
+        msg = f"{store}: {problem} is outside 0..{MAX_AMOUNT}, the range this store counts exactly"
+        raise StoreError(msg)
 
 
 def window_start(now: float, window: int) -> int:

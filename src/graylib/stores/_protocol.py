@@ -52,6 +52,9 @@ class ReserveRequest:
     fingerprint: str
     """Identifies the payment's content (account, amount...). A replay with another fingerprint is refused."""
     amount: int
+    """Minor units. The amount and every cap lie in ``0..2**53 - 1`` (``MAX_AMOUNT``): SQLiteStore and
+    RedisStore refuse other values with ``StoreError`` rather than count them inexactly (Redis compares in
+    Lua doubles); MemoryStore, whose integers are exact, does not check."""
     counters: tuple[CounterSpec, ...]
     payload: str
     """Opaque text the store keeps with the reservation and returns on a replay (the first decision)."""

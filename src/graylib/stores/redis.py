@@ -33,6 +33,7 @@ from graylib.stores._common import (
     KILLED,
     MISMATCH,
     WINDOW_SLACK,
+    check_exact,
     not_found,
     window_start,
 )
@@ -122,7 +123,12 @@ class RedisStore:
         }
 
     def reserve(self, request: ReserveRequest) -> ReserveResult:
-        """Check kill switch, record, every counter and the rate alarm; then count all, or change nothing."""
+        """Check kill switch, record, every counter and the rate alarm; then count all, or change nothing.
+
+        Amounts and caps must be between 0 and ``MAX_AMOUNT`` (else ``StoreError``): the script compares
+        them as Lua numbers, which are doubles.
+        """
+        check_exact(request, f"RedisStore({self._url!r}).reserve")
         tag = f"{{{self._prefix}:{request.rule_id}}}"
         now = request.now
         space = "s" if request.shadow else "r"

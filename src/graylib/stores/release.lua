@@ -7,9 +7,12 @@
 --
 -- Replies: {1, amount} released, {0} no such record, {2} record changed since it was read.
 
+-- Integers stay in Redis (HINCRBY is exact to 2^63); Lua numbers are doubles, exact only to 2^53.
+-- by: a positive integer, as text.
 local function take(key, field, by)
-  local value = tonumber(redis.call('HGET', key, field)) or 0
-  redis.call('HSET', key, field, string.format('%d', math.max(value - by, 0)))
+  if redis.call('HINCRBY', key, field, '-' .. by) < 0 then
+    redis.call('HSET', key, field, '0')
+  end
 end
 
 local record = redis.call('HMGET', KEYS[1], 'keys', 'amount')
@@ -20,12 +23,15 @@ if record[1] ~= ARGV[1] then
   return {2}
 end
 
-local amount = tonumber(record[2])
+local amount = record[2]
+local some = amount ~= '0'
 for i = 3, #KEYS do
   -- A counter whose window has expired is gone: nothing to give back to it.
   if redis.call('EXISTS', KEYS[i]) == 1 then
-    take(KEYS[i], 'count', 1)
-    take(KEYS[i], 'amount', amount)
+    take(KEYS[i], 'count', '1')
+    if some then
+      take(KEYS[i], 'amount', amount)
+    end
   end
 end
 redis.call('DEL', KEYS[1])
@@ -35,7 +41,9 @@ if ARGV[2] == '1' then
   column = 'shadow_'
 end
 if redis.call('EXISTS', KEYS[2]) == 1 then
-  take(KEYS[2], column .. 'count', 1)
-  take(KEYS[2], column .. 'amount', amount)
+  take(KEYS[2], column .. 'count', '1')
+  if some then
+    take(KEYS[2], column .. 'amount', amount)
+  end
 end
 return {1, record[2]}

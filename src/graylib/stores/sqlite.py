@@ -33,6 +33,7 @@ from graylib.stores._common import (
     MISMATCH,
     WINDOW_SLACK,
     alarm_reason,
+    check_exact,
     not_found,
     window_start,
 )
@@ -153,7 +154,12 @@ class SQLiteStore:
         return self._path
 
     def reserve(self, request: ReserveRequest) -> ReserveResult:
-        """Check kill switch, record, every counter and the rate alarm; then count all, or change nothing."""
+        """Check kill switch, record, every counter and the rate alarm; then count all, or change nothing.
+
+        Amounts and caps must be between 0 and ``MAX_AMOUNT`` (else ``StoreError``), as in RedisStore: past
+        2**63 SQLite turns an integer sum into a rounded float.
+        """
+        check_exact(request, f"SQLiteStore({self._path!r})")
         return self._transaction(lambda db: self._reserve(db, request))
 
     def release(self, rule_id: str, payment_id: str, now: float) -> ReleaseResult:
