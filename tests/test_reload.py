@@ -393,17 +393,16 @@ def test_reload_now_waits_for_a_file_being_written(rules: Path) -> None:
 
 
 def test_close_during_a_reload_swaps_nothing(rules: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import graylib._reload as reload_module
+    from graylib._policy import plan_change as real_plan
 
     checking, release = threading.Event(), threading.Event()
-    real_plan = reload_module.plan_change
 
     def slow_plan(*args: Any, **kwargs: Any) -> Any:
         checking.set()
         release.wait(5)
         return real_plan(*args, **kwargs)
 
-    monkeypatch.setattr(reload_module, "plan_change", slow_plan)
+    monkeypatch.setattr("graylib._reload.plan_change", slow_plan)
     seen: list[Snapshot] = []
     client = Client.from_file(rules, cluster="sh-small", on_reload=seen.append)
     rules.write_text(rules_json("v2", percent=20))
