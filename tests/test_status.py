@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from pathlib import Path
 
@@ -145,3 +146,34 @@ def test_claim_refusals_are_counted_as_their_final_reason() -> None:
     assert refused.reason is Reason.LIMIT_REACHED
     assert client.claim("subsidy", ctx(payment_id="p-3", payment_type="p2p")).reason is Reason.PAYMENT_TYPE
     assert client.status().rules[0].decisions == {"APPLIES_ROLLOUT": 1, "LIMIT_REACHED": 1, "PAYMENT_TYPE": 1}
+
+
+def test_status_reads_version_and_reload_count_of_the_same_moment(tmp_path: Path) -> None:
+    """Reloads run while status is read: every status pairs a version with the reload count that made it."""
+    from tests.test_reload import rules_json
+
+    rules = tmp_path / "rules.json"
+    rules.write_text(rules_json("v0"))
+    bad: list[str] = []
+    done = threading.Event()
+    old_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        with Client.from_file(rules, cluster="sh-small") as client:
+
+            def read() -> None:
+                while not done.is_set():
+                    status = client.status()
+                    if status.version != f"v{status.reloads}":
+                        bad.append(f"{status.version} after {status.reloads} reloads")
+
+            reader = threading.Thread(target=read)
+            reader.start()
+            for k in range(1, 30):
+                rules.write_text(rules_json(f"v{k}", percent=15 + k % 10))
+                assert client.reload_now()
+            done.set()
+            reader.join(10)
+    finally:
+        sys.setswitchinterval(old_interval)
+    assert not bad, bad[:5]

@@ -262,6 +262,24 @@ class Reloader:
         _call_hook("on_reload_error", self.on_reload_error, exc)
         return False
 
+    def view(self, client: Client) -> tuple[Snapshot, dict[str, Any]]:
+        """The served snapshot and this reloader's counters, read together under the check's lock.
+
+        A status must not mix a check's before and after (the new version with the old reload count, an
+        error's text with the previous error's time); a check in progress is waited for.
+        """
+        with self._lock:
+            return client.snapshot, {
+                "source": self.path,
+                "served_from": self.served_from,
+                "reloading": self.running,
+                "reload_interval": self.interval,
+                "reloads": self.reloads,
+                "last_reload_at": self.last_reload_at,
+                "last_reload_error": self.last_error,
+                "last_reload_error_at": self.last_error_at,
+            }
+
     def record_error(self, exc: Exception) -> None:
         self.last_error = f"{type(exc).__name__}: {exc}"
         self.last_error_at = time.time()

@@ -184,31 +184,27 @@ def _switches(store: Store, fallback: Mapping[str, KillSwitch]) -> tuple[Mapping
 
 
 def client_status(client: Client) -> Status:
-    """The status of a running client: its snapshot, reloads, kill switches, decisions and grants."""
-    snapshot = client.snapshot
-    switches, switch_error = _switches(client.store, client.kill_switches())
+    """The status of a running client: its snapshot, reloads, kill switches, decisions and grants.
+
+    The snapshot and the reload counters are read together (``Reloader.view``), so they describe the same
+    moment; the store is asked afterwards, outside any lock.
+    """
     reloader = client._reloader
-    common: dict[str, Any] = {
-        "version": snapshot.version,
-        "loaded_at": snapshot.loaded_at,
-        "cluster": snapshot.cluster,
-        "node": snapshot.node,
-        "digest": snapshot.digest,
-        "kill_switch_error": switch_error,
-        "rules": _rules(snapshot.config, client.store, switches, client._tallies),
-    }
     if reloader is None:
-        return Status(source=snapshot.config.source, served_from="config", **common)
+        snapshot = client.snapshot
+        reload_fields: dict[str, Any] = {"source": snapshot.config.source, "served_from": "config"}
+    else:
+        snapshot, reload_fields = reloader.view(client)
+    switches, switch_error = _switches(client.store, client.kill_switches())
     return Status(
-        source=reloader.path,
-        served_from=reloader.served_from,
-        reloading=reloader.running,
-        reload_interval=reloader.interval,
-        reloads=reloader.reloads,
-        last_reload_at=reloader.last_reload_at,
-        last_reload_error=reloader.last_error,
-        last_reload_error_at=reloader.last_error_at,
-        **common,
+        version=snapshot.version,
+        loaded_at=snapshot.loaded_at,
+        cluster=snapshot.cluster,
+        node=snapshot.node,
+        digest=snapshot.digest,
+        kill_switch_error=switch_error,
+        rules=_rules(snapshot.config, client.store, switches, client._tallies),
+        **reload_fields,
     )
 
 
