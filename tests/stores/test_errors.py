@@ -231,3 +231,19 @@ def test_numbers_a_store_cannot_count_exactly_are_refused(
         store.reserve(refused)
     assert store.stats("rule-1").granted_count == 0
     store.close()
+
+
+@pytest.mark.parametrize("record_ttl", [0, -1.0, float("nan")])
+def test_a_record_ttl_that_is_not_positive_is_refused(record_ttl: float, tmp_path: Path) -> None:
+    # Records that expire at once would make every retry of a claim count again.
+    with pytest.raises(ValueError, match="record_ttl"):
+        SQLiteStore(tmp_path / "ttl.db", record_ttl=record_ttl)
+    with pytest.raises(ValueError, match="record_ttl"):
+        RedisStore("redis://127.0.0.1:1/0", record_ttl=record_ttl)
+
+
+@pytest.mark.redis
+def test_a_sub_millisecond_redis_record_ttl_still_keeps_the_record(redis_server: RedisServer) -> None:
+    store = RedisStore(redis_server.url, prefix=unique_prefix(), record_ttl=0.0004)
+    assert store._record_ttl_ms == 1
+    store.close()

@@ -19,6 +19,7 @@ __all__ = [
     "WINDOW_SLACK",
     "alarm_reason",
     "check_exact",
+    "check_record_ttl",
     "not_found",
     "window_start",
 ]
@@ -82,6 +83,16 @@ def check_exact(request: ReserveRequest, store: str) -> None:
     if problem:
         msg = f"{store}: {problem} is outside 0..{MAX_AMOUNT}, the range this store counts exactly"
         raise StoreError(msg)
+
+
+def check_record_ttl(record_ttl: float, store: str) -> None:
+    """Raise ValueError unless ``record_ttl`` is a positive number of seconds.
+
+    A record that expires at once (0, or less) would make every retry of a claim count again.
+    """
+    if not record_ttl > 0:
+        msg = f"{store}: record_ttl must be a positive number of seconds (got {record_ttl!r})"
+        raise ValueError(msg)
 
 
 def window_start(now: float, window: int) -> int:

@@ -31,6 +31,7 @@ from graylib.stores._common import (
     MISMATCH,
     WINDOW_SLACK,
     alarm_reason,
+    check_record_ttl,
     not_found,
 )
 from graylib.stores._protocol import (
@@ -81,9 +82,7 @@ class MemoryStore:
         if max_records < 1:
             msg = f"MemoryStore: max_records must be at least 1 (got {max_records!r})"
             raise ValueError(msg)
-        if record_ttl <= 0:
-            msg = f"MemoryStore: record_ttl must be positive (got {record_ttl!r})"
-            raise ValueError(msg)
+        check_record_ttl(record_ttl, "MemoryStore")
         self._lock = threading.Lock()
         self._max_records = max_records
         self._record_ttl = record_ttl

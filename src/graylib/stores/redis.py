@@ -34,6 +34,7 @@ from graylib.stores._common import (
     MISMATCH,
     WINDOW_SLACK,
     check_exact,
+    check_record_ttl,
     not_found,
     window_start,
 )
@@ -97,8 +98,10 @@ class RedisStore:
             OSError,
             ValueError,
         )
+        check_record_ttl(record_ttl, "RedisStore")
         self._prefix = prefix
-        self._record_ttl_ms = int(record_ttl * 1000)
+        # At least 1 ms: PEXPIRE with 0 would delete the record as soon as it is written.
+        self._record_ttl_ms = max(int(record_ttl * 1000), 1)
         self._index_key = f"{{{prefix}}}:killed"
         self._index_repaired: dict[str, float] = {}
         self._index_lock = threading.Lock()

@@ -34,6 +34,7 @@ from graylib.stores._common import (
     WINDOW_SLACK,
     alarm_reason,
     check_exact,
+    check_record_ttl,
     not_found,
     window_start,
 )
@@ -138,6 +139,7 @@ class SQLiteStore:
         durable: bool = False,
     ) -> None:
         self._path = os.fspath(path)
+        check_record_ttl(record_ttl, f"SQLiteStore({self._path!r})")
         self._timeout = timeout
         self._record_ttl = record_ttl
         self._synchronous = "FULL" if durable else "NORMAL"
