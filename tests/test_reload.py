@@ -414,3 +414,19 @@ def test_close_during_a_reload_swaps_nothing(rules: Path, monkeypatch: pytest.Mo
     release.set()
     worker.join(5)
     assert results == [False] and client.config.version == "v1" and seen == []
+
+
+def test_putting_the_served_text_back_makes_the_status_healthy_again(rules: Path) -> None:
+    errors: list[Exception] = []
+    with Client.from_file(rules, cluster="sh-small", on_reload_error=errors.append) as client:
+        served = rules.read_text()
+        rules.write_text("{ broken")
+        assert not client.reload_now() and not client.status().healthy
+        time.sleep(0.01)  # the recovery is later than the error, also on a coarse clock
+        rules.write_text(served)  # the operator reverts the file
+        assert client.reload_now()
+        status = client.status()
+        assert status.healthy and status.reloads == 0 and "JSON syntax" in status.last_reload_error
+        rules.write_text("{ broken")  # the same bad text again is a new failure: the poll reports it
+        assert client._reloader is not None
+        assert not client._reloader.check() and not client._reloader.check() and len(errors) == 2

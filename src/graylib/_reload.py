@@ -203,9 +203,7 @@ class Reloader:
                 return False
             key, text, error = _look(self.path)
             if key == client.snapshot.digest:
-                self.served_from = "source"  # a source restored to the last good text is the source again
-                self._pending = ""
-                return True
+                return self._source_is_served()
             if force:
                 settled = _settle(self.path, key)
                 if settled is None:
@@ -214,9 +212,7 @@ class Reloader:
                     return False
                 key, text, error = settled
                 if key == client.snapshot.digest:
-                    self.served_from = "source"
-                    self._pending = ""
-                    return True
+                    return self._source_is_served()
             elif key == self._failed_digest:
                 return False
             elif key != self._pending:
@@ -241,6 +237,17 @@ class Reloader:
             log.info("graylib reloaded %s: version %s", self.path, snapshot.version)
             self.save_last_good(text)
         _call_hook("on_reload", self.on_reload, snapshot)
+        return True
+
+    def _source_is_served(self) -> bool:
+        """The file holds what is served. After a refused version (or a start from the last good copy) that
+        is a recovery: the file was put back, so the error no longer describes the source, and the status
+        turns healthy as after a reload."""
+        self._pending = ""
+        if self._failed_digest or self.served_from != "source":
+            self._failed_digest = ""
+            self.served_from = "source"
+            self.last_reload_at = time.time()
         return True
 
     def _build(self, client: Client, text: str, digest: str) -> Snapshot:

@@ -100,7 +100,8 @@ class Status:
     ``served_from`` is ``"source"`` when the served config came from the source file, ``"last_good"`` when
     the source was broken at start-up and the last good copy is served instead, ``"config"`` when the
     client was built from a mapping or a ``Config``. ``last_reload_error`` stays set after a later success
-    so that an operator sees what went wrong; compare its time with ``last_reload_at``.
+    so that an operator sees what went wrong; compare its time with ``last_reload_at`` (also set when the
+    file is put back to the served version after a failure).
     """
 
     version: str
