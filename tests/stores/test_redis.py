@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from graylib import StoreError
 from graylib.stores import RedisStore, ReserveStatus
 from graylib.stores.redis import WINDOW_SLACK_MS
 from tests.redis_server import RedisServer
@@ -97,3 +98,21 @@ def test_the_kill_index_repairs_itself(store: RedisStore, client: Any) -> None:
     store._index_repaired.clear()
     assert store.reserve(request()).status is ReserveStatus.KILLED
     assert set(store.kill_switches()) == {"rule-1"}
+
+
+def test_a_rule_id_whose_keys_could_be_another_rules_is_refused(store: RedisStore) -> None:
+    # Rule "a}:rec:r:x" would keep its kill switch at rule "a"'s record key of payment "x}:kill".
+    assert store.reserve(request(rule_id="a", payment="x}:kill")).status is ReserveStatus.GRANTED
+    operations = [
+        lambda: store.reserve(request(rule_id="a}:rec:r:x")),
+        lambda: store.kill("a}:rec:r:x", "stop", T0),
+        lambda: store.revive("a}:rec:r:x"),
+        lambda: store.release("a}:rec:r:x", "p-1", T0),
+        lambda: store.stats("a}:rec:r:x"),
+    ]
+    for operation in operations:
+        with pytest.raises(StoreError, match=r"rule id 'a}:rec:r:x' contains '}:'"):
+            operation()
+    assert store.reserve(request(rule_id="a", payment="x}:kill")).status is ReserveStatus.REPLAYED
+    # Braces elsewhere in a rule id are fine.
+    assert store.reserve(request(rule_id="r{1}", payment="p:{2}")).status is ReserveStatus.GRANTED

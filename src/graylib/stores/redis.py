@@ -9,6 +9,11 @@ Time comes from the callers (``request.now``), not from the Redis server, so tes
 every machine must keep its clock NTP-synced: a machine whose clock is off counts into the wrong window.
 Windowed counter keys expire at their window's end plus ``WINDOW_SLACK_MS``; lifetime keys never expire.
 
+A rule id containing ``}:`` is refused (``StoreError``): ``{prefix:a}:rec:r:x}:kill`` would be both rule
+``a``'s record of payment ``x}:kill`` and the kill switch of rule ``a}:rec:r:x``, so a payment id could kill
+another rule. Every other text is safe in any part of a key: after the tag, each key has a fixed shape whose
+only free text (payment id, counter name) comes last.
+
 Kill switches: the rule's own key ``{prefix:rule_id}:kill`` is what ``reserve`` obeys, inside the script.
 Listing every switch across rules (an admin call) reads the index set ``{prefix}:killed``; the index is
 written next to the switch, not in the same script (on Cluster it lives in another slot), and is repaired
@@ -132,7 +137,7 @@ class RedisStore:
         them as Lua numbers, which are doubles.
         """
         check_exact(request, f"RedisStore({self._url!r}).reserve")
-        tag = f"{{{self._prefix}:{request.rule_id}}}"
+        tag = self._tag(request.rule_id, "reserve")
         now = request.now
         space = "s" if request.shadow else "r"
         alarm_window = request.alarm_window
@@ -182,7 +187,7 @@ class RedisStore:
 
         Two round trips: the record is read first so that the script can declare every counter key.
         """
-        tag = f"{{{self._prefix}:{rule_id}}}"
+        tag = self._tag(rule_id, "release")
         records = [f"{tag}:rec:r:{payment_id}", f"{tag}:rec:s:{payment_id}"]
         for _ in range(_RELEASE_ATTEMPTS):
             try:
@@ -206,12 +211,12 @@ class RedisStore:
     def kill(self, rule_id: str, reason: str, now: float) -> None:
         """Set the rule's kill switch; an existing switch keeps its first reason and time."""
         value = json.dumps({"reason": reason, "at": now})
-        self._call("kill", "set", f"{{{self._prefix}:{rule_id}}}:kill", value, nx=True)
+        self._call("kill", "set", f"{self._tag(rule_id, 'kill')}:kill", value, nx=True)
         self._index(rule_id, force=True)
 
     def revive(self, rule_id: str) -> bool:
         """Clear the rule's kill switch; True when one was set."""
-        removed = self._call("revive", "delete", f"{{{self._prefix}:{rule_id}}}:kill")
+        removed = self._call("revive", "delete", f"{self._tag(rule_id, 'revive')}:kill")
         self._call("revive", "srem", self._index_key, rule_id)
         return bool(removed)
 
@@ -237,7 +242,7 @@ class RedisStore:
     def stats(self, rule_id: str) -> RuleStats:
         """Grant statistics of one rule, net of releases."""
         fields = ("granted_count", "granted_amount", "shadow_count", "shadow_amount")
-        values = self._call("stats", "hmget", f"{{{self._prefix}:{rule_id}}}:stats", fields)
+        values = self._call("stats", "hmget", f"{self._tag(rule_id, 'stats')}:stats", fields)
         return RuleStats(*(int(value or 0) for value in values))
 
     def close(self) -> None:
@@ -248,6 +253,16 @@ class RedisStore:
             raise self._store_error("close", exc) from exc
 
     # -- internals ---------------------------------------------------------------------------------------
+
+    def _tag(self, rule_id: str, what: str) -> str:
+        """``{prefix:rule_id}``, the hash tag that starts every key of the rule."""
+        if "}:" in rule_id:
+            msg = (
+                f"RedisStore({self._url!r}).{what}: rule id {rule_id!r} contains '}}:', so its keys could be"
+                " another rule's keys; rename the rule"
+            )
+            raise StoreError(msg)
+        return f"{{{self._prefix}:{rule_id}}}"
 
     def _run(self, name: str, keys: list[str], args: Sequence[str | int]) -> Any:
         try:
