@@ -138,6 +138,10 @@ def test_traffic_sample_errors_name_the_line(tmp_path: Path) -> None:
     bad.write_text("account,amount\n")
     with pytest.raises(ValueError, match="missing payment_type"):
         read_traffic_sample(bad)
+    huge = "x" * 200_000  # past the csv module's field size limit
+    bad.write_text(f"account,payment_type,amount\nu-1,online_purchase,100\n{huge},online_purchase,100\n")
+    with pytest.raises(ValueError, match=r"bad.csv: after line 2: not a CSV row: field larger"):
+        read_traffic_sample(bad)
 
 
 def _spend(limits: dict[str, object]) -> tuple[int | None, str]:

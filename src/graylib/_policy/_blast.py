@@ -60,7 +60,15 @@ def read_traffic_sample(path: str | os.PathLike[str]) -> list[Context]:
             msg = f"{name}: traffic sample needs columns {need} (missing {', '.join(missing)})"
             raise ValueError(msg)
         out = []
-        for row in reader:
+        rows = iter(reader)
+        while True:
+            try:
+                row = next(rows)
+            except StopIteration:
+                break
+            except csv.Error as exc:  # an oversized field, a bad quote: name the line like any bad row
+                msg = f"{name}: after line {reader.line_num}: not a CSV row: {exc}"
+                raise ValueError(msg) from None
             values: dict[str, Any] = {k: (row.get(k) or "").strip() for k in _SAMPLE_FIELDS if k in columns}
             try:
                 amount = int(values.pop("amount"))
