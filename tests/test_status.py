@@ -177,3 +177,11 @@ def test_status_reads_version_and_reload_count_of_the_same_moment(tmp_path: Path
     finally:
         sys.setswitchinterval(old_interval)
     assert not bad, bad[:5]
+
+
+def test_rendered_status_does_not_call_a_refused_source_broken() -> None:
+    from graylib._status import Status
+    from graylib.cli._status import render_status
+
+    text = render_status(Status(version="v1", loaded_at=0.0, source="rules.toml", served_from="last_good"))
+    assert "SERVING THE LAST GOOD COPY: the source file is broken or refused (see error)" in text

@@ -89,7 +89,7 @@ def render_status(status: Status, *, store: str = "") -> str:
     """A status as an operator reads it (also used for a client's ``status()`` in the runbook)."""
     lines = [f"config  version {status.version} from {status.source or '(mapping)'}"]
     if status.served_from == "last_good":
-        lines.append("        SERVING THE LAST GOOD COPY: the source file is broken")
+        lines.append("        SERVING THE LAST GOOD COPY: the source file is broken or refused (see error)")
     if store:
         lines.append(f"store   {store}")
     if status.reload_interval is not None:
