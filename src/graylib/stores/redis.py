@@ -1,9 +1,11 @@
-"""RedisStore: counters shared by every machine that talks to one Redis (or Redis Cluster).
+"""RedisStore: counters shared by every machine that talks to one Redis.
 
 A claim is one round trip: ``reserve.lua`` checks the kill switch, the idempotency record, every counter and
 the rate alarm, then increments and records, all inside one script (Redis runs a script atomically). Every
-key of a rule carries the hash tag ``{prefix:rule_id}``, so all of them live in one slot and the scripts run
-on Redis Cluster as they do on one server; every key a script touches is passed in ``KEYS``.
+key of a rule carries the hash tag ``{prefix:rule_id}``, so all of them live in one slot, and every key a
+script touches is passed in ``KEYS``: the scripts are fit for Redis Cluster. The connection is redis-py's
+single-node client, though, which does not follow ``MOVED`` redirections: on a cluster node, the rules whose
+slot lives elsewhere fail with ``StoreError``.
 
 Time comes from the callers (``request.now``), not from the Redis server, so tests can drive windows and
 every machine must keep its clock NTP-synced: a machine whose clock is off counts into the wrong window.
