@@ -430,3 +430,25 @@ def test_putting_the_served_text_back_makes_the_status_healthy_again(rules: Path
         rules.write_text("{ broken")  # the same bad text again is a new failure: the poll reports it
         assert client._reloader is not None
         assert not client._reloader.check() and not client._reloader.check() and len(errors) == 2
+
+
+def test_a_configmap_style_symlink_swap_is_picked_up(tmp_path: Path) -> None:
+    """Kubernetes mounts a ConfigMap as rules.json -> ..data/rules.json, ..data -> a versioned directory,
+    and ships a new version by swapping ..data atomically."""
+
+    def publish(name: str, text: str) -> None:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "rules.json").write_text(text)
+        (tmp_path / "..data_tmp").symlink_to(name)
+        os.replace(tmp_path / "..data_tmp", tmp_path / "..data")
+
+    publish("..v1", rules_json("v1"))
+    rules = tmp_path / "rules.json"
+    rules.symlink_to("..data/rules.json")
+    errors: list[Exception] = []
+    with Client.from_file(
+        rules, cluster="sh-small", reload_interval=0.01, on_reload_error=errors.append
+    ) as client:
+        publish("..v2", rules_json("v2", percent=20))
+        assert wait_for(lambda: client.config.version == "v2")
+    assert errors == []
