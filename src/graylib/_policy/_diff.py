@@ -3,7 +3,8 @@
 The classification follows one question: does the new value let the rule reach more payments or grant more
 money than the old one? Looser eligibility, a later stage, a higher percentage, a bigger discount, more
 allow-listed accounts, fewer deny-list entries, looser or removed limits all widen; the opposite narrows.
-Cosmetic changes (description, smoke cases, how future stages are drawn) are neutral.
+Cosmetic changes (description, smoke cases) are neutral; so is redrawing a later stage narrower, while
+redrawing one wider widens (it is what the next advance will expose).
 """
 
 from __future__ import annotations
@@ -132,13 +133,35 @@ def _rollout(old: Rule, new: Rule) -> list[FieldChange]:
         old_names = " > ".join(s.name for s in old.rollout.stages)
         new_names = " > ".join(s.name for s in new.rollout.stages)
         out.append(FieldChange("rollout.stages", old_names, new_names, Z))
-    else:
-        for was_stage, now_stage in zip(old.rollout.stages, new.rollout.stages, strict=True):
-            if dict(was_stage.targets) != dict(now_stage.targets) and now_stage.name != new.rollout.stage:
-                out.append(FieldChange(f"rollout.stages[{now_stage.name!r}].targets", "...", "redrawn", Z))
+    out += _future_stages(old, new, new_index)
     if old.bucket_salt != new.bucket_salt:
         # A new salt reshuffles every account: some leave, others are newly exposed.
         out.append(FieldChange("salt", old.bucket_salt, new.bucket_salt, W))
+    return out
+
+
+def _future_stages(old: Rule, new: Rule, new_index: int) -> list[FieldChange]:
+    """Stages after the current one, compared position by position with the running plan.
+
+    Redrawing a later stage wider widens: otherwise one unapproved change could draw the next stage as
+    ``"*" = 100`` and the following one-step advance would look like the step everyone agreed to.
+    """
+    out: list[FieldChange] = []
+    olds, news = old.rollout.stages, new.rollout.stages
+    points = probe_points((*olds, *news))
+    for i in range(new_index + 1, len(news)):
+        now_stage = news[i]
+        was_stage = olds[min(i, len(olds) - 1)]
+        if dict(was_stage.targets) == dict(now_stage.targets):
+            continue
+        wider = [
+            label(c, n) for c, n in points if _percent_at(now_stage, c, n) > _percent_at(was_stage, c, n)
+        ]
+        field = f"rollout.stages[{i}] ({now_stage.name!r}).targets"
+        if wider:
+            out.append(FieldChange(field, f"as {was_stage.name!r}", f"wider at {', '.join(wider)}", W))
+        else:
+            out.append(FieldChange(field, f"as {was_stage.name!r}", "redrawn, no wider anywhere", Z))
     return out
 
 
