@@ -54,7 +54,9 @@ def test_a_payment_id_reused_for_another_payment_is_refused(store: Store, change
     assert c.claim(RULE, payment("pay-1")).applies
     decision = c.claim(RULE, payment("pay-1", **changed))  # type: ignore[arg-type]
     assert (decision.applies, decision.reason) == (False, Reason.ERROR)
-    assert decision.detail.startswith("payment id reused with a different account/amount")
+    assert decision.detail.startswith(
+        "payment id reused with a different account, amount, payment type or merchant"
+    )
     assert store.stats(RULE) == RuleStats(1, DISCOUNT)
 
 

@@ -187,7 +187,10 @@ class Claims:
                 detail = plan.full(result.limit)
                 return _refuse(decision, Reason.LIMIT_REACHED, f"shadow: {detail}" if shadow else detail)
             if status is _MISMATCH:
-                detail = "payment id reused with a different account/amount: nothing counted"
+                detail = (
+                    "payment id reused with a different account, amount, payment type or merchant: "
+                    "nothing counted"
+                )
                 return _refuse(decision, Reason.ERROR, detail)
             if status is _ALARM_TRIPPED:
                 self._alert(request, result.detail)
