@@ -110,3 +110,10 @@ def test_a_forked_child_opens_its_own_connection(tmp_path: Path) -> None:
     assert store.reserve(request(counter("total"))).status is GRANTED
     assert store.stats("rule-1") == RuleStats(3, 3_000)
     store.close()
+
+
+@pytest.mark.parametrize("path", [":memory:", ""])
+def test_a_database_private_to_each_connection_is_refused(path: str) -> None:
+    # Every thread has its own connection: each would see its own empty database, without the schema.
+    with pytest.raises(ValueError, match="MemoryStore"):
+        SQLiteStore(path)

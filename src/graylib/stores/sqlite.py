@@ -139,6 +139,13 @@ class SQLiteStore:
         durable: bool = False,
     ) -> None:
         self._path = os.fspath(path)
+        if self._path in ("", ":memory:"):
+            # Each connection (one per thread, one per process) would get a private, empty database.
+            msg = (
+                f"SQLiteStore: {self._path!r} opens a private database per connection, which no other"
+                " thread or process sees; give a file path, or use MemoryStore for one process"
+            )
+            raise ValueError(msg)
         check_record_ttl(record_ttl, f"SQLiteStore({self._path!r})")
         self._timeout = timeout
         self._record_ttl = record_ttl
