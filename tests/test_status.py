@@ -185,3 +185,12 @@ def test_rendered_status_does_not_call_a_refused_source_broken() -> None:
 
     text = render_status(Status(version="v1", loaded_at=0.0, source="rules.toml", served_from="last_good"))
     assert "SERVING THE LAST GOOD COPY: the source file is broken or refused (see error)" in text
+
+
+def test_cli_status_exits_2_when_the_store_cannot_be_read(capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.redis_server import free_port
+
+    url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    assert main(["status", str(EXAMPLE), "--store", url]) == 2
+    out = capsys.readouterr().out
+    assert "kill switches unavailable" in out  # still printed, so the operator sees what is known

@@ -2,7 +2,8 @@
 
 For each rule: state and current stage from the file, kill switch (and why, and since when) and grant
 statistics (real and shadow) from the store. Decisions by reason are per process: a running client reports
-them through ``Client.status()``. Exit codes: 0 shown, 2 the file is invalid or the store unusable.
+them through ``Client.status()``. Exit codes: 0 shown, 2 the file is invalid or the store unusable or
+unreadable (what could be read is still printed).
 """
 
 from __future__ import annotations
@@ -60,7 +61,9 @@ def run(args: argparse.Namespace) -> int:
         emit_json({"store": url, **status.to_dict()})
     else:
         print(render_status(status, store=url))
-    return 0
+    # Printed either way; a monitor must still be able to tell an unreadable store from a healthy one.
+    unreadable = status.kill_switch_error or any(rule.stats_error for rule in status.rules)
+    return 2 if unreadable else 0
 
 
 def _when(at: float | None) -> str:
