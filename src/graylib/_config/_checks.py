@@ -15,8 +15,11 @@ from collections.abc import Iterable, Mapping
 from fractions import Fraction
 from typing import Any
 
-__all__ = ["Problems", "describe"]
+__all__ = ["MAX_MONEY", "Problems", "describe"]
 
+MAX_MONEY = 2**53 - 1
+"""The largest amount (minor units) a config may name: exact in every store, Redis's Lua numbers included."""
+_IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _WINDOW = re.compile(r"^([1-9][0-9]*)([smhd])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _MAX_WINDOW = 366 * 86400
@@ -97,7 +100,31 @@ class Problems:
         return value
 
     def money(self, path: str, value: Any, *, minimum: int = 0) -> int | None:
-        return self.integer(path, value, minimum=minimum, what="an integer number of minor units")
+        """Minor units, at most ``MAX_MONEY``: every store (Redis counts in doubles) must count it exactly."""
+        found = self.integer(path, value, minimum=minimum, what="an integer number of minor units")
+        return self._at_most_max_exact(path, found)
+
+    def count(self, path: str, value: Any, *, minimum: int = 0) -> int | None:
+        """A number of payments, at most ``MAX_MONEY`` for the same reason as amounts."""
+        return self._at_most_max_exact(path, self.integer(path, value, minimum=minimum))
+
+    def _at_most_max_exact(self, path: str, found: int | None) -> int | None:
+        if found is not None and found > MAX_MONEY:
+            self.add(path, f"must be at most {MAX_MONEY} (2**53 - 1) (got {found})")
+            return None
+        return found
+
+    def identifier(self, path: str, value: Any) -> str | None:
+        """A rule id: it names keys in shared stores, CLI arguments and log lines, so it is kept plain."""
+        text = self.string(path, value)
+        if text is not None and not _IDENTIFIER.match(text):
+            msg = (
+                "must be 1-128 characters: letters, digits, '.', '_' or '-', starting with a letter or "
+                f"digit (got {describe(text)})"
+            )
+            self.add(path, msg)
+            return None
+        return text
 
     def percent(
         self,

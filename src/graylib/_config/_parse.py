@@ -188,7 +188,7 @@ def _rule(p: Problems, path: str, raw: Any, guardrails: Guardrails | None) -> Ru
         return None
     before = len(p.items)
     p.keys(path, table, _RULE_KEYS, ("id", "payment_types", "discount", "rollout"))
-    rule_id = p.string(join(path, "id"), table["id"]) if "id" in table else None
+    rule_id = p.identifier(join(path, "id"), table["id"]) if "id" in table else None
     state = table.get("state", "active")
     if state not in STATES:
         p.add(join(path, "state"), f"must be one of {', '.join(STATES)} (got {describe(state)})")
@@ -398,7 +398,7 @@ def _limit(p: Problems, path: str, raw: Any) -> Limit | None:
     if "count" not in table and "amount" not in table:
         p.add(path, "must set count, amount or both")
         return None
-    count = p.integer(join(path, "count"), table["count"], minimum=1) if "count" in table else None
+    count = p.count(join(path, "count"), table["count"], minimum=1) if "count" in table else None
     amount = p.money(join(path, "amount"), table["amount"], minimum=1) if "amount" in table else None
     window = p.window(join(path, "window"), table["window"]) if "window" in table else 0
     if ("count" in table and count is None) or ("amount" in table and amount is None) or window is None:

@@ -17,12 +17,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._config import Config, Discount, parse_config, read_file
+from .._config._checks import MAX_MONEY
 from .._errors import ConfigError
 
 __all__ = ["UNCAPPED", "is_uncapped", "load_unchecked"]
 
-UNCAPPED = 1 << 62
-"""The ``max_off`` given to a percentage discount that has none: larger than any payment, so no cap."""
+UNCAPPED = MAX_MONEY
+"""The ``max_off`` given to a percentage discount that has none: the largest amount a config may name, far
+above any payment, so no cap."""
 
 _PERMISSIVE_GUARDRAILS = {
     "max_percent_off": 100,
