@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -109,6 +111,35 @@ def test_a_forked_child_opens_its_own_connection(tmp_path: Path) -> None:
     assert os.waitstatus_to_exitcode(status) == 0
     assert store.reserve(request(counter("total"))).status is GRANTED
     assert store.stats("rule-1") == RuleStats(3, 3_000)
+    store.close()
+
+
+def test_a_child_forked_while_the_connection_list_is_locked_does_not_hang(tmp_path: Path) -> None:
+    """Another thread of the parent may hold the lock at the fork; the child must not wait for it forever."""
+    store = SQLiteStore(tmp_path / "f.db")
+    store._lock.acquire()  # as if a thread were registering its connection at the moment of the fork
+    try:
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                code = 0 if store.reserve(request(counter("total"))).status is GRANTED else 1
+            finally:
+                os._exit(code)
+    finally:
+        store._lock.release()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung on the connection-list lock")
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert store.stats("rule-1") == RuleStats(1, 1_000)
     store.close()
 
 

@@ -152,6 +152,7 @@ class SQLiteStore:
         self._synchronous = "FULL" if durable else "NORMAL"
         self._local = threading.local()
         self._lock = threading.Lock()
+        self._lock_pid = os.getpid()
         self._connections: list[tuple[int, threading.Thread, sqlite3.Connection]] = []
         self._next_purge = 0.0
         self._closed = False
@@ -202,7 +203,7 @@ class SQLiteStore:
 
     def close(self) -> None:
         """Close the connections this process opened; later calls raise ``StoreError``."""
-        with self._lock:
+        with self._guard():
             self._closed = True
             pid = os.getpid()
             mine = [entry for entry in self._connections if entry[0] == pid]
@@ -266,10 +267,18 @@ class SQLiteStore:
         self._track(db)
         return db
 
+    def _guard(self) -> threading.Lock:
+        """The lock over the connection list, new in a forked child: the parent's may have been held by a
+        thread that does not exist in the child, and would stay locked there forever."""
+        pid = os.getpid()
+        if self._lock_pid != pid:
+            self._lock, self._lock_pid = threading.Lock(), pid
+        return self._lock
+
     def _track(self, db: sqlite3.Connection) -> None:
         """Remember ``db`` for ``close``; close the connections of this process's threads that have ended."""
         pid = os.getpid()
-        with self._lock:
+        with self._guard():
             ended = [e for e in self._connections if e[0] == pid and not e[1].is_alive()]
             self._connections = [e for e in self._connections if e not in ended]
             self._connections.append((pid, threading.current_thread(), db))
