@@ -126,3 +126,33 @@ def test_console_entry_point_runs_as_module() -> None:
         check=False,
     )
     assert out.returncode == 0, out.stderr
+
+
+def test_explain_obeys_the_kill_switches_of_a_shared_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    assert main(["kill", "appliance-subsidy", "--reason", "wrong coupon type", "--store", url]) == 0
+    args = [
+        "explain",
+        EXAMPLE,
+        "appliance-subsidy",
+        "--account",
+        "u-1",
+        "--payment-type",
+        "online_purchase",
+        "--amount",
+        "54000",
+        "--region",
+        "CN-31",
+        "--cluster",
+        "sh-small",
+        "--node",
+        "sh-small-03",
+    ]
+    capsys.readouterr()
+    assert main([*args, "--store", url]) == 0
+    out = capsys.readouterr().out
+    assert "KILLED" in out and "wrong coupon type" in out
+    assert main(args) == 0  # without the store: the file alone
+    assert "APPLIES_ROLLOUT" in capsys.readouterr().out

@@ -8,7 +8,9 @@ from typing import Any
 from .._client import Client
 from .._errors import ConfigError
 from .._values import Context, Decision, Reason
+from ..stores import Store
 from ._output import emit_json, error
+from ._store import with_store
 
 __all__ = ["STEPS", "register"]
 
@@ -44,12 +46,23 @@ def register(sub: Any) -> None:
     for field in ("payment_id", "region", "ip", "device", "merchant"):
         parser.add_argument(f"--{field.replace('_', '-')}", default="")
     parser.add_argument("--json", action="store_true", help="print the decision as JSON")
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        help="also obey the kill switches of this shared store: sqlite:///PATH or redis://HOST:PORT/DB",
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.store:
+        return with_store(args.store, lambda store: _explain(args, store))
+    return _explain(args, None)
+
+
+def _explain(args: argparse.Namespace, store: Store | None) -> int:
     try:
-        client = Client.from_file(args.file, cluster=args.cluster, node=args.node)
+        client = Client.from_file(args.file, cluster=args.cluster, node=args.node, store=store)
     except ConfigError as exc:
         error(str(exc))
         return 2
@@ -63,7 +76,10 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         merchant=args.merchant,
     )
-    decision = client.evaluate(args.rule, ctx)
+    try:
+        decision = client.evaluate(args.rule, ctx)
+    finally:
+        client.close()
     if args.json:
         emit_json(as_dict(decision) | {"step": STEPS[decision.reason]})
     else:

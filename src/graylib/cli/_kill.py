@@ -13,30 +13,24 @@ store URL is missing or wrong, or the store could not be reached.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
-import os
 import time
-from collections.abc import Callable
 from typing import Any
 
-from .._errors import StoreError
-from ..stores import KillSwitch, MemoryStore, Store, store_from_url
-from ._output import emit_json, error
+from ..stores import KillSwitch, Store
+from ._output import emit_json
+from ._store import add_store_argument, store_url, with_store
 
 __all__ = ["register"]
 
-STORE_ENV = "GRAYLIB_STORE"
-
 
 def register(sub: Any) -> None:
-    store_help = f"the shared store: sqlite:///PATH or redis://HOST:PORT/DB (default: ${STORE_ENV})"
     kill: argparse.ArgumentParser = sub.add_parser(
         "kill", help="stop a rule everywhere: set its kill switch in the shared store"
     )
     kill.add_argument("rule", metavar="RULE")
     kill.add_argument("--reason", required=True, help="why; shown by status and in every refusal's detail")
-    kill.add_argument("--store", metavar="URL", help=store_help)
+    add_store_argument(kill)
     kill.add_argument("--json", action="store_true", help="print the kill switch as JSON")
     kill.set_defaults(handler=run_kill)
 
@@ -44,13 +38,13 @@ def register(sub: Any) -> None:
         "revive", help="clear a rule's kill switch (the rules file's state still applies)"
     )
     revive.add_argument("rule", metavar="RULE")
-    revive.add_argument("--store", metavar="URL", help=store_help)
+    add_store_argument(revive)
     revive.set_defaults(handler=run_revive)
 
     switches: argparse.ArgumentParser = sub.add_parser(
         "switches", help="list the kill switches set in the shared store, with reason and time"
     )
-    switches.add_argument("--store", metavar="URL", help=store_help)
+    add_store_argument(switches)
     switches.add_argument("--json", action="store_true", help="print the switches as JSON")
     switches.set_defaults(handler=run_switches)
 
@@ -72,7 +66,7 @@ def run_kill(args: argparse.Namespace) -> int:
             print(f"{args.rule}: killed at {_when(switch.at)}: {switch.reason}")
         return 0
 
-    return _with_store(args.store, act)
+    return with_store(store_url(args.store), act)
 
 
 def run_revive(args: argparse.Namespace) -> int:
@@ -83,7 +77,7 @@ def run_revive(args: argparse.Namespace) -> int:
         print(f"{args.rule}: no kill switch was set")
         return 1
 
-    return _with_store(args.store, act)
+    return with_store(store_url(args.store), act)
 
 
 def run_switches(args: argparse.Namespace) -> int:
@@ -99,31 +93,7 @@ def run_switches(args: argparse.Namespace) -> int:
                 print(f"{s.rule_id:<{width}}  {_when(s.at)}  {s.reason}")
         return 0
 
-    return _with_store(args.store, act)
-
-
-def _with_store(url: str | None, act: Callable[[Store], int]) -> int:
-    """Open the store the URL names, run ``act`` on it, close it; errors become messages and exit code 2."""
-    url = url or os.environ.get(STORE_ENV, "")
-    if not url:
-        error(f"no store: pass --store URL or set {STORE_ENV}")
-        return 2
-    try:
-        store = store_from_url(url)
-    except (ValueError, StoreError, ImportError) as exc:
-        error(str(exc))
-        return 2
-    try:
-        if isinstance(store, MemoryStore):
-            error("memory:// lives in this command's own process: no client would see its kill switches")
-            return 2
-        return act(store)
-    except StoreError as exc:
-        error(f"store unavailable: {exc}")
-        return 2
-    finally:
-        with contextlib.suppress(StoreError):  # the command's work is done; a failing close changes nothing
-            store.close()
+    return with_store(store_url(args.store), act)
 
 
 def _when(at: float) -> str:

@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 from typing import Any
 
-from .._errors import ConfigError, StoreError
+from .._errors import ConfigError
 from .._load import load_config
 from .._status import RuleStatus, Status, store_status
-from ..stores import store_from_url
+from ..stores import Store
 from ._output import emit_json, error
+from ._store import add_store_argument, store_url, with_store
 
 __all__ = ["register", "render_status"]
-
-STORE_ENV = "GRAYLIB_STORE"
 
 
 def register(sub: Any) -> None:
@@ -29,11 +27,7 @@ def register(sub: Any) -> None:
         "status", help="per rule: state, stage, kill switch and what it granted (from the shared store)"
     )
     parser.add_argument("file", metavar="FILE")
-    parser.add_argument(
-        "--store",
-        metavar="URL",
-        help=f"the shared store: sqlite:///PATH or redis://HOST:PORT/DB (default: ${STORE_ENV})",
-    )
+    add_store_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the status as JSON")
     parser.set_defaults(handler=run)
 
@@ -44,26 +38,19 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         error(str(exc))
         return 2
-    url = args.store or os.environ.get(STORE_ENV, "")
-    if not url:
-        error(f"status needs --store URL or ${STORE_ENV}")
-        return 2
-    try:
-        store = store_from_url(url)
-    except (ValueError, StoreError) as exc:
-        error(str(exc))
-        return 2
-    try:
+    url = store_url(args.store)
+
+    def show(store: Store) -> int:
         status = store_status(config, store, source=args.file)
-    finally:
-        store.close()
-    if args.json:
-        emit_json({"store": url, **status.to_dict()})
-    else:
-        print(render_status(status, store=url))
-    # Printed either way; a monitor must still be able to tell an unreadable store from a healthy one.
-    unreadable = status.kill_switch_error or any(rule.stats_error for rule in status.rules)
-    return 2 if unreadable else 0
+        if args.json:
+            emit_json({"store": url, **status.to_dict()})
+        else:
+            print(render_status(status, store=url))
+        # Printed either way; a monitor must still be able to tell an unreadable store from a healthy one.
+        unreadable = status.kill_switch_error or any(rule.stats_error for rule in status.rules)
+        return 2 if unreadable else 0
+
+    return with_store(url, show)
 
 
 def _when(at: float | None) -> str:

@@ -1,0 +1,60 @@
+"""The ``--store URL`` option shared by the commands that talk to a shared store.
+
+A store is named by ``--store URL`` (``sqlite:///path.db``, ``redis://host:port/db``) or by the
+``GRAYLIB_STORE`` environment variable. Opening, running and closing go through ``with_store`` so that
+every command reports a missing, wrong or unreachable store the same way: a message and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+from collections.abc import Callable
+
+from .._errors import StoreError
+from ..stores import MemoryStore, Store, store_from_url
+from ._output import error
+
+__all__ = ["STORE_ENV", "add_store_argument", "store_url", "with_store"]
+
+STORE_ENV = "GRAYLIB_STORE"
+
+
+def add_store_argument(parser: argparse.ArgumentParser, *, what: str = "the shared store") -> None:
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        help=f"{what}: sqlite:///PATH or redis://HOST:PORT/DB (default: ${STORE_ENV})",
+    )
+
+
+def store_url(arg: str | None) -> str:
+    """The URL given on the command line, else the environment's, else empty."""
+    return arg or os.environ.get(STORE_ENV, "")
+
+
+def with_store(url: str, act: Callable[[Store], int]) -> int:
+    """Open the store ``url`` names, run ``act`` on it, close it; errors become messages and exit code 2.
+
+    ``memory://`` is refused: it would live in this command's own process, where no client sees it.
+    """
+    if not url:
+        error(f"no store: pass --store URL or set {STORE_ENV}")
+        return 2
+    try:
+        store = store_from_url(url)
+    except (ValueError, StoreError, ImportError) as exc:
+        error(str(exc))
+        return 2
+    try:
+        if isinstance(store, MemoryStore):
+            error("memory:// lives in this command's own process: no client would see its kill switches")
+            return 2
+        return act(store)
+    except StoreError as exc:
+        error(f"store unavailable: {exc}")
+        return 2
+    finally:
+        with contextlib.suppress(StoreError):  # the command's work is done; a failing close changes nothing
+            store.close()
