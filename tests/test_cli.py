@@ -14,6 +14,28 @@ EXAMPLE = str(ROOT / "examples" / "rules.toml")
 BROKEN = ROOT / "tests" / "fixtures" / "broken"
 
 
+def explain(payment_type: str = "online_purchase", *extra: str, cluster: str = "sh-small") -> list[str]:
+    """``graylib explain`` arguments for a 540.00 payment of account u-1 in CN-31."""
+    return [
+        "explain",
+        EXAMPLE,
+        "appliance-subsidy",
+        "--account",
+        "u-1",
+        "--payment-type",
+        payment_type,
+        "--amount",
+        "54000",
+        "--region",
+        "CN-31",
+        "--cluster",
+        cluster,
+        "--node",
+        f"{cluster}-03",
+        *extra,
+    ]
+
+
 def test_validate_ok(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", EXAMPLE]) == 0
     assert "OK (version 2025-01-16.1, 1 rules, 4 smoke cases passed)" in capsys.readouterr().out
@@ -37,23 +59,7 @@ def test_validate_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_explain_applies(capsys: pytest.CaptureFixture[str]) -> None:
-    args = [
-        "explain",
-        EXAMPLE,
-        "appliance-subsidy",
-        "--account",
-        "u-1",
-        "--payment-type",
-        "online_purchase",
-        "--amount",
-        "54000",
-        "--region",
-        "CN-31",
-        "--cluster",
-        "sh-small",
-        "--node",
-        "sh-small-03",
-    ]
+    args = explain()
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "applies   yes" in out and "discount  8100" in out and "APPLIES_ROLLOUT" in out
@@ -61,18 +67,7 @@ def test_explain_applies(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_explain_refusal_names_the_step(capsys: pytest.CaptureFixture[str]) -> None:
-    args = [
-        "explain",
-        EXAMPLE,
-        "appliance-subsidy",
-        "--account",
-        "u-1",
-        "--payment-type",
-        "p2p_transfer",
-        "--amount",
-        "54000",
-        "--json",
-    ]
+    args = explain("p2p_transfer", "--json")
     assert main(args) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["applies"] is False and data["reason"] == "PAYMENT_TYPE"
@@ -80,23 +75,7 @@ def test_explain_refusal_names_the_step(capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_explain_out_of_stage(capsys: pytest.CaptureFixture[str]) -> None:
-    args = [
-        "explain",
-        EXAMPLE,
-        "appliance-subsidy",
-        "--account",
-        "u-1",
-        "--payment-type",
-        "online_purchase",
-        "--amount",
-        "54000",
-        "--region",
-        "CN-31",
-        "--cluster",
-        "bj-big",
-        "--node",
-        "bj-big-02",
-    ]
+    args = explain(cluster="bj-big")
     assert main(args) == 0
     assert "OUT_OF_STAGE" in capsys.readouterr().out
 
@@ -133,23 +112,7 @@ def test_explain_obeys_the_kill_switches_of_a_shared_store(
 ) -> None:
     url = f"sqlite:///{tmp_path / 'g.db'}"
     assert main(["kill", "appliance-subsidy", "--reason", "wrong coupon type", "--store", url]) == 0
-    args = [
-        "explain",
-        EXAMPLE,
-        "appliance-subsidy",
-        "--account",
-        "u-1",
-        "--payment-type",
-        "online_purchase",
-        "--amount",
-        "54000",
-        "--region",
-        "CN-31",
-        "--cluster",
-        "sh-small",
-        "--node",
-        "sh-small-03",
-    ]
+    args = explain()
     capsys.readouterr()
     assert main([*args, "--store", url]) == 0
     out = capsys.readouterr().out
