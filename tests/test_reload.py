@@ -452,3 +452,24 @@ def test_a_configmap_style_symlink_swap_is_picked_up(tmp_path: Path) -> None:
         publish("..v2", rules_json("v2", percent=20))
         assert wait_for(lambda: client.config.version == "v2")
     assert errors == []
+
+
+def test_the_collector_is_paused_while_a_config_is_built_and_restored_after() -> None:
+    import gc
+
+    from graylib._reload import collector_paused
+
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), collector_paused():
+        raise RuntimeError("a failed build")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # an application that runs without the collector keeps it off
+    finally:
+        gc.enable()

@@ -18,13 +18,14 @@ running (a pre-forking server's workers each reload on their own).
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import logging
 import os
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -84,6 +85,25 @@ def _settle(path: str, key: str) -> tuple[str, str | None, ConfigError | None] |
             return again
         key = again[0]
     return None
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a config is built.
+
+    Building 1,000 rules allocates about 100,000 tracked objects and, with the collector on, triggers full
+    collections that walk everything the whole process holds: in a payment service with a large heap that
+    costs more than the reload itself. Compiled snapshots hold no reference cycles, and any cycle a build
+    leaves behind is collected once the collector resumes; it stays off if the application had turned it
+    off.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _parse(text: str, fmt_path: str, source: str, cluster: str, node: str) -> Config:
@@ -251,13 +271,14 @@ class Reloader:
         return True
 
     def _build(self, client: Client, text: str, digest: str) -> Snapshot:
-        config = _parse(text, self.path, self.path, client.cluster, client.node)
-        plan = plan_change(client.config, config)
-        if not plan.allowed:
-            raise PolicyError(str(v) for v in plan.violations)
-        for warning in plan.warnings:
-            log.warning("graylib reload of %s: %s", self.path, warning)
-        return compile_config(config, cluster=client.cluster, node=client.node, digest=digest)
+        with collector_paused():
+            config = _parse(text, self.path, self.path, client.cluster, client.node)
+            plan = plan_change(client.config, config)
+            if not plan.allowed:
+                raise PolicyError(str(v) for v in plan.violations)
+            for warning in plan.warnings:
+                log.warning("graylib reload of %s: %s", self.path, warning)
+            return compile_config(config, cluster=client.cluster, node=client.node, digest=digest)
 
     def _failed(self, exc: Exception, digest: str, force: bool) -> bool:
         repeated = digest == self._failed_digest
