@@ -19,6 +19,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -47,11 +48,15 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """One redis-server process without persistence; ``stop`` and ``start`` again keep the same port."""
+    """One redis-server process without persistence; ``stop`` and ``start`` again keep the same port.
 
-    def __init__(self, port: int | None = None) -> None:
+    ``extra_args`` go to redis-server after the defaults (a cluster node adds ``--cluster-enabled yes``).
+    """
+
+    def __init__(self, port: int | None = None, extra_args: Sequence[str] = ()) -> None:
         self.binary = find_redis_server()
         self.port = port or free_port()
+        self.extra_args = tuple(extra_args)
         self._dir = Path(tempfile.mkdtemp(prefix="graylib-redis-"))
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -79,6 +84,7 @@ class RedisServer:
                 str(self._dir),
                 "--protected-mode",
                 "no",
+                *self.extra_args,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

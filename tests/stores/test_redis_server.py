@@ -1,4 +1,4 @@
-"""The redis-server helper fails loudly when there is no binary: Redis tests must never be skipped."""
+"""The redis-server and cluster helpers fail loudly without their binaries: Redis tests are never skipped."""
 
 from __future__ import annotations
 
@@ -19,3 +19,14 @@ def test_a_missing_redis_server_is_an_error_that_says_how_to_install_it(
 
 def test_free_port_is_a_loopback_port() -> None:
     assert 1024 <= helper.free_port() <= 65535
+
+
+def test_a_missing_redis_cli_is_an_error_that_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tests.redis_cluster as cluster_helper
+
+    monkeypatch.setenv("REDIS_CLI", "/nonexistent/redis-cli")
+    monkeypatch.setattr(cluster_helper, "find_redis_server", lambda: "/nonexistent/redis-server")
+    monkeypatch.setattr(cluster_helper.shutil, "which", lambda name: None)
+    monkeypatch.setattr(cluster_helper.os, "access", lambda path, mode: False)
+    with pytest.raises(RuntimeError, match=r"redis-cli not found.*apt-get install redis-server"):
+        cluster_helper.LocalCluster()
