@@ -1,4 +1,5 @@
-"""Fixtures for the store tests: a real redis-server per session, and every store behind one fixture."""
+"""Fixtures for the store tests: a real redis-server and a real Redis Cluster per session, every store behind
+one fixture."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from graylib.stores import Store
+from tests.redis_cluster import LocalCluster
 from tests.redis_server import RedisServer
-from tests.stores.support import StoreSpec, unique_prefix
+from tests.stores.support import StoreSpec, cluster_prefix, unique_prefix
 
 
 @pytest.fixture(scope="session")
@@ -19,7 +21,21 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[LocalCluster]:
+    """One real three-node Redis Cluster for the session; fails (never skips) when a binary is missing."""
+    with LocalCluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture(
+    params=[
+        "memory",
+        "sqlite",
+        pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("redis-cluster", marks=pytest.mark.redis),
+    ]
+)
 def store_spec(request: pytest.FixtureRequest, tmp_path: Path) -> StoreSpec:
     """How to open a fresh, empty store of each kind (picklable, for other processes)."""
     kind: str = request.param
@@ -27,6 +43,9 @@ def store_spec(request: pytest.FixtureRequest, tmp_path: Path) -> StoreSpec:
         return StoreSpec("memory")
     if kind == "sqlite":
         return StoreSpec("sqlite", str(tmp_path / "graylib.db"))
+    if kind == "redis-cluster":
+        cluster: LocalCluster = request.getfixturevalue("redis_cluster")
+        return StoreSpec("redis-cluster", cluster.url, cluster_prefix(cluster))
     server: RedisServer = request.getfixturevalue("redis_server")
     return StoreSpec("redis", server.url, unique_prefix())
 

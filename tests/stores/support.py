@@ -9,6 +9,7 @@ import uuid
 import attrs
 
 from graylib.stores import CounterSpec, MemoryStore, RedisStore, ReserveRequest, SQLiteStore, Store
+from tests.redis_cluster import LocalCluster
 
 T0 = 1_700_000_040.0
 """A fixed 'now' at the start of a 60-second window (1_700_000_040 is a multiple of 60)."""
@@ -19,6 +20,25 @@ _ids = itertools.count()
 def unique_prefix() -> str:
     """A Redis key prefix no other test uses, so tests share one server without seeing each other."""
     return f"t{os.getpid()}-{uuid.uuid4().hex[:10]}"
+
+
+CLUSTER_RULES = ("rule-1", "rule-2")
+"""The rule ids the shared store tests use most; on a cluster each must live on its own node."""
+
+
+def cluster_prefix(cluster: LocalCluster) -> str:
+    """A fresh prefix that puts ``rule-1``, ``rule-2`` and the kill-switch index on three different nodes.
+
+    The slot of a rule's keys is the slot of ``prefix:rule_id``, so the prefix decides where each rule
+    lives: drawing prefixes until the three land apart makes every cluster test cross nodes.
+    """
+    for _ in range(1_000):
+        prefix = unique_prefix()
+        nodes = {cluster.node_of_key(prefix)} | {cluster.node_of_key(f"{prefix}:{r}") for r in CLUSTER_RULES}
+        if len(nodes) == 1 + len(CLUSTER_RULES):
+            return prefix
+    msg = "no prefix spreads the test rules over the cluster's nodes"
+    raise RuntimeError(msg)
 
 
 def payment_id() -> str:
@@ -72,4 +92,4 @@ class StoreSpec:
             return MemoryStore()
         if self.kind == "sqlite":
             return SQLiteStore(self.location)
-        return RedisStore(self.location, prefix=self.prefix, timeout=2.0)
+        return RedisStore(self.location, prefix=self.prefix, timeout=2.0)  # redis:// or redis+cluster://

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from graylib.stores import MemoryStore, ReserveStatus, RuleStats, Store
+from tests.redis_cluster import LocalCluster
 from tests.redis_server import RedisServer
-from tests.stores.support import StoreSpec, request, unique_prefix
+from tests.stores.support import StoreSpec, cluster_prefix, request, unique_prefix
 from tests.stores.workers import ALLOWED, BUDGET, budget_counters, race
 
 pytestmark = pytest.mark.slow
@@ -33,11 +34,20 @@ def test_threads_never_overspend_a_memory_store() -> None:
     _check_exact(store, granted)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("redis-cluster", marks=pytest.mark.redis),
+    ]
+)
 def shared_spec(request: pytest.FixtureRequest, tmp_path: Path) -> StoreSpec:
     """A store that other processes can open too."""
     if request.param == "sqlite":
         return StoreSpec("sqlite", str(tmp_path / "race.db"))
+    if request.param == "redis-cluster":
+        cluster: LocalCluster = request.getfixturevalue("redis_cluster")
+        return StoreSpec("redis-cluster", cluster.url, cluster_prefix(cluster))
     server: RedisServer = request.getfixturevalue("redis_server")
     return StoreSpec("redis", server.url, unique_prefix())
 

@@ -10,16 +10,19 @@ Failure handling mirrors redis-py's: a connection that failed is disconnected (s
 be read by the next command), one retry on a fresh connection when the failure was a broken connection
 (e.g. a pooled socket that Redis closed when it restarted), no retry after a timeout. A script that Redis
 does not know (restart, ``SCRIPT FLUSH``) is loaded and run again.
+
+On a Redis Cluster the script must reach the primary that owns its keys' slot and follow redirections
+when slots move: ``ClusterScriptRunner`` leaves that to redis-py's cluster client and its command path.
 """
 
 from __future__ import annotations
 
 import hashlib
 import inspect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["ScriptRunner", "pack"]
+__all__ = ["ClusterScriptRunner", "ScriptRunner", "pack"]
 
 
 def pack(parts: Sequence[str | int | bytes]) -> bytes:
@@ -82,3 +85,31 @@ class ScriptRunner:
                 self._pool.release(connection)
         msg = "unreachable"
         raise AssertionError(msg)
+
+
+class ClusterScriptRunner:
+    """EVALSHA of one script through a redis-py ``RedisCluster``, which routes it by the first key's slot.
+
+    Redis keeps scripts per node, so a node that never saw the script (a new primary after a failover, a
+    ``SCRIPT FLUSH``, a restart) answers ``NOSCRIPT``; the call is then made once with ``EVAL``, which runs
+    the script and leaves it cached on that node. ``connect`` returns the cluster client (it may build it).
+    """
+
+    def __init__(self, connect: Callable[[], Any], source: str) -> None:
+        import redis  # noqa: PLC0415 - only reached from RedisStore, which checked the import
+
+        self._connect = connect
+        self._source = source
+        self._sha = hashlib.sha1(source.encode("utf-8")).hexdigest()
+        self._no_script: type[BaseException] = redis.exceptions.NoScriptError
+
+    @property
+    def sha(self) -> str:
+        return self._sha
+
+    def __call__(self, keys: Sequence[str], args: Sequence[str | int]) -> Any:
+        client = self._connect()
+        try:
+            return client.execute_command("EVALSHA", self._sha, len(keys), *keys, *args)
+        except self._no_script:
+            return client.execute_command("EVAL", self._source, len(keys), *keys, *args)

@@ -10,8 +10,10 @@ from graylib.stores.sqlite import SQLiteStore
 __all__ = ["store_from_url"]
 
 _FORMS = (
-    "memory://, sqlite:///absolute/path.db, sqlite:relative/path.db, redis://host:port/db or rediss://..."
+    "memory://, sqlite:///absolute/path.db, sqlite:relative/path.db, redis://host:port/db, rediss://..., "
+    "redis+cluster://host:port[,host:port...] or rediss+cluster://..."
 )
+_REDIS_SCHEMES = ("redis", "rediss", "redis+cluster", "rediss+cluster")
 
 
 def store_from_url(url: str) -> Store:
@@ -21,7 +23,9 @@ def store_from_url(url: str) -> Store:
     - ``sqlite:///abs/path.db`` (absolute path) or ``sqlite:relative.db`` (relative to the working
       directory): a ``SQLiteStore``;
     - ``redis://host:port/db`` or ``rediss://...`` (TLS): a ``RedisStore``; the URL goes to redis-py as is,
-      so its query options (``?password=...``) work.
+      so its query options (``?password=...``) work;
+    - ``redis+cluster://host:port[,host:port...]`` or ``rediss+cluster://...``: a ``RedisStore`` on a Redis
+      Cluster, the listed nodes being seeds.
 
     Anything else raises ``ValueError`` naming the accepted forms.
     """
@@ -34,7 +38,7 @@ def store_from_url(url: str) -> Store:
             return SQLiteStore(rest[2:])
         if rest and not rest.startswith("/"):
             return SQLiteStore(rest)
-    if colon and scheme in ("redis", "rediss") and rest.startswith("//") and len(rest) > 2:
+    if colon and scheme in _REDIS_SCHEMES and rest.startswith("//") and len(rest) > 2:
         return RedisStore(f"{scheme}:{rest}")
     msg = f"store URL: expected one of {_FORMS} (got {url!r})"
     raise ValueError(msg)

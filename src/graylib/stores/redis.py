@@ -1,11 +1,12 @@
-"""RedisStore: counters shared by every machine that talks to one Redis.
+"""RedisStore: counters shared by every machine that talks to one Redis or one Redis Cluster.
 
 A claim is one round trip: ``reserve.lua`` checks the kill switch, the idempotency record, every counter and
 the rate alarm, then increments and records, all inside one script (Redis runs a script atomically). Every
 key of a rule carries the hash tag ``{prefix:rule_id}``, so all of them live in one slot, and every key a
-script touches is passed in ``KEYS``: the scripts are fit for Redis Cluster. The connection is redis-py's
-single-node client, though, which does not follow ``MOVED`` redirections: on a cluster node, the rules whose
-slot lives elsewhere fail with ``StoreError``.
+script touches is passed in ``KEYS``: the scripts are fit for Redis Cluster. A single Redis (``redis://``)
+is reached through redis-py's connection pool with a hand-packed EVALSHA (``_redis_wire``); a cluster
+(``redis+cluster://`` or ``cluster=True``) through redis-py's ``RedisCluster``, which sends each script to
+the primary that owns its keys' slot and follows ``MOVED``/``ASK`` redirections.
 
 Time comes from the callers (``request.now``), not from the Redis server, so tests can drive windows and
 every machine must keep its clock NTP-synced: a machine whose clock is off counts into the wrong window.
@@ -19,7 +20,8 @@ only free text (payment id, counter name) comes last.
 Kill switches: the rule's own key ``{prefix:rule_id}:kill`` is what ``reserve`` obeys, inside the script.
 Listing every switch across rules (an admin call) reads the index set ``{prefix}:killed``; the index is
 written next to the switch, not in the same script (on Cluster it lives in another slot), and is repaired
-whenever a claim meets a switch that the index may have missed.
+whenever a claim meets a switch that the index may have missed. The switches themselves are then read with
+one pipelined GET per rule, which a cluster client splits per node (no cross-slot MGET).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -53,7 +55,7 @@ from graylib.stores._protocol import (
     ReserveStatus,
     RuleStats,
 )
-from graylib.stores._redis_wire import ScriptRunner
+from graylib.stores._redis_wire import ClusterScriptRunner, ScriptRunner
 
 __all__ = ["WINDOW_SLACK_MS", "RedisStore"]
 
@@ -61,6 +63,8 @@ WINDOW_SLACK_MS = WINDOW_SLACK * 1000
 """Windowed keys outlive their window by this much, for callers whose clocks lag a little."""
 _INDEX_REPAIR_INTERVAL = 10.0
 _RELEASE_ATTEMPTS = 3
+_CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+_DEFAULT_PORT = 6379
 
 
 @cache
@@ -71,17 +75,24 @@ def _script(name: str) -> str:
 class RedisStore:
     """Counters, records, kill switches and statistics in Redis, shared by every client of that Redis.
 
-    ``url`` is a redis-py URL (``redis://host:port/db``, ``rediss://`` for TLS). ``timeout`` bounds each
-    connect and each reply (seconds): a slow or absent Redis becomes ``StoreError`` quickly, never a hung
-    payment. A connection that broke is replaced on the next call, so the store recovers by itself when
-    Redis comes back. ``prefix`` namespaces every key; ``record_ttl`` is how long (seconds) a claim's record
-    is kept for replays and releases. Needs the ``graylib[redis]`` extra.
+    ``url`` is a redis-py URL (``redis://host:port/db``, ``rediss://`` for TLS). For a Redis Cluster, use
+    ``redis+cluster://host:port[,host:port...]`` (``rediss+cluster://`` for TLS), or pass ``cluster=True``
+    with a ``redis://`` URL: the listed nodes are only seeds from which the client learns the cluster's
+    layout, and it connects on first use (so a store can be built while the cluster is down). A cluster has
+    one database, so a path other than ``/0`` is refused.
+
+    ``timeout`` bounds each connect and each reply (seconds): a slow or absent Redis becomes
+    ``StoreError`` quickly, never a hung payment. A connection that broke is replaced on the next call, so
+    the store recovers by itself when Redis comes back. ``prefix`` namespaces every key; ``record_ttl`` is
+    how long (seconds) a claim's record is kept for replays and releases. Needs the ``graylib[redis]``
+    extra.
     """
 
     def __init__(
         self,
         url: str,
         *,
+        cluster: bool = False,
         timeout: float = 0.25,
         prefix: str = "graylib",
         record_ttl: float = DEFAULT_RECORD_TTL,
@@ -112,11 +123,22 @@ class RedisStore:
         self._index_key = f"{{{prefix}}}:killed"
         self._index_repaired: dict[str, float] = {}
         self._index_lock = threading.Lock()
+        self._url = url
+        self._cluster_lock = threading.Lock()
+        self._connect_cluster: Callable[[], Any] | None = None
+        if cluster or url.partition(":")[0].lower() in _CLUSTER_SCHEMES:
+            self._connect_cluster = _cluster_factory(url, timeout)
+            self._redis: Any = None  # built by the first call that needs it
+            self._scripts: dict[str, ScriptRunner | ClusterScriptRunner] = {
+                name: ClusterScriptRunner(self._client, _script(name))
+                for name in ("reserve.lua", "release.lua")
+            }
+            return
         try:
             # One retry, on a broken connection only (e.g. a pooled socket that Redis closed on restart):
             # the retry opens a fresh one. Timeouts are not retried, so a call never waits much past
             # ``timeout`` plus one connect.
-            self._redis: Any = redis.Redis.from_url(
+            self._redis = redis.Redis.from_url(
                 url,
                 socket_timeout=timeout,
                 socket_connect_timeout=timeout,
@@ -127,7 +149,6 @@ class RedisStore:
         except ValueError as exc:  # redis-py's URL parser: a configuration mistake, not a failing backend
             msg = f"RedisStore: bad URL {url!r}: {exc}"
             raise ValueError(msg) from exc
-        self._url = url
         self._scripts = {
             name: ScriptRunner(self._redis, _script(name)) for name in ("reserve.lua", "release.lua")
         }
@@ -193,7 +214,7 @@ class RedisStore:
         records = [f"{tag}:rec:r:{payment_id}", f"{tag}:rec:s:{payment_id}"]
         for _ in range(_RELEASE_ATTEMPTS):
             try:
-                pipe = self._redis.pipeline(transaction=False)
+                pipe = self._client().pipeline(transaction=False)
                 for key in records:
                     pipe.hget(key, "keys")
                 found: list[str | None] = pipe.execute()
@@ -228,7 +249,7 @@ class RedisStore:
         if not rule_ids:
             return {}
         try:  # one GET per rule, pipelined: the switches live in different slots on a cluster
-            pipe = self._redis.pipeline(transaction=False)
+            pipe = self._client().pipeline(transaction=False)
             for rule_id in rule_ids:
                 pipe.get(f"{{{self._prefix}:{rule_id}}}:kill")
             values = pipe.execute()
@@ -248,13 +269,30 @@ class RedisStore:
         return RuleStats(*(int(value or 0) for value in values))
 
     def close(self) -> None:
-        """Close the connection pool."""
+        """Close the connection pool (every node's, on a cluster)."""
+        if self._redis is None:
+            return
         try:
             self._redis.close()
         except self._errors as exc:
             raise self._store_error("close", exc) from exc
 
     # -- internals ---------------------------------------------------------------------------------------
+
+    def _client(self) -> Any:
+        """The redis-py client; a cluster client is built on first use, and again after a failed attempt.
+
+        Building a ``RedisCluster`` asks the seeds for the slot layout, so it fails while the cluster is
+        unreachable: that failure surfaces as the calling operation's ``StoreError``.
+        """
+        client = self._redis
+        if client is not None:
+            return client
+        assert self._connect_cluster is not None  # a single-node client is built in __init__
+        with self._cluster_lock:
+            if self._redis is None:
+                self._redis = self._connect_cluster()
+            return self._redis
 
     def _tag(self, rule_id: str, what: str) -> str:
         """``{prefix:rule_id}``, the hash tag that starts every key of the rule."""
@@ -274,7 +312,7 @@ class RedisStore:
 
     def _call(self, what: str, command: str, *args: Any, **kwargs: Any) -> Any:
         try:
-            return getattr(self._redis, command)(*args, **kwargs)
+            return getattr(self._client(), command)(*args, **kwargs)
         except self._errors as exc:
             raise self._store_error(what, exc) from exc
 
@@ -293,10 +331,95 @@ class RedisStore:
                 return
             self._index_repaired[rule_id] = clock
         try:
-            self._redis.sadd(self._index_key, rule_id)
+            self._client().sadd(self._index_key, rule_id)
         except self._errors:
             with self._index_lock:
                 self._index_repaired.pop(rule_id, None)
+
+
+def _cluster_factory(url: str, timeout: float) -> Callable[[], Any]:
+    """Check a cluster URL now (``ValueError`` when it is malformed); return what connects to it later.
+
+    ``redis+cluster://[user:password@]host:port[,host:port...][/0][?options]``: the first node and the
+    options go to redis-py's URL parser, the other nodes become extra seeds. A plain ``redis://`` or
+    ``rediss://`` URL (with ``cluster=True``) is read the same way.
+    """
+    from redis import cluster as redis_cluster  # noqa: PLC0415 - the optional extra
+    from redis import connection as redis_connection  # noqa: PLC0415
+
+    # Partly typed in redis-py; used through Any like the rest of the client.
+    parse_url: Any = redis_connection.parse_url
+    node: Any = redis_cluster.ClusterNode
+
+    scheme, sep, rest = url.partition("://")
+    base_scheme = _CLUSTER_SCHEMES.get(scheme.lower(), scheme.lower())
+    if not sep or base_scheme not in ("redis", "rediss"):
+        msg = f"RedisStore: bad cluster URL {url!r}: expected redis+cluster://host:port[,host:port...]"
+        raise ValueError(msg)
+    cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
+    netloc, tail = rest[:cut], rest[cut:]
+    userinfo, at, hosts = netloc.rpartition("@")
+    seeds = [_host_port(part, url) for part in hosts.split(",")]
+    host, port = seeds[0]
+    first = f"{base_scheme}://{userinfo}{at}{f'[{host}]' if ':' in host else host}:{port}{tail}"
+    try:
+        options = parse_url(first)
+    except ValueError as exc:
+        msg = f"RedisStore: bad URL {url!r}: {exc}"
+        raise ValueError(msg) from exc
+    if options.get("db", 0) != 0 or "path" in options:
+        msg = f"RedisStore: bad cluster URL {url!r}: a cluster has database 0 only, over TCP"
+        raise ValueError(msg)
+
+    def connect() -> Any:
+        from redis.backoff import NoBackoff  # noqa: PLC0415
+        from redis.retry import Retry  # noqa: PLC0415
+
+        # One retry of a command after a broken connection or a changed slot layout (redis-py refreshes
+        # its view of the cluster first), as the single-node path retries a broken connection once.
+        return _cluster_class()(
+            url=first,
+            startup_nodes=[node(seed, seed_port) for seed, seed_port in seeds[1:]],
+            retry=Retry(NoBackoff(), 1),
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            health_check_interval=0,
+            decode_responses=True,
+        )
+
+    return connect
+
+
+@cache
+def _cluster_class() -> Any:
+    """redis-py's ``RedisCluster``, except that a timeout is not retried.
+
+    redis-py retries a command after a timeout too, which lets one call wait twice ``timeout`` (while the
+    script that timed out may still run on its node). As on a single node, a timeout fails the call at
+    once; a broken connection and a changed slot layout are still retried once.
+    """
+    import redis  # noqa: PLC0415 - the optional extra
+    from redis import cluster as redis_cluster  # noqa: PLC0415
+
+    base: Any = redis_cluster.RedisCluster
+    retried = tuple(cls for cls in base.ERRORS_ALLOW_RETRY if not issubclass(cls, redis.TimeoutError))
+    return type("RedisClusterNoTimeoutRetry", (base,), {"ERRORS_ALLOW_RETRY": retried})
+
+
+def _host_port(text: str, url: str) -> tuple[str, int]:
+    """``host:port``, ``host`` (port 6379) or ``[v6::addr]:port`` of one cluster seed."""
+    host, port = text, ""
+    if text.startswith("["):
+        host, bracket, after = text[1:].partition("]")
+        if not bracket or (after and not after.startswith(":")):
+            host = ""
+        port = after[1:]
+    elif ":" in text:
+        host, _, port = text.rpartition(":")
+    if not host or (port and not port.isdigit()) or not 0 < int(port or _DEFAULT_PORT) < 65_536:
+        msg = f"RedisStore: bad cluster URL {url!r}: {text!r} is not host:port"
+        raise ValueError(msg)
+    return host, int(port or _DEFAULT_PORT)
 
 
 def _ttl_ms(start: int, window: int, now: float) -> int:
