@@ -137,6 +137,26 @@ def test_a_kill_switch_set_behind_the_clients_back_is_obeyed_by_the_claim(store:
     assert c.claim(RULE, payment("pay-1")).applies
 
 
+def test_a_retry_after_a_kill_gets_its_first_answer_and_new_payments_are_refused(store: Store) -> None:
+    """The same payment id gets the same answer: a discount granted while the rule was live stays granted."""
+    c = client(limited_config(PER_ACCOUNT_3), store, kill_refresh=0.0)
+    first = c.claim(RULE, payment("pay-1"))
+    assert first.applies
+    c.kill(RULE, reason="wrong coupon type")
+    assert c.claim(RULE, payment("pay-1")) == first  # a retry of the same payment: its first answer
+    refused = c.claim(RULE, payment("pay-2"))
+    assert (refused.applies, refused.reason, refused.detail) == (
+        False,
+        Reason.KILLED,
+        "kill switch: wrong coupon type",
+    )
+    assert c.claim(RULE, payment("pay-1", account="u-2")).reason is Reason.ERROR  # not the same payment
+    assert store.stats(RULE) == RuleStats(1, DISCOUNT)  # nothing new was counted
+    transfer = Context(account="u-1", payment_type="p2p_transfer", amount=10_000, payment_id="pay-3")
+    assert c.claim(RULE, transfer).reason is Reason.KILLED  # would not apply anyway: no store call needed
+    assert c.evaluate(RULE, payment("pay-1")).reason is Reason.KILLED  # evaluate reports the switch
+
+
 def test_the_rate_alarm_kills_the_rule_for_every_client_and_alerts_once(store: Store) -> None:
     alerts: list[Alert] = []
     config = limited_config({"rate_alarm": {"amount": 2 * DISCOUNT + 50, "window": "1m"}})

@@ -154,8 +154,20 @@ class Claims:
             snapshot = client.snapshot
             now = self._clock()
             decision = client._judge(snapshot, rule_id, ctx, now)
+            killed: Decision | None = None
             if not decision.applies and decision.reason is not _SHADOW:
-                return decision
+                if (
+                    decision.reason is not Reason.KILLED
+                    or rule_id not in client._killed
+                    or not ctx.payment_id
+                ):
+                    return decision
+                # Killed by its switch: a retry of a payment reserved while the rule was live still gets
+                # its first answer, so the store is asked (it answers a replay before the kill switch).
+                # Payments the rule would not have granted anyway are refused here, as before.
+                killed, decision = decision, snapshot.rules[rule_id].evaluate(ctx, now)
+                if not decision.applies:
+                    return killed
             plan = self.plan(snapshot, rule_id)
             if plan is None:  # cannot happen: the rule was judged under this snapshot
                 return _refuse(decision, Reason.ERROR, f"no limit plan for rule {rule_id!r}")
@@ -196,8 +208,10 @@ class Claims:
                 self._alert(request, result.detail)
                 client._refresh_kills(force=True)
                 return _refuse(decision, Reason.KILLED, f"kill switch: {result.detail}")
-            if status is _KILLED:  # set in the store after this client last looked; look again now
-                client._refresh_kills(force=True)
+            if status is _KILLED:
+                if killed is not None:  # this client already knew: no new payment while the switch is set
+                    return killed
+                client._refresh_kills(force=True)  # set after this client last looked; look again now
                 info = client.kill_switches().get(rule_id)
                 detail = f"kill switch: {info.reason if info else result.detail}"
                 return _refuse(decision, Reason.KILLED, detail)

@@ -177,11 +177,17 @@ def test_kill_is_idempotent_and_keeps_the_first_reason(store: Store) -> None:
     assert store.reserve(request(counter("total"))).status is GRANTED
 
 
-def test_a_killed_rule_replays_nothing(store: Store) -> None:
-    assert store.reserve(request(payment="p-1")).status is GRANTED
+def test_a_killed_rule_still_replays_what_it_granted_but_takes_nothing_new(store: Store) -> None:
+    total = counter("total", amount=10_000)
+    assert store.reserve(request(total, payment="p-1", payload="first")).status is GRANTED
     store.kill("rule-1", "stop", T0)
-    assert store.reserve(request(payment="p-1")).status is ReserveStatus.KILLED
+    replay = store.reserve(request(total, payment="p-1", payload="second"))
+    assert (replay.status, replay.payload) == (ReserveStatus.REPLAYED, "first")
+    assert store.reserve(request(total, payment="p-1", fingerprint="other")).status is ReserveStatus.MISMATCH
+    assert store.reserve(request(total, payment="p-2")).status is ReserveStatus.KILLED
+    assert store.stats("rule-1") == RuleStats(1, 1_000)  # the replay counted nothing
     assert store.release("rule-1", "p-1", T0).released  # refunds still work on a killed rule
+    assert store.reserve(request(total, payment="p-1")).status is ReserveStatus.KILLED  # released: new again
 
 
 def test_rate_alarm_trips_the_kill_switch_and_counts_nothing(store: Store) -> None:

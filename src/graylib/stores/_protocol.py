@@ -81,7 +81,7 @@ class ReserveStatus(enum.Enum):
     ALARM_TRIPPED = "alarm_tripped"
     """The grant would have passed the rate alarm: nothing counted, the rule's kill switch is now set."""
     KILLED = "killed"
-    """The rule's kill switch was already set: nothing counted."""
+    """The rule's kill switch was already set and the payment was not reserved before: nothing counted."""
 
 
 @attrs.frozen
@@ -124,8 +124,9 @@ class Store(Protocol):
     """Where limit counters, claim records, kill switches and grant statistics live."""
 
     def reserve(self, request: ReserveRequest) -> ReserveResult:
-        """Atomically: check the kill switch, the idempotency record, every counter and the rate alarm;
-        then increment every counter and record the reservation, or change nothing."""
+        """Atomically: check the idempotency record (a replay is answered even when the rule is killed), the
+        kill switch, every counter and the rate alarm; then increment every counter and record the
+        reservation, or change nothing."""
         ...
 
     def release(self, rule_id: str, payment_id: str, now: float) -> ReleaseResult:

@@ -94,15 +94,13 @@ class MemoryStore:
         self._kills: dict[str, KillSwitch] = {}
 
     def reserve(self, request: ReserveRequest) -> ReserveResult:
-        """Check kill switch, record, every counter and the rate alarm; then count all, or change nothing."""
+        """Check the record, kill switch, every counter and the rate alarm; then count all, or change nothing."""
         now = request.now
         rule_id = request.rule_id
         shadow = request.shadow
         amount = request.amount
         record_key = (rule_id, request.payment_id, shadow)
         with self._lock:
-            if not shadow and rule_id in self._kills:
-                return KILLED
             if now >= self._next_record_expiry:
                 self._expire_records(now)
             record = self._records.get(record_key)
@@ -110,6 +108,8 @@ class MemoryStore:
                 if record[0] == request.fingerprint:
                     return ReserveResult(ReserveStatus.REPLAYED, record[1])
                 return MISMATCH
+            if not shadow and rule_id in self._kills:
+                return KILLED
             table = self._tables.get((rule_id, shadow))
             if table is None:
                 table = self._tables[(rule_id, shadow)] = _Table()

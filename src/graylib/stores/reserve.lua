@@ -20,16 +20,18 @@ local shadow = ARGV[1] == '1'
 local amount = tonumber(ARGV[4])
 local alarm = (not shadow) and ARGV[7] ~= ''
 
-if not shadow and redis.call('EXISTS', KEYS[1]) == 1 then
-  return {5}
-end
-
+-- A payment already reserved gets its first answer, even once the rule is killed: its discount was granted
+-- while the rule was live and is counted; only new payments are refused.
 local record = redis.call('HMGET', KEYS[2], 'fp', 'payload')
 if record[1] then
   if record[1] == ARGV[2] then
     return {1, record[2]}
   end
   return {2}
+end
+
+if not shadow and redis.call('EXISTS', KEYS[1]) == 1 then
+  return {5}
 end
 
 local n = #KEYS - 4

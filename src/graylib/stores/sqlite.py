@@ -164,7 +164,7 @@ class SQLiteStore:
         return self._path
 
     def reserve(self, request: ReserveRequest) -> ReserveResult:
-        """Check kill switch, record, every counter and the rate alarm; then count all, or change nothing.
+        """Check the record, kill switch, every counter and the rate alarm; then count all, or change nothing.
 
         Amounts and caps must be between 0 and ``MAX_AMOUNT`` (else ``StoreError``), as in RedisStore: past
         2**63 SQLite turns an integer sum into a rounded float.
@@ -304,13 +304,13 @@ class SQLiteStore:
 
     def _reserve(self, db: sqlite3.Connection, request: ReserveRequest) -> ReserveResult:
         rule_id, now, amount, shadow = request.rule_id, request.now, request.amount, request.shadow
-        if not shadow and db.execute("SELECT 1 FROM kill_switches WHERE rule_id = ?", (rule_id,)).fetchone():
-            return KILLED
         row = db.execute(_SELECT_RECORD, (rule_id, shadow, request.payment_id)).fetchone()
         if row is not None and row[4] > now - self._record_ttl:
             if row[0] == request.fingerprint:
                 return ReserveResult(ReserveStatus.REPLAYED, row[1])
             return MISMATCH
+        if not shadow and db.execute("SELECT 1 FROM kill_switches WHERE rule_id = ?", (rule_id,)).fetchone():
+            return KILLED
         namespace = "shadow" if shadow else "real"
         taken = []
         for spec in request.counters:
