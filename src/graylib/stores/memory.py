@@ -94,7 +94,7 @@ class MemoryStore:
         self._kills: dict[str, KillSwitch] = {}
 
     def reserve(self, request: ReserveRequest) -> ReserveResult:
-        """Check the record, kill switch, every counter and the rate alarm; then count all, or change nothing."""
+        """Check the record, kill switch, every counter and the rate alarm; count all, or change nothing."""
         now = request.now
         rule_id = request.rule_id
         shadow = request.shadow
