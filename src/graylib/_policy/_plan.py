@@ -1,6 +1,6 @@
 """``plan_change``: compare the running config with a new one and decide whether policy allows the change.
 
-The rules of change safety (product brief, rollout and change safety):
+The rules of change safety:
 
 - a new rule starts at its first stage, or in shadow;
 - a rule's stage advances by at most one step per change; going back any distance is fine; the step is
