@@ -54,13 +54,13 @@ class Model:
         self.stats = [0, 0, 0, 0]
 
     def reserve(self, req: ReserveRequest) -> tuple[ReserveStatus, str]:
-        if req.shadow is False and self.killed:
-            return ReserveStatus.KILLED, ""
         record = self.records.get((req.payment_id, req.shadow))
-        if record is not None:
+        if record is not None:  # a reserved payment keeps its answer, even once the rule is killed
             if record[0] == req.fingerprint:
                 return ReserveStatus.REPLAYED, record[1]
             return ReserveStatus.MISMATCH, ""
+        if req.shadow is False and self.killed:
+            return ReserveStatus.KILLED, ""
         keys = []
         for spec in req.counters:
             key = (req.shadow, spec.name, spec.window, window_start(req.now, spec.window))
