@@ -8,6 +8,7 @@ committed just before the kill, whose log line was never written.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
@@ -63,7 +64,7 @@ def test_sqlite_survives_kill_9(tmp_path: Path) -> None:
     store = spec.open()  # opening recovers the WAL left by the killed process
     stats = store.stats("rule-1")
     store.close()
-    with sqlite3.connect(spec.location) as db:
+    with contextlib.closing(sqlite3.connect(spec.location)) as db:
         rows = db.execute("SELECT payment_id, amount, counters FROM reservations WHERE rule_id = 'rule-1'")
         reservations = {payment: amount for payment, amount, _ in rows}
         totals = db.execute(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -21,7 +22,7 @@ GRANTED = ReserveStatus.GRANTED
 
 
 def _pragma(path: Path, name: str) -> object:
-    with sqlite3.connect(path) as db:
+    with contextlib.closing(sqlite3.connect(path)) as db:
         return db.execute(f"PRAGMA {name}").fetchone()[0]
 
 
@@ -35,7 +36,7 @@ def test_schema_is_versioned_in_wal_mode_and_created_once(tmp_path: Path) -> Non
 
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
-    with sqlite3.connect(path) as db:
+    with contextlib.closing(sqlite3.connect(path)) as db:
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(StoreError, match="newer"):
         SQLiteStore(path)
@@ -57,7 +58,7 @@ def test_expired_counters_and_old_records_are_purged(tmp_path: Path) -> None:
             is GRANTED
         )
     assert store.reserve(request(counter("total"), payment="late", now=T0 + 5_000)).status is GRANTED
-    with sqlite3.connect(path) as db:
+    with contextlib.closing(sqlite3.connect(path)) as db:
         names = {row[0] for row in db.execute("SELECT name FROM counters WHERE namespace = 'real'")}
         payments = [row[0] for row in db.execute("SELECT payment_id FROM reservations")]
     assert names == {"total"}
@@ -148,3 +149,15 @@ def test_a_database_private_to_each_connection_is_refused(path: str) -> None:
     # Every thread has its own connection: each would see its own empty database, without the schema.
     with pytest.raises(ValueError, match="MemoryStore"):
         SQLiteStore(path)
+
+
+def test_a_store_dropped_without_close_closes_its_connections(tmp_path: Path) -> None:
+    import gc
+
+    store = SQLiteStore(tmp_path / "dropped.db")
+    assert store.reserve(request(counter("total"))).status is GRANTED
+    db = store._connection()
+    del store
+    gc.collect()
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        db.execute("SELECT 1")

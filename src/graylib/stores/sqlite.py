@@ -17,10 +17,12 @@ mid-claim (even ``kill -9``) loses nothing that was acknowledged and counts noth
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
@@ -154,6 +156,9 @@ class SQLiteStore:
         self._lock = threading.Lock()
         self._lock_pid = os.getpid()
         self._connections: list[tuple[int, threading.Thread, sqlite3.Connection]] = []
+        # A store dropped without close() still closes this process's connections when it is collected
+        # (changed in place from here on: the finalizer holds this very list, never the store).
+        weakref.finalize(self, _close_own, self._connections)
         self._next_purge = 0.0
         self._closed = False
         self._transaction(self._create_schema)
@@ -209,7 +214,7 @@ class SQLiteStore:
             mine = [entry for entry in self._connections if entry[0] == pid]
             # Connections inherited across a fork stay referenced and unclosed: closing them could disturb
             # the parent's locks and WAL.
-            self._connections = [entry for entry in self._connections if entry[0] != pid]
+            self._connections[:] = [entry for entry in self._connections if entry[0] != pid]
         for _, _, db in mine:
             db.close()
 
@@ -257,10 +262,15 @@ class SQLiteStore:
             db = sqlite3.connect(
                 self._path, timeout=self._timeout, isolation_level=None, check_same_thread=False
             )
+        except sqlite3.Error as exc:
+            msg = f"SQLiteStore({self._path!r}): cannot open: {type(exc).__name__}: {exc}"
+            raise StoreError(msg) from exc
+        try:
             if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={self._synchronous}")
         except sqlite3.Error as exc:
+            db.close()  # a file that is not a database (or is locked): do not leak the handle
             msg = f"SQLiteStore({self._path!r}): cannot open: {type(exc).__name__}: {exc}"
             raise StoreError(msg) from exc
         local.db, local.pid = db, os.getpid()
@@ -280,7 +290,7 @@ class SQLiteStore:
         pid = os.getpid()
         with self._guard():
             ended = [e for e in self._connections if e[0] == pid and not e[1].is_alive()]
-            self._connections = [e for e in self._connections if e not in ended]
+            self._connections[:] = [e for e in self._connections if e not in ended]
             self._connections.append((pid, threading.current_thread(), db))
         for _, _, old in ended:
             old.close()
@@ -379,3 +389,13 @@ class SQLiteStore:
         records = db.execute(_PURGE_RECORDS, (now - self._record_ttl, _PURGE_BATCH)).rowcount
         more = max(counters, records) >= _PURGE_BATCH
         self._next_purge = now if more else now + _PURGE_INTERVAL
+
+
+def _close_own(connections: list[tuple[int, threading.Thread, sqlite3.Connection]]) -> None:
+    """Close the connections this process opened (those inherited across a fork belong to the parent)."""
+    pid = os.getpid()
+    for owner, _, db in list(connections):
+        if owner == pid:
+            with contextlib.suppress(sqlite3.Error):
+                db.close()
+    connections[:] = [entry for entry in connections if entry[0] != pid]
