@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from typing import Any
 
-from .._config import ClusterTraffic, Limit, Rule, Stage
+from .._config import CONTEXT_FIELDS, ClusterTraffic, Limit, Rule, Stage
 from .._config._stages import _OTHER, label
 from .._evaluate import CompiledRule
 from .._values import Context
@@ -31,18 +31,6 @@ from ._model import BlastRadius
 
 __all__ = ["blast_radius", "read_traffic_sample", "spend_per_minute"]
 
-_SAMPLE_FIELDS = (
-    "cluster",
-    "node",
-    "account",
-    "payment_type",
-    "amount",
-    "payment_id",
-    "region",
-    "ip",
-    "device",
-    "merchant",
-)
 _SAMPLE_REQUIRED = ("account", "payment_type", "amount")
 
 
@@ -69,7 +57,7 @@ def read_traffic_sample(path: str | os.PathLike[str]) -> list[Context]:
             except csv.Error as exc:  # an oversized field, a bad quote: name the line like any bad row
                 msg = f"{name}: after line {reader.line_num}: not a CSV row: {exc}"
                 raise ValueError(msg) from None
-            values: dict[str, Any] = {k: (row.get(k) or "").strip() for k in _SAMPLE_FIELDS if k in columns}
+            values: dict[str, Any] = {k: (row.get(k) or "").strip() for k in CONTEXT_FIELDS if k in columns}
             try:
                 amount = int(values.pop("amount"))
             except ValueError:
