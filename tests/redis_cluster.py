@@ -194,7 +194,7 @@ class LocalCluster:
 
             client = redis.Redis(port=self.ports[0], decode_responses=True)
             try:
-                reply = client.execute_command("CLUSTER SLOTS")
+                reply = client.cluster("SLOTS")  # CLUSTER SLOTS (typed, unlike execute_command)
             finally:
                 client.close()
             self._slots = sorted((int(r[0]), int(r[1]), int(r[2][1])) for r in reply)

@@ -19,6 +19,7 @@ unchecked snippet cannot slip in. The README quickstart runs as a user would run
 from __future__ import annotations
 
 import ast
+import datetime as dt
 import os
 import re
 import subprocess
@@ -127,7 +128,7 @@ def _value(value: Any) -> str:
         return "{ " + ", ".join(f"{_key(k)} = {_value(v)}" for k, v in value.items()) + " }"
     if isinstance(value, list):
         return "[" + ", ".join(_value(v) for v in value) + "]"
-    if hasattr(value, "isoformat"):
+    if isinstance(value, (dt.date, dt.time)):  # TOML's dates, times and datetimes (a subclass of date)
         return value.isoformat()
     return repr(value)
 

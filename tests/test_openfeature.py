@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import Any, TypedDict, cast
 
 import pytest
 
 pytest.importorskip("openfeature")
 
 from openfeature import api
-from openfeature.evaluation_context import EvaluationContext
+from openfeature.evaluation_context import EvaluationContext, EvaluationContextAttribute
 from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import Reason as OFReason
 from openfeature.provider.no_op_provider import NoOpProvider
@@ -21,7 +21,16 @@ from graylib._evaluate import CompiledRule
 from graylib.openfeature import REASONS, GraylibProvider
 from tests.helpers import make_config
 
-PAYMENT = {"payment_type": "online_purchase", "amount": 54_000, "region": "CN-31"}
+
+class Payment(TypedDict):
+    """The payment fields every test context carries: Context keyword arguments and OpenFeature attributes."""
+
+    payment_type: str
+    amount: int
+    region: str
+
+
+PAYMENT: Payment = {"payment_type": "online_purchase", "amount": 54_000, "region": "CN-31"}
 
 
 @pytest.fixture
@@ -49,8 +58,10 @@ def flags(graylib_client: Client, request: pytest.FixtureRequest) -> Iterator[An
     api.set_provider(NoOpProvider(), domain=domain)
 
 
-def ctx(account: str | None = "u-1", **attributes: Any) -> EvaluationContext:
-    return EvaluationContext(targeting_key=account, attributes={**PAYMENT, **attributes})
+def ctx(account: str | None = "u-1", **attributes: EvaluationContextAttribute) -> EvaluationContext:
+    # A Payment's values are str and int, both attributes; mypy only sees a TypedDict's values as object.
+    payment = cast("Mapping[str, EvaluationContextAttribute]", PAYMENT)
+    return EvaluationContext(targeting_key=account, attributes={**payment, **attributes})
 
 
 def test_boolean_tells_whether_the_rule_applies(flags: Any, graylib_client: Client) -> None:

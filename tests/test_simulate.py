@@ -253,12 +253,13 @@ def test_plot_is_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
 def test_plot_without_matplotlib_says_what_to_install(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    import graylib._simulate._report as report
+    import importlib
 
     def missing(name: str) -> Any:
         raise ImportError(name)
 
-    monkeypatch.setattr(report.importlib, "import_module", missing)
+    # graylib._simulate._report imports matplotlib with importlib.import_module, looked up on the module.
+    monkeypatch.setattr(importlib, "import_module", missing)
     assert main(["simulate", GUARDED, "--plot", str(tmp_path / "x.png")]) == 2
     assert "pip install 'graylib[plot]'" in capsys.readouterr().err
 

@@ -14,6 +14,7 @@ import pytest
 from graylib import StoreError
 from graylib.stores import RedisStore, SQLiteStore, Store
 from graylib.stores._common import MAX_AMOUNT
+from graylib.stores._redis_wire import ScriptRunner
 from tests.redis_server import RedisServer
 from tests.stores.support import counter, request, unique_prefix
 from tests.stores.support import request as make_request
@@ -105,9 +106,10 @@ def test_redis_errors_become_store_errors(error: type[BaseException], operation:
     raised = _make(error)
     store._redis = _Failing(raised)
     for runner in store._scripts.values():  # scripts go through the pool's connections directly
+        assert isinstance(runner, ScriptRunner)  # a redis:// URL: not a cluster
         runner._client = store._redis
         runner._pool = _FailingPool(raised)
-    call = OPERATIONS.get(operation, lambda store: store.close())
+    call: Callable[[Store], object] = OPERATIONS.get(operation, lambda store: store.close())
     with pytest.raises(StoreError) as caught:
         call(store)
     assert caught.value.__cause__ is raised

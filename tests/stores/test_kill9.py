@@ -88,11 +88,14 @@ def test_redis_loses_nothing_when_a_client_is_killed(tmp_path: Path, redis_serve
     tag = f"{{{spec.prefix}:rule-1}}"
     reservations = {}
     for key in client.scan_iter(match=f"{tag}:rec:r:*", count=1000):
-        reservations[key.rsplit(":", 1)[1]] = int(client.hget(key, "amount"))
-        assert all(k.startswith(tag) for k in json.loads(client.hget(key, "keys")))
-    total = client.hmget(f"{tag}:c:r:0:0:total", "count", "amount")
+        amount, keys = client.hget(key, "amount"), client.hget(key, "keys")
+        assert amount is not None and keys is not None
+        reservations[key.rsplit(":", 1)[1]] = int(amount)
+        assert all(k.startswith(tag) for k in json.loads(keys))
+    total_count, total_amount = client.hmget(f"{tag}:c:r:0:0:total", "count", "amount")
+    assert total_count is not None and total_amount is not None
     store = spec.open()
     stats = store.stats("rule-1")
     store.close()
     client.close()
-    _check(logged, reservations, (int(total[0]), int(total[1])), stats)
+    _check(logged, reservations, (int(total_count), int(total_amount)), stats)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -61,7 +61,7 @@ def test_one_round_trip_per_claim(store: RedisStore, client: Any, monkeypatch: p
 
     store.reserve(request(counter("total")))  # loads the script if needed
     sent: list[bytes] = []
-    send = Connection.send_packed_command
+    send: Callable[[Connection, Any, bool], None] = Connection.send_packed_command
 
     def spy(self: Connection, command: Any, check_health: bool = True) -> None:
         sent.append(b"".join(command) if isinstance(command, list) else command)
@@ -103,7 +103,7 @@ def test_the_kill_index_repairs_itself(store: RedisStore, client: Any) -> None:
 def test_a_rule_id_whose_keys_could_be_another_rules_is_refused(store: RedisStore) -> None:
     # Rule "a}:rec:r:x" would keep its kill switch at rule "a"'s record key of payment "x}:kill".
     assert store.reserve(request(rule_id="a", payment="x}:kill")).status is ReserveStatus.GRANTED
-    operations = [
+    operations: list[Callable[[], object]] = [
         lambda: store.reserve(request(rule_id="a}:rec:r:x")),
         lambda: store.kill("a}:rec:r:x", "stop", T0),
         lambda: store.revive("a}:rec:r:x"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -178,7 +178,7 @@ def test_a_bad_cluster_url_is_a_value_error(url: str) -> None:
 
 def test_an_unreachable_cluster_fails_fast_with_store_error() -> None:
     store = RedisStore(f"redis+cluster://127.0.0.1:{free_port()},127.0.0.1:{free_port()}", timeout=0.25)
-    calls = [
+    calls: list[Callable[[], object]] = [
         lambda: store.reserve(request(counter("total"))),
         lambda: store.release("rule-1", "p-1", 0.0),
         lambda: store.kill("rule-1", "x", 0.0),

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -28,7 +28,7 @@ def private_server() -> Iterator[RedisServer]:
 
 def test_unreachable_redis_fails_fast_with_store_error() -> None:
     store = RedisStore(f"redis://127.0.0.1:{free_port()}/0", timeout=0.25)
-    calls = [
+    calls: list[Callable[[], object]] = [
         lambda: store.reserve(request(counter("total"))),
         lambda: store.release("rule-1", "p-1", 0.0),
         lambda: store.kill("rule-1", "x", 0.0),

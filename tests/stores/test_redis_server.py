@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import pytest
 
 import tests.redis_server as helper
@@ -11,8 +14,9 @@ def test_a_missing_redis_server_is_an_error_that_says_how_to_install_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("REDIS_SERVER", "/nonexistent/redis-server")
-    monkeypatch.setattr(helper.shutil, "which", lambda name: None)
-    monkeypatch.setattr(helper.os, "access", lambda path, mode: False)
+    # The helpers call shutil.which and os.access through the modules, so patch the modules themselves.
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
     with pytest.raises(RuntimeError, match=r"apt-get install redis-server"):
         helper.RedisServer()
 
@@ -26,7 +30,7 @@ def test_a_missing_redis_cli_is_an_error_that_says_how_to_install_it(monkeypatch
 
     monkeypatch.setenv("REDIS_CLI", "/nonexistent/redis-cli")
     monkeypatch.setattr(cluster_helper, "find_redis_server", lambda: "/nonexistent/redis-server")
-    monkeypatch.setattr(cluster_helper.shutil, "which", lambda name: None)
-    monkeypatch.setattr(cluster_helper.os, "access", lambda path, mode: False)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
     with pytest.raises(RuntimeError, match=r"redis-cli not found.*apt-get install redis-server"):
         cluster_helper.LocalCluster()

@@ -195,6 +195,19 @@ def _sqlite() -> tuple[Store, Callable[[], None]]:
     return SQLiteStore(Path(folder) / "s.db"), lambda: shutil.rmtree(folder)
 
 
+def _machine_on(open_store: Callable[[], tuple[Store, Callable[[], None]]]) -> type[StoreMachine]:
+    """A StoreMachine class whose instances open their store with ``open_store``.
+
+    run_state_machine_as_test is typed to take a class, not any factory; a subclass per store is one.
+    """
+
+    class BoundStoreMachine(StoreMachine):
+        def __init__(self) -> None:
+            super().__init__(open_store)
+
+    return BoundStoreMachine
+
+
 SETTINGS = settings(
     max_examples=60,
     stateful_step_count=30,
@@ -205,7 +218,7 @@ SETTINGS = settings(
 
 @pytest.mark.parametrize("open_store", [_memory, _sqlite], ids=["memory", "sqlite"])
 def test_store_agrees_with_the_model(open_store: Callable[[], tuple[Store, Callable[[], None]]]) -> None:
-    run_state_machine_as_test(lambda: StoreMachine(open_store), settings=SETTINGS)
+    run_state_machine_as_test(_machine_on(open_store), settings=SETTINGS)
 
 
 @pytest.mark.redis
@@ -213,4 +226,4 @@ def test_redis_store_agrees_with_the_model(redis_server: RedisServer) -> None:
     def open_store() -> tuple[Store, Callable[[], None]]:
         return RedisStore(redis_server.url, prefix=unique_prefix()), lambda: None
 
-    run_state_machine_as_test(lambda: StoreMachine(open_store), settings=SETTINGS)
+    run_state_machine_as_test(_machine_on(open_store), settings=SETTINGS)
