@@ -8,9 +8,7 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import queue
 import signal
 import threading
 import time
@@ -34,7 +32,7 @@ from tests.claims_support import (  # noqa: F401 - fixtures
     store_spec_fixture,
 )
 from tests.redis_server import RedisServer
-from tests.stores.support import StoreSpec, unique_prefix
+from tests.stores.support import StoreSpec, race_in_processes, unique_prefix
 
 pytestmark = pytest.mark.slow
 
@@ -70,34 +68,14 @@ def shared_spec_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Store
 def test_processes_and_threads_never_overspend_through_claim(shared_spec: StoreSpec) -> None:
     processes_n, threads, attempts = 4, 4, 10  # 160 tries on a budget of 100 grants
     store = shared_spec.open()  # creates the SQLite schema before the race
-    context = multiprocessing.get_context("spawn")
-    go = context.Event()
-    results = context.Queue()
-    processes = [
-        context.Process(
-            target=race_claims,
-            args=(shared_spec.open, BUDGET_CONFIG, f"p{i}", threads, attempts, go, results),
-            daemon=True,
-        )
-        for i in range(processes_n)
-    ]
-    for process in processes:
-        process.start()
-    granted: list[tuple[str, int]] = []
-    try:
-        for _ in processes:
-            assert results.get(timeout=60)[0] == "ready"
-        go.set()
-        for _ in processes:
-            granted.extend(results.get(timeout=60)[1])
-    except queue.Empty:
-        pytest.fail(f"a racer did not report; exit codes {[p.exitcode for p in processes]}")
-    finally:
-        for process in processes:
-            process.join(timeout=30)
-            if process.is_alive():
-                process.kill()
-    assert [p.exitcode for p in processes] == [0] * processes_n
+    granted: list[tuple[str, int]] = race_in_processes(
+        race_claims,
+        lambda i, go, results: (
+            (shared_spec.open, BUDGET_CONFIG, f"p{i}", threads, attempts, go, results),
+            {},
+        ),
+        processes_n,
+    )
     _check_exact(store, granted)
     store.close()
 

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import itertools
+import multiprocessing
 import os
+import queue
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 import attrs
+import pytest
 
 from graylib.stores import CounterSpec, MemoryStore, RedisStore, ReserveRequest, SQLiteStore, Store
 from tests.redis_cluster import LocalCluster
@@ -93,3 +98,42 @@ class StoreSpec:
         if self.kind == "sqlite":
             return SQLiteStore(self.location)
         return RedisStore(self.location, prefix=self.prefix, timeout=2.0)  # redis:// or redis+cluster://
+
+
+def race_in_processes(
+    target: Callable[..., object],
+    args_of: Callable[[int, Any, Any], tuple[tuple[Any, ...], dict[str, Any]]],
+    count: int,
+) -> list[Any]:
+    """Run ``count`` spawned processes of ``target``, released together; gather what each reports.
+
+    ``args_of(i, go, results)`` gives process ``i`` its positional and keyword arguments. Each process
+    puts ``("ready",)`` on ``results``, waits for ``go``, races, then puts ``(name, items)``; the items of
+    all processes are returned. A process that never reports fails the test; every process is joined
+    (killed if stuck).
+    """
+    context = multiprocessing.get_context("spawn")
+    go = context.Event()
+    results = context.Queue()
+    processes = []
+    for i in range(count):
+        args, kwargs = args_of(i, go, results)
+        processes.append(context.Process(target=target, args=args, kwargs=kwargs, daemon=True))
+    for process in processes:
+        process.start()
+    gathered: list[Any] = []
+    try:
+        for _ in processes:
+            assert results.get(timeout=60)[0] == "ready"
+        go.set()
+        for _ in processes:
+            gathered.extend(results.get(timeout=90)[1])
+    except queue.Empty:
+        pytest.fail(f"a racer did not report; exit codes {[p.exitcode for p in processes]}")
+    finally:
+        for process in processes:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.kill()
+    assert [p.exitcode for p in processes] == [0] * count
+    return gathered

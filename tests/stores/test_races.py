@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
-import queue
 from pathlib import Path
 
 import pytest
@@ -11,7 +9,7 @@ import pytest
 from graylib.stores import MemoryStore, ReserveStatus, RuleStats, Store
 from tests.redis_cluster import LocalCluster
 from tests.redis_server import RedisServer
-from tests.stores.support import StoreSpec, cluster_prefix, request, unique_prefix
+from tests.stores.support import StoreSpec, cluster_prefix, race_in_processes, request, unique_prefix
 from tests.stores.workers import ALLOWED, BUDGET, budget_counters, race
 
 pytestmark = pytest.mark.slow
@@ -54,34 +52,13 @@ def shared_spec(request: pytest.FixtureRequest, tmp_path: Path) -> StoreSpec:
 
 def test_processes_and_threads_never_overspend(shared_spec: StoreSpec) -> None:
     store = shared_spec.open()  # also creates the SQLite schema before the race
-    context = multiprocessing.get_context("spawn")
-    go = context.Event()
-    results = context.Queue()
-    processes = [
-        context.Process(
-            target=race,
-            args=(shared_spec.open, f"p{i}"),
-            kwargs={"threads": THREADS, "attempts": ATTEMPTS, "go": go, "results": results},
-            daemon=True,
-        )
-        for i in range(PROCESSES)
-    ]
-    for process in processes:
-        process.start()
-    granted: list[str] = []
-    try:
-        for _ in processes:
-            assert results.get(timeout=60)[0] == "ready"
-        go.set()
-        for _ in processes:
-            granted.extend(results.get(timeout=90)[1])
-    except queue.Empty:
-        pytest.fail(f"a racer did not report; exit codes {[p.exitcode for p in processes]}")
-    finally:
-        for process in processes:
-            process.join(timeout=30)
-            if process.is_alive():
-                process.kill()
-    assert [p.exitcode for p in processes] == [0] * PROCESSES
+    granted = race_in_processes(
+        race,
+        lambda i, go, results: (
+            (shared_spec.open, f"p{i}"),
+            {"threads": THREADS, "attempts": ATTEMPTS, "go": go, "results": results},
+        ),
+        PROCESSES,
+    )
     _check_exact(store, granted)
     store.close()
