@@ -6,6 +6,7 @@ import itertools
 import multiprocessing
 import os
 import queue
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -137,3 +138,23 @@ def race_in_processes(
                 process.kill()
     assert [p.exitcode for p in processes] == [0] * count
     return gathered
+
+
+def assert_every_call_fails_fast(store: Store, *, match: str | None = None, within: float = 1.0) -> None:
+    """Each store call against an unreachable backend raises ``StoreError`` (chained) within ``within`` s."""
+    from graylib import StoreError
+
+    calls: list[Callable[[], object]] = [
+        lambda: store.reserve(request(counter("total"))),
+        lambda: store.release("rule-1", "p-1", 0.0),
+        lambda: store.kill("rule-1", "x", 0.0),
+        lambda: store.revive("rule-1"),
+        store.kill_switches,
+        lambda: store.stats("rule-1"),
+    ]
+    for call in calls:
+        started = time.monotonic()
+        with pytest.raises(StoreError, match=match) as caught:
+            call()
+        assert time.monotonic() - started < within
+        assert caught.value.__cause__ is not None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,7 +19,15 @@ from graylib import StoreError
 from graylib.stores import KillSwitch, RedisStore, ReleaseResult, ReserveStatus, RuleStats, store_from_url
 from tests.redis_cluster import LocalCluster
 from tests.redis_server import free_port
-from tests.stores.support import CLUSTER_RULES, T0, StoreSpec, cluster_prefix, counter, request
+from tests.stores.support import (
+    CLUSTER_RULES,
+    T0,
+    StoreSpec,
+    assert_every_call_fails_fast,
+    cluster_prefix,
+    counter,
+    request,
+)
 
 pytestmark = pytest.mark.redis
 
@@ -178,20 +186,7 @@ def test_a_bad_cluster_url_is_a_value_error(url: str) -> None:
 
 def test_an_unreachable_cluster_fails_fast_with_store_error() -> None:
     store = RedisStore(f"redis+cluster://127.0.0.1:{free_port()},127.0.0.1:{free_port()}", timeout=0.25)
-    calls: list[Callable[[], object]] = [
-        lambda: store.reserve(request(counter("total"))),
-        lambda: store.release("rule-1", "p-1", 0.0),
-        lambda: store.kill("rule-1", "x", 0.0),
-        lambda: store.revive("rule-1"),
-        store.kill_switches,
-        lambda: store.stats("rule-1"),
-    ]
-    for call in calls:
-        started = time.monotonic()
-        with pytest.raises(StoreError, match=r"RedisStore\('redis\+cluster://") as caught:
-            call()
-        assert time.monotonic() - started < 1.0
-        assert caught.value.__cause__ is not None
+    assert_every_call_fails_fast(store, match=r"RedisStore\('redis\+cluster://")
     store.close()
 
 

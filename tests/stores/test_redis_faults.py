@@ -8,14 +8,14 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from graylib import StoreError
 from graylib.stores import RedisStore, ReserveStatus, RuleStats
 from tests.redis_server import RedisServer, free_port
-from tests.stores.support import counter, request, unique_prefix
+from tests.stores.support import assert_every_call_fails_fast, counter, request, unique_prefix
 
 pytestmark = pytest.mark.redis
 
@@ -28,20 +28,7 @@ def private_server() -> Iterator[RedisServer]:
 
 def test_unreachable_redis_fails_fast_with_store_error() -> None:
     store = RedisStore(f"redis://127.0.0.1:{free_port()}/0", timeout=0.25)
-    calls: list[Callable[[], object]] = [
-        lambda: store.reserve(request(counter("total"))),
-        lambda: store.release("rule-1", "p-1", 0.0),
-        lambda: store.kill("rule-1", "x", 0.0),
-        lambda: store.revive("rule-1"),
-        store.kill_switches,
-        lambda: store.stats("rule-1"),
-    ]
-    for call in calls:
-        started = time.monotonic()
-        with pytest.raises(StoreError) as caught:
-            call()
-        assert time.monotonic() - started < 1.0
-        assert caught.value.__cause__ is not None
+    assert_every_call_fails_fast(store)
     store.close()
 
 
