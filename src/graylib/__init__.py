@@ -12,11 +12,11 @@ from ._errors import ConfigError, GraylibError, PolicyError, StoreError
 from ._load import load_config
 from ._policy import Plan, plan_change
 from ._status import RuleStatus, Status
-from ._values import Context, Decision, Reason
+from ._values import MAX_FIELD_LENGTH, Context, Decision, Reason
 from ._version import __version__ as __version__
 from .stores import MemoryStore, RedisStore, SQLiteStore, Store
 
-__all__ = [
+__all__ = [  # noqa: RUF022 - plain sorted order (tests/test_public_api.py), constants included
     "Alert",
     "Client",
     "Config",
@@ -24,6 +24,7 @@ __all__ = [
     "Context",
     "Decision",
     "GraylibError",
+    "MAX_FIELD_LENGTH",
     "MemoryStore",
     "Plan",
     "PolicyError",

@@ -30,7 +30,7 @@ import msgspec
 
 from ._compile import Snapshot
 from ._limits import LimitPlan, decode_decision
-from ._values import Context, Decision, Reason
+from ._values import Context, Decision, Reason, field_problem
 from .stores import ReserveRequest, ReserveStatus
 
 if TYPE_CHECKING:
@@ -177,6 +177,9 @@ class Claims:
                     detail = "claim needs a payment_id: the rule has limits, counted once per payment id"
                     return _refuse(decision, Reason.ERROR, detail)
                 return decision  # nothing to count and no payment id to remember it by
+            unusable = plan.unusable(ctx)
+            if unusable is not None:  # too long or not text: never hashed into a key or stored
+                return _refuse(decision, Reason.ERROR, unusable)
             shadow = decision.reason is _SHADOW
             request = plan.request(ctx, decision, now, shadow=shadow)
             if isinstance(request, str):
@@ -231,6 +234,9 @@ class Claims:
             return ReleaseOutcome(
                 rule_id, payment_id, released=False, detail="no payment id: nothing to release"
             )
+        unusable = field_problem("rule_id", rule_id) or field_problem("payment_id", payment_id)
+        if unusable is not None:  # a claim never stored such a value, so there is nothing to give back
+            return ReleaseOutcome(rule_id, payment_id, released=False, detail=unusable)
         try:
             result = self._client.store.release(rule_id, payment_id, self._clock())
         except Exception as exc:

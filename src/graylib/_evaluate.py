@@ -23,7 +23,7 @@ import mmh3
 from ._bucketing import BUCKETS, threshold
 from ._config import Rule, Stage
 from ._iprange import IPRanges
-from ._values import Context, Decision, Reason
+from ._values import MAX_FIELD_LENGTH, Context, Decision, Reason, field_problem
 
 __all__ = ["NOT_TARGETED", "CompiledRule"]
 
@@ -37,7 +37,9 @@ _THRESHOLD_CACHE_SIZE = 4096
 _CACHED_NAME_MAX = 256
 """Longest cluster + node (characters) whose threshold is remembered: longer names are judged, not kept."""
 
-_hash: Callable[[str, int, bool], int] = mmh3.hash
+_hash: Callable[[bytes, int, bool], int] = mmh3.hash
+"""Hashes the key's UTF-8 bytes (the same bucket as its text): encoding first is the check that the text has
+a UTF-8 form at all, which MurmurHash3 given a ``str`` with a lone surrogate does not make (it crashes)."""
 _time = time.time
 _APPLIES_ROLLOUT = Reason.APPLIES_ROLLOUT
 _APPLIES_ALLOWLISTED = Reason.APPLIES_ALLOWLISTED
@@ -178,9 +180,13 @@ class CompiledRule:
             if refusal is not None:
                 return refusal
         account = ctx.account
-        if type(account) is not str or not account:
-            return self.d_no_account
-        bucket = _hash(self.prefix + account, 0, False) % BUCKETS
+        if type(account) is not str or not 0 < len(account) <= MAX_FIELD_LENGTH:
+            return self._account_refusal(account)
+        try:
+            key = (self.prefix + account).encode()
+        except UnicodeEncodeError:  # a lone surrogate, as a JSON body's "\ud800" gives
+            return self._account_refusal(account)
+        bucket = _hash(key, 0, False) % BUCKETS
         # 5. allow list, else 6. stage and 7. bucket
         if account in self.allow:
             reason = _APPLIES_ALLOWLISTED
@@ -255,6 +261,13 @@ class CompiledRule:
         if self.rule.max_amount is None:
             return None
         return self.d_too_large
+
+    def _account_refusal(self, account: object) -> Decision:
+        """Step 4 for an account that cannot be bucketed: missing, too long, or not valid text."""
+        problem = field_problem("account", account)
+        if problem is None:
+            return self.d_no_account
+        return self._refusal(Reason.ERROR, problem)
 
     def _denied(self, ctx: Context) -> Decision | None:
         """Step 3: the refusal of a payment on one of the rule's deny lists, or None."""

@@ -30,7 +30,7 @@ import msgspec
 from ._config import Limit, Rule
 from ._config._model import LIMIT_SUBJECTS
 from ._iprange import limit_key
-from ._values import Context, Decision
+from ._values import Context, Decision, field_problem
 from .stores import CounterSpec, ReserveRequest
 
 __all__ = ["LimitPlan", "decode_decision", "describe_limit", "encode_decision"]
@@ -58,6 +58,8 @@ if (
     _msg = f"graylib._limits passes ReserveRequest fields positionally as {_REQUEST_FIELDS}, got {_names}"
     raise ImportError(_msg)
 
+_FINGERPRINT_FIELDS = ("payment_id", "account", "payment_type", "merchant")
+"""The context fields every claim stores: its payment id, and the fingerprint (see the module docstring)."""
 _Subject = tuple[str, str, int, "int | None", "int | None"]
 """(kind, context field, window seconds, max count, max amount) of one ``per_X`` limit."""
 
@@ -90,7 +92,16 @@ class LimitPlan:
     payment id, because the payment id is what makes a retry count once and a release give back exactly.
     """
 
-    __slots__ = ("alarm_amount", "alarm_window", "descriptions", "fixed", "guarded", "rule_id", "subjects")
+    __slots__ = (
+        "alarm_amount",
+        "alarm_window",
+        "descriptions",
+        "fixed",
+        "guarded",
+        "rule_id",
+        "stored_fields",
+        "subjects",
+    )
 
     def __init__(self, rule: Rule) -> None:
         self.rule_id: str = rule.id
@@ -113,6 +124,16 @@ class LimitPlan:
         self.alarm_amount: int | None = alarm.amount if alarm is not None else None
         self.alarm_window: int = alarm.window if alarm is not None else 0
         self.guarded: bool = bool(subjects or fixed or alarm is not None)
+        self.stored_fields: tuple[str, ...] = (*_FINGERPRINT_FIELDS, *(s[1] for s in subjects))
+        """The context fields a claim of this rule stores: the payment id, the fingerprint, the counters'."""
+
+    def unusable(self, ctx: Context) -> str | None:
+        """The detail refusing a payment whose stored fields are too long or not valid text, or None."""
+        for name in self.stored_fields:
+            problem = field_problem(name, getattr(ctx, name))
+            if problem is not None:
+                return problem
+        return None
 
     def request(self, ctx: Context, decision: Decision, now: float, *, shadow: bool) -> ReserveRequest | str:
         """The reservation for this payment, or the text of a refusal when a limited field is missing.
