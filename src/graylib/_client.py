@@ -19,9 +19,11 @@ from typing import Any
 from ._claims import AlertHook, Claims, ReleaseOutcome
 from ._compile import Snapshot, compile_config
 from ._config import Config
+from ._config._dump import recheck
 from ._errors import ConfigError
 from ._killwatch import KillWatch
 from ._load import load_config_with_digest
+from ._redact import redact_url
 from ._reload import Reloader, ReloadErrorHook, ReloadHook, open_from_file
 from ._smoke import check_smoke
 from ._status import Status, Tallies, client_status, new_tallies
@@ -35,6 +37,25 @@ log = logging.getLogger("graylib")
 ConfigSource = Config | Mapping[str, Any] | str | os.PathLike[str]
 
 
+def _checked_store(store: object) -> Store:
+    """``store``, or a new ``MemoryStore`` for None; anything that is not a ``Store`` is a ``TypeError``.
+
+    A URL is not opened here: a store the client opened would be the client's to close, while a store
+    passed in stays the caller's. ``graylib.stores.store_from_url`` opens one.
+    """
+    if store is None:
+        return MemoryStore()
+    if isinstance(store, Store):
+        return store
+    methods = "reserve, release, kill, revive, kill_switches, stats, close"
+    if isinstance(store, str):
+        found = f"a str {redact_url(store)[:80]!r}; open a URL with graylib.stores.store_from_url(url)"
+    else:
+        found = f"{type(store).__name__}, which lacks some of them"
+    msg = f"Client(store=...) must be a graylib Store (methods {methods}), not {found}"
+    raise TypeError(msg)
+
+
 def _error(rule_id: str, exc: BaseException) -> Decision:
     detail = f"{type(exc).__name__}: {exc}"
     return Decision(applies=False, reason=Reason.ERROR, rule_id=rule_id, detail=detail[:300])
@@ -43,9 +64,13 @@ def _error(rule_id: str, exc: BaseException) -> Decision:
 class Client:
     """Decides, per payment, whether a discount rule applies and for how much.
 
-    ``config`` is a validated ``Config``, a mapping in the config format, or a path to a rules file.
+    ``config`` is a ``Config``, a mapping in the config format, or a path to a rules file; whichever it is,
+    it passes every check of ``load_config`` (a ``Config`` built or changed in Python is written back to a
+    document and checked again) and its smoke cases as this client, or ``ConfigError`` is raised.
     ``cluster`` and ``node`` are this process's identity, which the rollout stages target. ``store`` holds
-    kill switches and limit counters (default: a new ``MemoryStore``, private to this client).
+    kill switches and limit counters (default: a new ``MemoryStore``, private to this client); anything
+    that is not a ``Store`` (a URL string included: see ``graylib.stores.store_from_url``) is a
+    ``TypeError``.
     ``on_alert`` is called with an ``Alert`` when a claim trips a rule's rate alarm; ``clock`` is the time
     claims, releases and kills go by (schedules, windows, record ages, kill times), ``time.time`` unless a
     test or a simulation drives it. ``evaluate`` always reads the real time for schedules.
@@ -65,7 +90,9 @@ class Client:
         if not isinstance(cluster, str) or not isinstance(node, str):
             msg = "Client(cluster=..., node=...) must be strings"
             raise TypeError(msg)
+        self._store: Store = _checked_store(store)
         if isinstance(config, Config):
+            config = recheck(config)  # built or changed in Python: the same checks as a file
             problems = check_smoke(config, cluster=cluster, node=node)
             if problems:
                 raise ConfigError([f"smoke case {p}" for p in problems], source=config.source or None)
@@ -75,7 +102,6 @@ class Client:
         self._cluster = cluster
         self._node = node
         self._snapshot: Snapshot = compile_config(config, cluster=cluster, node=node, digest=digest)
-        self._store: Store = store if store is not None else MemoryStore()
         self._kill_refresh = float(kill_refresh)
         self._killed: frozenset[str] = frozenset()
         self._kill_info: Mapping[str, KillSwitch] = {}
