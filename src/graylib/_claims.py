@@ -30,6 +30,8 @@ import msgspec
 
 from ._compile import Snapshot
 from ._limits import LimitPlan, decode_decision
+from ._redact import describe_error, describe_store, redact_url
+from ._throttle import LogThrottle
 from ._values import Context, Decision, Reason, field_problem
 from .stores import ReserveRequest, ReserveStatus
 
@@ -101,14 +103,13 @@ def _refuse(decision: Decision, reason: Reason, detail: str) -> Decision:
     )
 
 
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
+_describe = describe_error
 
 
 class Claims:
     """The claim and release logic of one ``Client``: limit plans per snapshot, the alert hook, the clock."""
 
-    __slots__ = ("_client", "_clock", "_on_alert", "_plans")
+    __slots__ = ("_client", "_clock", "_on_alert", "_plans", "_warnings")
 
     def __init__(self, client: Client, *, on_alert: AlertHook | None, clock: Callable[[], float]) -> None:
         if on_alert is not None and not callable(on_alert):
@@ -121,6 +122,7 @@ class Claims:
         self._on_alert = on_alert
         self._clock = clock
         self._plans: tuple[Snapshot | None, dict[str, LimitPlan]] = (None, {})
+        self._warnings = LogThrottle(log)
 
     def plan(self, snapshot: Snapshot, rule_id: str) -> LimitPlan | None:
         """The limit plan of a rule under ``snapshot``; built on first use, dropped with the snapshot."""
@@ -191,7 +193,9 @@ class Claims:
         try:
             result = client.store.reserve(request)
         except Exception as exc:  # StoreError, or anything a custom store lets through
-            return _refuse(decision, Reason.ERROR, f"store unavailable: {_describe(exc)}")
+            detail = f"store unavailable: {_describe(exc)}"
+            self._store_fault("claim", rule_id, detail, ctx.account, ctx.payment_id)
+            return _refuse(decision, Reason.ERROR, detail)
         try:
             status = result.status
             if status is _GRANTED:
@@ -208,22 +212,25 @@ class Claims:
                 )
                 return _refuse(decision, Reason.ERROR, detail)
             if status is _ALARM_TRIPPED:
-                self._alert(request, result.detail)
+                reason = redact_url(str(result.detail))
+                self._alert(request, reason)
                 client._refresh_kills(force=True)
-                return _refuse(decision, Reason.KILLED, f"kill switch: {result.detail}")
+                return _refuse(decision, Reason.KILLED, f"kill switch: {reason}")
             if status is _KILLED:
                 if killed is not None:  # this client already knew: no new payment while the switch is set
                     return killed
                 client._refresh_kills(force=True)  # set after this client last looked; look again now
                 info = client.kill_switches().get(rule_id)
-                detail = f"kill switch: {info.reason if info else result.detail}"
+                detail = redact_url(f"kill switch: {info.reason if info else result.detail}")
                 return _refuse(decision, Reason.KILLED, detail)
             # A custom store answered something the protocol does not define: fail closed, say what.
-            return _refuse(decision, Reason.ERROR, f"unexpected answer from the store: {status!r}")
+            detail = redact_url(f"unexpected answer from the store: {status!r}")
         except msgspec.DecodeError as exc:
-            return _refuse(decision, Reason.ERROR, f"replayed claim: stored decision unreadable: {exc}")
+            detail = f"replayed claim: stored decision unreadable: {_describe(exc)}"
         except Exception as exc:
-            return _refuse(decision, Reason.ERROR, _describe(exc))
+            detail = _describe(exc)
+        self._store_fault("claim", rule_id, detail, ctx.account, ctx.payment_id)
+        return _refuse(decision, Reason.ERROR, detail)
 
     def release(self, rule_id: str, payment_id: str) -> ReleaseOutcome:
         """Give back what the payment reserved, once. Never raises for a store fault."""
@@ -241,16 +248,37 @@ class Claims:
             result = self._client.store.release(rule_id, payment_id, self._clock())
         except Exception as exc:
             detail = f"store unavailable: {_describe(exc)}"[:_DETAIL_MAX]
-            log.warning("release of %r / %r failed: %s", rule_id, payment_id, detail)
+            self._store_fault("release", rule_id, detail, "", payment_id)
             return ReleaseOutcome(rule_id, payment_id, released=False, failed=True, detail=detail)
         try:
-            return ReleaseOutcome(
-                rule_id, payment_id, bool(result.released), int(result.amount), detail=str(result.detail)
-            )
+            released, amount = bool(result.released), int(result.amount)
+            detail = redact_url(str(result.detail))[:_DETAIL_MAX]
         except Exception:  # a custom store answered something the protocol does not define
-            detail = f"unexpected answer from the store: {result!r}"[:_DETAIL_MAX]
-            log.warning("release of %r / %r failed: %s", rule_id, payment_id, detail)
+            detail = redact_url(f"unexpected answer from the store: {result!r}")[:_DETAIL_MAX]
+            self._store_fault("release", rule_id, detail, "", payment_id)
             return ReleaseOutcome(rule_id, payment_id, released=False, failed=True, detail=detail)
+        return ReleaseOutcome(rule_id, payment_id, released, amount, detail=detail)
+
+    def _store_fault(self, what: str, rule_id: str, detail: str, account: object, payment_id: object) -> None:
+        """Warn (at most once per rule and interval) that a claim or release failed on the store.
+
+        The line names the rule and the store, never the payment: the account and the payment id are
+        blanked out of the store's message too (a custom store might quote them).
+        """
+        try:
+            for secret in (account, payment_id):
+                if isinstance(secret, str) and secret:
+                    detail = detail.replace(secret, "<redacted>")
+            self._warnings.warning(
+                (what, rule_id),
+                "%s for rule %r failed closed on the store %s: %s",
+                what,
+                rule_id,
+                describe_store(self._client.store),
+                detail,
+            )
+        except Exception:  # logging must never cost a payment its answer
+            return
 
     def _alert(self, request: ReserveRequest, reason: str) -> None:
         """Log the tripped alarm and call the hook; a failing hook is logged and otherwise ignored."""

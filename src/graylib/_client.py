@@ -13,7 +13,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
 from typing import Any
 
 from ._claims import AlertHook, Claims, ReleaseOutcome
@@ -23,7 +23,7 @@ from ._config._dump import recheck
 from ._errors import ConfigError
 from ._killwatch import KillWatch
 from ._load import load_config_with_digest
-from ._redact import redact_url
+from ._redact import describe_error, redact_url
 from ._reload import Reloader, ReloadErrorHook, ReloadHook, open_from_file
 from ._smoke import check_smoke
 from ._status import Status, Tallies, client_status, new_tallies
@@ -35,6 +35,32 @@ __all__ = ["Client"]
 log = logging.getLogger("graylib")
 
 ConfigSource = Config | Mapping[str, Any] | str | os.PathLike[str]
+
+
+class _Everything:
+    """The kill view while the kill switches are unknown: every rule id is in it (fails closed)."""
+
+    __slots__ = ()
+
+    def __contains__(self, rule_id: object) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        return "<every rule: kill switches unknown>"
+
+
+_UNKNOWN = _Everything()
+_DEFAULT_MAX_STALE = 5.0
+
+
+def _max_stale(value: float | None, refresh: float) -> float:
+    """``kill_max_stale``: positive seconds; None picks 5 s, or 3 refresh intervals when that is longer."""
+    if value is None:
+        return max(_DEFAULT_MAX_STALE, 3 * refresh)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        msg = f"Client(kill_max_stale=...) must be a positive number of seconds or None (got {value!r})"
+        raise ValueError(msg)
+    return float(value)
 
 
 def _checked_store(store: object) -> Store:
@@ -57,7 +83,7 @@ def _checked_store(store: object) -> Store:
 
 
 def _error(rule_id: str, exc: BaseException) -> Decision:
-    detail = f"{type(exc).__name__}: {exc}"
+    detail = describe_error(exc)
     return Decision(applies=False, reason=Reason.ERROR, rule_id=rule_id, detail=detail[:300])
 
 
@@ -71,6 +97,11 @@ class Client:
     kill switches and limit counters (default: a new ``MemoryStore``, private to this client); anything
     that is not a ``Store`` (a URL string included: see ``graylib.stores.store_from_url``) is a
     ``TypeError``.
+    ``kill_refresh`` is how often (seconds) the kill switches are re-read from the store (0: before every
+    evaluation). ``kill_max_stale`` bounds how old that view may get while the store cannot be read: past
+    it, every rule fails closed (``Reason.ERROR``, the detail says the kill switches are unknown) and
+    ``status()`` is unhealthy, until a read succeeds again. Default: 5 seconds, or 3 x ``kill_refresh``
+    when that is longer; ``math.inf`` keeps the last view forever (not advised).
     ``on_alert`` is called with an ``Alert`` when a claim trips a rule's rate alarm; ``clock`` is the time
     claims, releases and kills go by (schedules, windows, record ages, kill times), ``time.time`` unless a
     test or a simulation drives it. ``evaluate`` always reads the real time for schedules.
@@ -84,6 +115,7 @@ class Client:
         node: str = "",
         store: Store | None = None,
         kill_refresh: float = 1.0,
+        kill_max_stale: float | None = None,
         on_alert: AlertHook | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -103,7 +135,9 @@ class Client:
         self._node = node
         self._snapshot: Snapshot = compile_config(config, cluster=cluster, node=node, digest=digest)
         self._kill_refresh = float(kill_refresh)
-        self._killed: frozenset[str] = frozenset()
+        self._kill_max_stale = _max_stale(kill_max_stale, self._kill_refresh)
+        self._kills_read_at = time.monotonic()  # the staleness budget counts from construction
+        self._killed: Container[str] = frozenset()
         self._kill_info: Mapping[str, KillSwitch] = {}
         self._kills_due = 0.0
         self._kill_lock = threading.Lock()
@@ -140,7 +174,8 @@ class Client:
         version once it passes validation, its smoke cases and the change policy; otherwise the running
         snapshot stays and ``on_reload_error(exc)`` is called (``on_reload(snapshot)`` on success). With
         ``last_good_path`` the last good text is kept there, and served at start-up when ``path`` is broken.
-        See ``graylib._reload``.
+        Other keywords (``kill_refresh``, ``kill_max_stale``, ``on_alert``, ``clock``) are the
+        constructor's. See ``graylib._reload``.
         """
         return open_from_file(
             cls,
@@ -290,7 +325,26 @@ class Client:
         """The kill switches this client currently obeys, as last read from the store."""
         return self._kill_info
 
+    @property
+    def kill_switches_stale(self) -> bool:
+        """True while the kill switches are older than ``kill_max_stale``: every rule fails closed."""
+        return self._killed is _UNKNOWN
+
     def _killed_decision(self, rule_id: str, fallback: Decision) -> Decision:
+        if self._killed is _UNKNOWN:
+            age = time.monotonic() - self._kills_read_at
+            detail = (
+                f"kill switches unknown: not read from the store for {age:.1f} s "
+                f"(kill_max_stale={self._kill_max_stale:g} s), failing closed; {self._kill_error}"
+            )
+            return Decision(
+                applies=False,
+                reason=Reason.ERROR,
+                rule_id=rule_id,
+                rule_version=fallback.rule_version,
+                stage=fallback.stage,
+                detail=detail[:300],
+            )
         info = self._kill_info.get(rule_id)
         if info is None:
             return fallback
@@ -332,15 +386,33 @@ class Client:
             try:
                 info = dict(self._store.kill_switches())
             except Exception as exc:
-                self._kill_error = f"{type(exc).__name__}: {exc}"
-                log.warning("could not read kill switches from the store; keeping the last known: %s", exc)
+                self._stale_kills(describe_error(exc))
             else:
+                if self._killed is _UNKNOWN:
+                    log.warning("kill switches read from the store again: rules are served again")
                 self._kill_info = info
                 self._killed = frozenset(info)
                 self._kill_error = ""
+                self._kills_read_at = time.monotonic()
             self._kills_due = time.monotonic() + self._kill_refresh
         finally:
             self._kill_lock.release()
+
+    def _stale_kills(self, error: str) -> None:
+        """A read of the kill switches failed: keep the last view, or fail closed once it is too old."""
+        self._kill_error = error
+        age = time.monotonic() - self._kills_read_at
+        if age < self._kill_max_stale:
+            log.warning("could not read kill switches from the store; keeping the last known: %s", error)
+        elif self._killed is not _UNKNOWN:
+            self._killed = _UNKNOWN
+            log.error(
+                "kill switches not read from the store for %.1f s (kill_max_stale=%g s): every rule fails "
+                "closed until the store answers: %s",
+                age,
+                self._kill_max_stale,
+                error,
+            )
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 

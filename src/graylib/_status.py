@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ._config import Config
+from ._redact import describe_error
 from ._values import Reason
 from .stores import KillSwitch, RuleStats, Store
 
@@ -118,12 +119,16 @@ class Status:
     last_reload_error: str = ""
     last_reload_error_at: float | None = None
     kill_switch_error: str = ""
+    kill_switches_stale: bool = False
+    """The client could not read the kill switches for longer than its ``kill_max_stale``: every rule
+    answers ``Reason.ERROR`` until the store can be read again."""
     rules: tuple[RuleStatus, ...] = ()
 
     @property
     def healthy(self) -> bool:
-        """No reload error newer than the last successful load, and the source itself is what is served."""
-        if self.served_from == "last_good":
+        """No reload error newer than the last successful load, the source itself is what is served, and the
+        kill switches are fresh enough to serve by."""
+        if self.served_from == "last_good" or self.kill_switches_stale:
             return False
         if self.last_reload_error_at is None:
             return True
@@ -155,7 +160,7 @@ def _rules(
         try:
             stats = store.stats(rule.id)
         except Exception as exc:  # a status must still show the rest when the store is down
-            stats, stats_error = RuleStats(), f"{type(exc).__name__}: {exc}"
+            stats, stats_error = RuleStats(), describe_error(exc)
         out.append(
             RuleStatus(
                 rule_id=rule.id,
@@ -181,7 +186,7 @@ def _switches(store: Store, fallback: Mapping[str, KillSwitch]) -> tuple[Mapping
     try:
         return dict(store.kill_switches()), ""
     except Exception as exc:  # keep the client's last known view
-        return fallback, f"{type(exc).__name__}: {exc}"
+        return fallback, describe_error(exc)
 
 
 def client_status(client: Client) -> Status:
@@ -204,6 +209,7 @@ def client_status(client: Client) -> Status:
         node=snapshot.node,
         digest=snapshot.digest,
         kill_switch_error=switch_error,
+        kill_switches_stale=client.kill_switches_stale,
         rules=_rules(snapshot.config, client.store, switches, client._tallies),
         **reload_fields,
     )
