@@ -224,3 +224,24 @@ def test_a_thousand_huge_claims_add_nothing_to_redis() -> None:
         client.close()
         store.close()
         conn.close()
+
+
+def test_a_salt_without_a_utf8_form_is_a_config_error_not_a_crash() -> None:
+    code = textwrap.dedent(
+        """
+        import json
+        from graylib import Client, ConfigError
+        from tests.helpers import make_config
+
+        salt = json.loads('"s\\\\ud800"')
+        try:
+            Client(make_config({"salt": salt}), cluster="sh-small")
+        except ConfigError as exc:
+            print("refused", "salt" in str(exc))
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60, check=False
+    )
+    assert proc.returncode == 0, f"status {proc.returncode}: {proc.stderr[-2000:]}"
+    assert proc.stdout.strip() == "refused True"

@@ -22,6 +22,7 @@ import mmh3
 
 from ._bucketing import BUCKETS, threshold
 from ._config import Rule, Stage
+from ._errors import ConfigError
 from ._iprange import IPRanges
 from ._values import MAX_FIELD_LENGTH, Context, Decision, Reason, field_problem
 
@@ -37,9 +38,11 @@ _THRESHOLD_CACHE_SIZE = 4096
 _CACHED_NAME_MAX = 256
 """Longest cluster + node (characters) whose threshold is remembered: longer names are judged, not kept."""
 
-_hash: Callable[[bytes, int, bool], int] = mmh3.hash
-"""Hashes the key's UTF-8 bytes (the same bucket as its text): encoding first is the check that the text has
-a UTF-8 form at all, which MurmurHash3 given a ``str`` with a lone surrogate does not make (it crashes)."""
+_hash: Callable[[str | bytes, int, bool], int] = mmh3.hash
+"""MurmurHash3 of a key's UTF-8 form. Given a ``str`` it encodes without checking, and a lone surrogate
+(no UTF-8 form) crashes the interpreter: so only ASCII text is hashed as text (the salt prefix is checked
+when the rule is compiled); any other account is encoded first, which raises for a surrogate. Its bytes hash
+to the same bucket as its text."""
 _time = time.time
 _APPLIES_ROLLOUT = Reason.APPLIES_ROLLOUT
 _APPLIES_ALLOWLISTED = Reason.APPLIES_ALLOWLISTED
@@ -108,6 +111,11 @@ class CompiledRule:
         self.shadow = rule.state == "shadow"
         self.stage = rule.rollout.stage
         self.prefix = f"{rule.bucket_salt}:"
+        try:
+            self.prefix.encode()  # the hot path hashes it as text: it must have a UTF-8 form
+        except UnicodeEncodeError as exc:
+            msg = f"rule {rule.id!r}: salt is not valid Unicode text (a lone surrogate): it cannot be hashed"
+            raise ConfigError([msg]) from exc
         self.payment_types = rule.payment_types
         self.regions = rule.regions
         self.min_amount = max(rule.min_amount or 1, 1)
@@ -182,11 +190,14 @@ class CompiledRule:
         account = ctx.account
         if type(account) is not str or not 0 < len(account) <= MAX_FIELD_LENGTH:
             return self._account_refusal(account)
-        try:
-            key = (self.prefix + account).encode()
-        except UnicodeEncodeError:  # a lone surrogate, as a JSON body's "\ud800" gives
-            return self._account_refusal(account)
-        bucket = _hash(key, 0, False) % BUCKETS
+        if account.isascii():  # the common case: text and its UTF-8 bytes hash alike (prefix checked)
+            bucket = _hash(self.prefix + account, 0, False) % BUCKETS
+        else:
+            try:
+                key = (self.prefix + account).encode()
+            except UnicodeEncodeError:  # a lone surrogate, as a JSON body's "\ud800" gives
+                return self._account_refusal(account)
+            bucket = _hash(key, 0, False) % BUCKETS
         # 5. allow list, else 6. stage and 7. bucket
         if account in self.allow:
             reason = _APPLIES_ALLOWLISTED
