@@ -136,9 +136,9 @@ def test_without_a_watcher_thread_staleness_is_judged_per_call() -> None:
 
 
 def test_the_default_bound_is_a_few_seconds_and_follows_a_slow_refresh() -> None:
-    assert Client(make_config())._kill_max_stale == 5.0
-    assert Client(make_config(), kill_refresh=10)._kill_max_stale == 30.0
-    assert Client(make_config(), kill_max_stale=math.inf)._kill_max_stale == math.inf
+    assert Client(make_config())._kills.max_stale == 5.0
+    assert Client(make_config(), kill_refresh=10)._kills.max_stale == 30.0
+    assert Client(make_config(), kill_max_stale=math.inf)._kills.max_stale == math.inf
 
 
 @pytest.mark.parametrize("bad", [0, -1, "5", True, float("nan")])

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from graylib import Client, Context, MemoryStore, Reason, RedisStore, StoreError
-from graylib._throttle import LogThrottle
+from graylib._runtime._throttle import LogThrottle
 from graylib.stores import ReleaseResult, ReserveRequest, ReserveResult
 from tests.claims_support import RULE, limited_config
 from tests.redis_server import RedisServer

@@ -7,12 +7,12 @@ snapshot of the rules with a reason, and fails closed whenever a guardrail says 
 import logging as _logging
 
 from ._bucketing import bucket
-from ._claims import Alert, ReleaseOutcome
 from ._client import Client
 from ._config import Config
 from ._errors import ConfigError, GraylibError, PolicyError, StoreError
 from ._load import load_config
 from ._policy import Plan, plan_change
+from ._runtime._claims import Alert, ReleaseOutcome
 from ._status import RuleStatus, Status
 from ._values import MAX_FIELD_LENGTH, Context, Decision, Reason
 from ._version import __version__ as __version__

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import mmh3
 
@@ -25,6 +26,9 @@ from ._config import Rule, Stage
 from ._errors import ConfigError
 from ._iprange import IPRanges
 from ._values import MAX_FIELD_LENGTH, Context, Decision, Reason, field_problem
+
+if TYPE_CHECKING:
+    from ._limits import LimitPlan
 
 __all__ = ["NOT_TARGETED", "CompiledRule"]
 
@@ -89,6 +93,7 @@ class CompiledRule:
         "node",
         "num",
         "payment_types",
+        "plan",
         "prefix",
         "regions",
         "rule",
@@ -101,8 +106,10 @@ class CompiledRule:
         "version",
     )
 
-    def __init__(self, rule: Rule, *, version: str, cluster: str, node: str) -> None:
+    def __init__(self, rule: Rule, *, version: str, cluster: str, node: str, plan: LimitPlan) -> None:
         self.rule = rule
+        self.plan = plan
+        """The rule's limits, prepared for claims (built with the rule by ``_compile.compile_rule``)."""
         self.rule_id = rule.id
         self.version = version
         self.cluster = cluster
@@ -260,6 +267,15 @@ class CompiledRule:
             stage=self.stage,
             bucket=bucket,
         )
+
+    @property
+    def compiled(self) -> CompiledRule:
+        """Itself: a live rule is served as it is (see ``_runtime._served``)."""
+        return self
+
+    def judge(self, ctx: Context, now: float) -> tuple[Decision, Decision | None]:
+        """What a claim needs: the decision, and no kill switch overriding it (see ``_runtime._served``)."""
+        return self.evaluate(ctx, now), None
 
     def _amount_refusal(self, amount: object) -> Decision | None:
         """Step 4 for an amount outside the fast range check: the refusal, or None when it is eligible.

@@ -17,10 +17,10 @@ from collections.abc import Callable
 
 import attrs
 
-from .._claims import Alert
 from .._client import Client
 from .._config import Config, Rule
 from .._policy import plan_change
+from .._runtime._claims import Alert
 from .._values import Context, Decision, Reason
 from ..stores import Store
 from ._payments import PaymentStream
