@@ -30,7 +30,7 @@ import msgspec
 from ._config import Limit, Rule
 from ._config._model import LIMIT_SUBJECTS
 from ._iprange import limit_key
-from ._values import Context, Decision, field_problem
+from ._values import MAX_FIELD_LENGTH, Context, Decision, field_problem
 from .stores import CounterSpec, ReserveRequest
 
 __all__ = ["LimitPlan", "decode_decision", "describe_limit", "encode_decision"]
@@ -130,9 +130,12 @@ class LimitPlan:
     def unusable(self, ctx: Context) -> str | None:
         """The detail refusing a payment whose stored fields are too long or not valid text, or None."""
         for name in self.stored_fields:
-            problem = field_problem(name, getattr(ctx, name))
-            if problem is not None:
-                return problem
+            value = getattr(ctx, name)
+            # Short ASCII text is fine: only other values pay for the full check.
+            if type(value) is str and (len(value) > MAX_FIELD_LENGTH or not value.isascii()):
+                problem = field_problem(name, value)
+                if problem is not None:
+                    return problem
         return None
 
     def request(self, ctx: Context, decision: Decision, now: float, *, shadow: bool) -> ReserveRequest | str:
