@@ -16,7 +16,7 @@ heavier for the garbage collector, so evaluation is a plain method.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import mmh3
@@ -30,7 +30,25 @@ from ._values import MAX_FIELD_LENGTH, Context, Decision, Reason, field_problem
 if TYPE_CHECKING:
     from ._limits import LimitPlan
 
-__all__ = ["NOT_TARGETED", "CompiledRule"]
+__all__ = ["NOT_TARGETED", "STEPS", "CompiledRule"]
+
+STEPS: Mapping[Reason, str] = {
+    Reason.UNKNOWN_RULE: "1. rule lookup: no such rule in this config",
+    Reason.KILLED: "1. kill: the rule's state is killed or its kill switch is set",
+    Reason.NOT_ACTIVE: "2. schedule: outside starts_at/ends_at",
+    Reason.DENYLISTED: "3. deny lists",
+    Reason.PAYMENT_TYPE: "4. eligibility: payment type not listed by the rule",
+    Reason.REGION: "4. eligibility: region not listed by the rule",
+    Reason.NOT_ELIGIBLE: "4. eligibility: amount or account",
+    Reason.APPLIES_ALLOWLISTED: "5. allow list: smoke-test account, past stage and bucket gates",
+    Reason.OUT_OF_STAGE: "6. stage: this cluster/node is not targeted by the current stage",
+    Reason.OUT_OF_ROLLOUT: "7. rollout: bucket at or above the stage's threshold at this node",
+    Reason.APPLIES_ROLLOUT: "7. rollout: bucket below the stage's threshold at this node",
+    Reason.LIMIT_REACHED: "9. limits: a limit refused the claim",
+    Reason.SHADOW: "10. shadow: would apply, but the rule is in shadow mode",
+    Reason.ERROR: "fail closed: the payment could not be judged",
+}
+"""The step of the evaluation order that gives each reason (``graylib explain`` shows it)."""
 
 NOT_TARGETED = -1
 """Stage threshold of a node the current stage does not target."""

@@ -33,7 +33,7 @@ from ._iprange import limit_key
 from ._values import MAX_FIELD_LENGTH, Context, Decision, field_problem
 from .stores import CounterSpec, ReserveRequest
 
-__all__ = ["LimitPlan", "decode_decision", "describe_limit", "encode_decision"]
+__all__ = ["LimitPlan", "LimitRefusal", "decode_decision", "describe_limit", "encode_decision"]
 
 _encode: Final = msgspec.json.Encoder().encode
 _decoder: Final = msgspec.json.Decoder(Decision)
@@ -62,6 +62,19 @@ _FINGERPRINT_FIELDS = ("payment_id", "account", "payment_type", "merchant")
 """The context fields every claim stores: its payment id, and the fingerprint (see the module docstring)."""
 _Subject = tuple[str, str, int, "int | None", "int | None"]
 """(kind, context field, window seconds, max count, max amount) of one ``per_X`` limit."""
+
+
+class LimitRefusal(str):
+    """The detail of a claim refused before the store call, which also says which kind of limit refused."""
+
+    __slots__ = ("limit",)
+
+    def __new__(cls, limit: str, detail: str) -> LimitRefusal:
+        refusal = super().__new__(cls, detail)
+        refusal.limit = limit
+        return refusal
+
+    limit: str
 
 
 def encode_decision(decision: Decision) -> str:
@@ -138,8 +151,11 @@ class LimitPlan:
                     return problem
         return None
 
-    def request(self, ctx: Context, decision: Decision, now: float, *, shadow: bool) -> ReserveRequest | str:
-        """The reservation for this payment, or the text of a refusal when a limited field is missing.
+    def request(
+        self, ctx: Context, decision: Decision, now: float, *, shadow: bool
+    ) -> ReserveRequest | LimitRefusal:
+        """The reservation for this payment, or the refusal (its text, naming the limit kind) when a limited
+        field is missing.
 
         The caller has checked that ``ctx.payment_id`` is a non-empty string.
         """
@@ -149,13 +165,15 @@ class LimitPlan:
             for kind, field, window, max_count, max_amount in self.subjects:
                 value = getattr(ctx, field)
                 if type(value) is not str or not value:
-                    return f"{kind}: the payment has no {field}, so the limit cannot count it"
+                    return LimitRefusal(
+                        kind, f"{kind}: the payment has no {field}, so the limit cannot count it"
+                    )
                 if field == "ip":
                     key = limit_key(value)
                     if key is None:
                         shown = value[:64]
                         why = "is not an IP address, so the limit cannot count it"
-                        return f"{kind}: the payment's ip {shown!r} {why}"
+                        return LimitRefusal(kind, f"{kind}: the payment's ip {shown!r} {why}")
                     value = key
                 named.append(CounterSpec(f"{kind}:{value}", window, max_count, max_amount))
             counters = (*named, *counters)

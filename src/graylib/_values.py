@@ -15,7 +15,20 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["MAX_FIELD_LENGTH", "Context", "Decision", "Reason", "field_problem"]
+__all__ = [
+    "CONTEXT_FIELDS",
+    "MAX_FIELD_LENGTH",
+    "MAX_MONEY",
+    "TEXT_FIELDS",
+    "Context",
+    "Decision",
+    "Reason",
+    "field_problem",
+]
+
+MAX_MONEY = 2**53 - 1
+"""The largest amount (minor units) or count graylib handles: exact in every store, Redis's Lua numbers
+(doubles) included. A config may name nothing larger, and stores refuse to count past it."""
 
 MAX_FIELD_LENGTH = 256
 """The longest text (in characters) a ``Context`` field may hold when it is hashed or stored.
@@ -107,6 +120,17 @@ class Decision(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     stage: str = ""
     bucket: int = -1
     detail: str = ""
+    limit: str = ""
+    """For ``LIMIT_REACHED``: the kind of limit that refused the claim (``per_account``, ``per_ip``,
+    ``per_device``, ``per_merchant``, ``per_region`` or ``total``); empty otherwise."""
+
+
+CONTEXT_FIELDS: tuple[str, ...] = tuple(
+    f.name for f in msgspec.structs.fields(Context) if f.name != "attributes"
+)
+"""The ``Context`` fields a payment is described by (all but the free-form ``attributes``), in order."""
+TEXT_FIELDS: tuple[str, ...] = tuple(f.name for f in msgspec.structs.fields(Context) if f.type is str)
+"""The ``Context`` fields that hold text (every one but ``amount`` and ``attributes``)."""
 
 
 def field_problem(name: str, value: object) -> str | None:

@@ -7,7 +7,7 @@ from fractions import Fraction
 from typing import Any
 
 from .._errors import ConfigError
-from .._values import Context, Reason
+from .._values import CONTEXT_FIELDS, Reason
 from ._checks import Problems, describe, join
 from ._model import (
     LIMIT_SUBJECTS,
@@ -31,8 +31,6 @@ from ._stages import check_widening
 __all__ = ["parse_config"]
 
 STATES = ("active", "shadow", "killed")
-CONTEXT_FIELDS: tuple[str, ...] = tuple(f for f in Context.__struct_fields__ if f != "attributes")
-"""The ``Context`` fields a config can name (smoke cases, payment samples): all but free-form attributes."""
 _RULE_KEYS = (
     "id",
     "description",

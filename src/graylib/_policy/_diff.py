@@ -16,6 +16,7 @@ from fractions import Fraction
 
 from .._config import LIMIT_SUBJECTS, Config, Discount, Limit, RateAlarm, Rule, Stage
 from .._config._stages import label, probe_points
+from .._limits import describe_limit
 from ._model import Direction, FieldChange
 
 __all__ = ["describe_added", "diff_config", "diff_rule", "fmt_percent", "stage_steps"]
@@ -37,15 +38,7 @@ def _fmt_discount(d: Discount) -> str:
 
 
 def _fmt_limit(limit: Limit | None) -> str:
-    if limit is None:
-        return _ABSENT
-    parts = []
-    if limit.count is not None:
-        parts.append(f"count {limit.count}")
-    if limit.amount is not None:
-        parts.append(f"amount {limit.amount}")
-    parts.append(f"per {limit.window_text}" if limit.window else "lifetime")
-    return ", ".join(parts)
+    return _ABSENT if limit is None else describe_limit(limit)
 
 
 def _fmt_alarm(alarm: RateAlarm | None) -> str:

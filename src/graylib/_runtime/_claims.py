@@ -88,7 +88,7 @@ class ReleaseOutcome:
     detail: str = ""
 
 
-def _refuse(decision: Decision, reason: Reason, detail: str) -> Decision:
+def _refuse(decision: Decision, reason: Reason, detail: str, limit: str = "") -> Decision:
     return Decision(
         applies=False,
         reason=reason,
@@ -97,6 +97,7 @@ def _refuse(decision: Decision, reason: Reason, detail: str) -> Decision:
         stage=decision.stage,
         bucket=decision.bucket,
         detail=detail[:_DETAIL_MAX],
+        limit=limit,
     )
 
 
@@ -180,8 +181,8 @@ class Claims:
                 return _refuse(decision, Reason.ERROR, unusable)
             shadow = decision.reason is _SHADOW
             request = plan.request(ctx, decision, now, shadow=shadow)
-            if isinstance(request, str):
-                return _refuse(decision, Reason.LIMIT_REACHED, request)
+            if isinstance(request, str):  # a LimitRefusal: a limited field the payment lacks
+                return _refuse(decision, Reason.LIMIT_REACHED, request, request.limit)
         except Exception as exc:  # the payment path never raises: fail closed
             return Decision(
                 applies=False, reason=Reason.ERROR, rule_id=str(rule_id), detail=_describe(exc)[:_DETAIL_MAX]
@@ -200,7 +201,10 @@ class Claims:
                 return decode_decision(result.payload)
             if status is _LIMIT_REACHED:
                 detail = plan.full(result.limit)
-                return _refuse(decision, Reason.LIMIT_REACHED, f"shadow: {detail}" if shadow else detail)
+                kind = result.limit.partition(":")[0]
+                return _refuse(
+                    decision, Reason.LIMIT_REACHED, f"shadow: {detail}" if shadow else detail, kind
+                )
             if status is _MISMATCH:
                 detail = (
                     "payment id reused with a different account, amount, payment type or merchant: "

@@ -7,29 +7,20 @@ from typing import Any
 
 from .._client import Client
 from .._errors import ConfigError
-from .._values import Context, Decision, Reason
+from .._evaluate import STEPS
+from .._values import CONTEXT_FIELDS, Context, Decision
 from ..stores import Store
 from ._output import emit_json, error
 from ._store import with_store
 
 __all__ = ["STEPS", "register"]
 
-STEPS: dict[Reason, str] = {
-    Reason.UNKNOWN_RULE: "1. rule lookup: no such rule in this config",
-    Reason.KILLED: "1. kill: the rule's state is killed or its kill switch is set",
-    Reason.NOT_ACTIVE: "2. schedule: outside starts_at/ends_at",
-    Reason.DENYLISTED: "3. deny lists",
-    Reason.PAYMENT_TYPE: "4. eligibility: payment type not listed by the rule",
-    Reason.REGION: "4. eligibility: region not listed by the rule",
-    Reason.NOT_ELIGIBLE: "4. eligibility: amount or account",
-    Reason.APPLIES_ALLOWLISTED: "5. allow list: smoke-test account, past stage and bucket gates",
-    Reason.OUT_OF_STAGE: "6. stage: this cluster/node is not targeted by the current stage",
-    Reason.OUT_OF_ROLLOUT: "7. rollout: bucket at or above the stage's threshold at this node",
-    Reason.APPLIES_ROLLOUT: "7. rollout: bucket below the stage's threshold at this node",
-    Reason.LIMIT_REACHED: "9. limits: a limit refused the claim",
-    Reason.SHADOW: "10. shadow: would apply, but the rule is in shadow mode",
-    Reason.ERROR: "fail closed: the payment could not be judged",
-}
+
+_OPTIONAL_FIELDS = tuple(
+    f for f in CONTEXT_FIELDS if f not in ("account", "payment_type", "amount", "cluster", "node")
+)
+"""The ``Context`` fields ``explain`` takes as options (``--payment-id``, ``--region``, ...): every field but
+the required ones and the client identity, which ``--cluster``/``--node`` give."""
 
 
 def register(sub: Any) -> None:
@@ -43,7 +34,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--amount", required=True, type=int, help="minor units (cents, fen)")
     parser.add_argument("--cluster", default="", help="this node's cluster (the client identity)")
     parser.add_argument("--node", default="", help="this node's name within its cluster")
-    for field in ("payment_id", "region", "ip", "device", "merchant"):
+    for field in _OPTIONAL_FIELDS:
         parser.add_argument(f"--{field.replace('_', '-')}", default="")
     parser.add_argument("--json", action="store_true", help="print the decision as JSON")
     parser.add_argument(
@@ -70,11 +61,7 @@ def _explain(args: argparse.Namespace, store: Store | None) -> int:
         account=args.account,
         payment_type=args.payment_type,
         amount=args.amount,
-        payment_id=args.payment_id,
-        region=args.region,
-        ip=args.ip,
-        device=args.device,
-        merchant=args.merchant,
+        **{field: getattr(args, field) for field in _OPTIONAL_FIELDS},
     )
     try:
         decision = client.evaluate(args.rule, ctx)
