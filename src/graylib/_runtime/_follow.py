@@ -140,6 +140,13 @@ def _last_good(source: Source, build: Build, path: str | None) -> Snapshot | Con
         return exc
 
 
+def _weakly(method: Callable[..., Any]) -> Callable[[], Callable[..., Any] | None]:
+    """A reference to a bound method that does not keep its owner alive (a plain function is kept)."""
+    if hasattr(method, "__self__"):
+        return weakref.WeakMethod(method)
+    return lambda: method
+
+
 def _stop(ref: weakref.ref[Follower]) -> None:
     follower = ref()
     if follower is not None:
@@ -170,8 +177,8 @@ class Follower:
         self.on_reload_error = on_reload_error
         self.last_good_path = last_good_path
         self._build = build
-        self._served = weakref.WeakMethod(served)
-        self._swap = weakref.WeakMethod(swap)
+        self._served = _weakly(served)
+        self._swap = _weakly(swap)
         self.served_from = "source"
         self.reloads = 0
         self.last_reload_at: float | None = None

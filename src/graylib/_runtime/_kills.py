@@ -68,7 +68,10 @@ def max_stale_seconds(value: float | None, refresh: float) -> float:
 
 
 def _weak(method: Callable[[], object]) -> Callable[[], object]:
-    """Call ``method`` through a weak reference: the view must not keep its owner alive."""
+    """Call a bound ``method`` through a weak reference: the view must not keep its owner alive (a plain
+    function is held as it is)."""
+    if not hasattr(method, "__self__"):
+        return method
     ref = weakref.WeakMethod(method)
 
     def call() -> object:
