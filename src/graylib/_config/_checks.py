@@ -19,8 +19,9 @@ __all__ = ["MAX_MONEY", "Problems", "describe"]
 
 MAX_MONEY = 2**53 - 1
 """The largest amount (minor units) a config may name: exact in every store, Redis's Lua numbers included."""
-_IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_WINDOW = re.compile(r"^([1-9][0-9]*)([smhd])$")
+# Whole-value patterns are matched with ``fullmatch``: ``$`` also matches before a trailing newline.
+_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_WINDOW = re.compile(r"([1-9][0-9]*)([smhd])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _MAX_WINDOW = 366 * 86400
 
@@ -117,7 +118,7 @@ class Problems:
     def identifier(self, path: str, value: Any) -> str | None:
         """A rule id: it names keys in shared stores, CLI arguments and log lines, so it is kept plain."""
         text = self.string(path, value)
-        if text is not None and not _IDENTIFIER.match(text):
+        if text is not None and not _IDENTIFIER.fullmatch(text):
             msg = (
                 "must be 1-128 characters: letters, digits, '.', '_' or '-', starting with a letter or "
                 f"digit (got {describe(text)})"
@@ -165,7 +166,7 @@ class Problems:
         if not isinstance(value, str):
             self.add(path, f'must be a duration such as "30s", "5m", "1h" or "1d" (got {describe(value)})')
             return None
-        match = _WINDOW.match(value.strip())
+        match = _WINDOW.fullmatch(value.strip())
         if not match:
             self.add(path, f'must be a duration such as "30s", "5m", "1h" or "1d" (got {describe(value)})')
             return None
@@ -216,13 +217,13 @@ class Problems:
         return out
 
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @functools.lru_cache(maxsize=4096)
 def _segment(key: str) -> str:
     """How a key is appended to a path: ``.key``, or ``["odd key"]`` quoted (config keys repeat a lot)."""
-    if _IDENT.match(key):
+    if _IDENT.fullmatch(key):
         return f".{key}"
     quoted = '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return f"[{quoted}]"

@@ -9,6 +9,7 @@ from typing import Any
 from .._errors import ConfigError
 from .._values import Context, Reason
 from ._checks import Problems, describe, join
+from ._document import check_document
 from ._model import (
     LIMIT_SUBJECTS,
     Allow,
@@ -54,7 +55,14 @@ _RULE_KEYS = (
 
 
 def parse_config(data: Any, *, source: str = "") -> Config:
-    """Validate a parsed document and build the frozen model; raise ``ConfigError`` with every problem."""
+    """Validate a parsed document and build the frozen model; raise ``ConfigError`` with every problem.
+
+    The document is first checked for what no validation step could read safely (``_document``): text that is
+    not text, huge integers, deep nesting, too many values, repeated keys.
+    """
+    unsafe = check_document(data)
+    if unsafe:
+        raise ConfigError(unsafe, source=source or None)
     p = Problems()
     config = _config(p, data, source)
     if p or config is None:
