@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping
 from fractions import Fraction
 from typing import Any
 
+from ._time import FORMS, parse_datetime
+
 __all__ = ["MAX_MONEY", "Problems", "describe"]
 
 MAX_MONEY = 2**53 - 1
@@ -177,15 +179,12 @@ class Problems:
         return seconds
 
     def timestamp(self, path: str, value: Any) -> dt.datetime | None:
-        """A date-time with a UTC offset (TOML datetime, or ISO 8601 text in JSON/YAML)."""
+        """A date-time with a UTC offset: a TOML date-time, or RFC 3339 text (``_time``) in JSON and YAML."""
         if isinstance(value, str):
-            text = value.strip()
-            if text.endswith(("Z", "z")):
-                text = text[:-1] + "+00:00"
             try:
-                value = dt.datetime.fromisoformat(text)
+                value = parse_datetime(value)
             except ValueError:
-                self.add(path, f"must be an ISO 8601 date-time with a UTC offset (got {describe(value)})")
+                self.add(path, f"must be an RFC 3339 date-time, {FORMS} (got {describe(value)})")
                 return None
         if not isinstance(value, dt.datetime):
             self.add(path, f"must be a date-time with a UTC offset (got {describe(value)})")
