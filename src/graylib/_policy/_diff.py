@@ -5,6 +5,12 @@ money than the old one? Looser eligibility, a later stage, a higher percentage, 
 allow-listed accounts, fewer deny-list entries, looser or removed limits all widen; the opposite narrows.
 Cosmetic changes (description, smoke cases) are neutral; so is redrawing a later stage narrower, while
 redrawing one wider widens (it is what the next advance will expose).
+
+A limit change that restarts the limit's counters widens whatever it does to the caps: a store names a
+counter by the rule, the limit kind and the window length (``_limits``, ``stores``), so a new window length
+in either direction (1d -> 2d, 1h -> lifetime) counts from zero, and the budget already spent in the running
+window is granted again. Which counters a rule uses is read from ``LimitPlan``, the object claims build
+their counters from, so the policy follows any change to how counters are named.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from fractions import Fraction
 
 from .._config import LIMIT_SUBJECTS, Config, Discount, Limit, RateAlarm, Rule, Stage
 from .._config._stages import label, probe_points
+from .._limits import LimitPlan
 from ._model import Direction, FieldChange
 
 __all__ = ["describe_added", "diff_config", "diff_rule", "fmt_percent", "stage_steps"]
@@ -244,8 +251,35 @@ def _lists(old: Rule, new: Rule) -> list[FieldChange]:
     return out
 
 
-def _window(seconds: int) -> float:
-    return math.inf if seconds == 0 else float(seconds)
+def _counters(rule: Rule) -> dict[str, tuple[str, int]]:
+    """For each limit kind: the counter it names and its window length, as claims build them."""
+    plan = LimitPlan(rule)
+    out = {kind: (f"{kind}:<{field}>", window) for kind, field, window, _, _ in plan.subjects}
+    out |= {spec.name: (spec.name, spec.window) for spec in plan.fixed}
+    return out
+
+
+def _window_text(window: int, text: str) -> str:
+    return text or ("lifetime" if not window else f"{window}s")
+
+
+def _restarted(old: Rule, new: Rule) -> list[FieldChange]:
+    """Limits kept by the change whose counters it restarts empty: each one widens."""
+    was, now = _counters(old), _counters(new)
+    out = []
+    for kind in LIMIT_SUBJECTS:  # the rate alarm's window is compared by _alarm
+        if kind not in was or kind not in now or was[kind] == now[kind]:
+            continue
+        old_limit, new_limit = getattr(old.limits, kind), getattr(new.limits, kind)
+        out.append(
+            FieldChange(
+                f"limits.{kind}.window",
+                _window_text(old_limit.window, old_limit.window_text),
+                f"{_window_text(new_limit.window, new_limit.window_text)} (counters restart empty)",
+                W,
+            )
+        )
+    return out
 
 
 def _limit(kind: str, old: Limit | None, new: Limit | None) -> list[FieldChange]:
@@ -265,15 +299,7 @@ def _limit(kind: str, old: Limit | None, new: Limit | None) -> list[FieldChange]
             str(now if now is not None else "unlimited"),
             more_widens=True,
         )
-    # The same cap over a longer window lets less through.
-    out += _compare(
-        f"{field}.window",
-        _window(old.window),
-        _window(new.window),
-        old.window_text or "lifetime",
-        new.window_text or "lifetime",
-        more_widens=False,
-    )
+    # A window change is reported by _restarted: its counters start empty, so it widens either way.
     return out
 
 
@@ -286,7 +312,11 @@ def _alarm(old: RateAlarm | None, new: RateAlarm | None) -> list[FieldChange]:
     # through before the kill even at the same rate (5_000_000 per 1m -> 300_000_000 per 1h), and a
     # higher rate lets more through over time. Either widens.
     was, now = Fraction(old.amount, old.window), Fraction(new.amount, new.window)
-    if new.amount > old.amount or now > was:
+    if old.window != new.window:
+        # The alarm counts per window length: a new length starts an empty window, so the amount already
+        # granted no longer counts toward the kill, whatever the rate.
+        direction = W
+    elif new.amount > old.amount or now > was:
         direction = W
     else:
         direction = N if new.amount < old.amount or now < was else Z
@@ -301,6 +331,7 @@ def diff_rule(old: Rule, new: Rule) -> list[FieldChange]:
     out += _eligibility(old, new) + _lists(old, new)
     for kind in LIMIT_SUBJECTS:
         out += _limit(kind, getattr(old.limits, kind), getattr(new.limits, kind))
+    out += _restarted(old, new)
     out += _alarm(old.limits.rate_alarm, new.limits.rate_alarm)
     if old.smoke != new.smoke:
         out.append(FieldChange("smoke", f"{len(old.smoke)} cases", f"{len(new.smoke)} cases", Z))
