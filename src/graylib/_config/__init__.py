@@ -1,5 +1,6 @@
 """Configuration: read a document, validate it with every problem's path, build a frozen model."""
 
+from ._keys import CONTEXT_FIELDS
 from ._model import (
     LIMIT_SUBJECTS,
     Allow,
@@ -17,7 +18,7 @@ from ._model import (
     SmokeCase,
     Stage,
 )
-from ._parse import CONTEXT_FIELDS, parse_config
+from ._parse import parse_config
 from ._read import format_of, parse_text, read_file
 
 __all__ = [

@@ -23,6 +23,7 @@ COMMANDS = (
     "graylib.cli._smoke",
     "graylib.cli._plan",
     "graylib.cli._status",
+    "graylib.cli._schema",
 )
 """Modules that each define ``register(subparsers)``; the order is the order of ``graylib --help``."""
 
