@@ -72,11 +72,11 @@ def _toml(text: str, src: str | None) -> Any:
 
 
 def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    keys = [key for key, _ in pairs]
-    if len(set(keys)) == len(keys):
-        return dict(pairs)
+    table = dict(pairs)
+    if len(table) == len(pairs):  # the common case, at the cost of one length comparison
+        return table
     seen: set[str] = set()
-    duplicates = [key for key in keys if key in seen or seen.add(key)]  # type: ignore[func-returns-value]
+    duplicates = [key for key, _ in pairs if key in seen or seen.add(key)]  # type: ignore[func-returns-value]
     return DuplicateKeys(pairs, duplicates)
 
 
