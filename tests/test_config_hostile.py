@@ -124,7 +124,10 @@ def test_a_huge_integer_in_toml_names_its_line(tmp_path: Path) -> None:
     text = f'version = "v1"\nrules = []\n[guardrails]\nmax_percent_off = 30\nmax_amount_off = {HUGE}\n'
     path.write_text(text)
     problems = _problems(path)
-    assert "TOML: line 5: an integer of more than" in problems, problems
+    # int() refuses it inside the TOML reader (Python 3.10.7 and later), or it is read and refused after
+    limit = hasattr(sys, "get_int_max_str_digits") and sys.get_int_max_str_digits() != 0
+    expected = "TOML: line 5: an integer of more than" if limit else "guardrails.max_amount_off: must be"
+    assert expected in problems, problems
 
 
 def test_a_huge_integer_in_a_mapping_names_its_path() -> None:
