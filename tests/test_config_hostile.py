@@ -19,6 +19,7 @@ from benchmarks.run import reload_toml
 import graylib
 from graylib import ConfigError, load_config
 from graylib._config import parse_text
+from graylib._simulate._unsafe import load_unchecked
 from graylib.cli import main
 from tests.helpers import make_config
 
@@ -329,3 +330,11 @@ def test_the_cli_reports_a_hostile_file_as_invalid(
     assert main(["validate", str(path)]) == 1
     assert main(["plan", str(path), str(path)]) == 2
     assert "nested more than 32 levels deep" in capsys.readouterr().out
+
+
+def test_simulating_an_unchecked_config_refuses_a_hostile_document_too(tmp_path: Path) -> None:
+    """``--unsafe-skip-validation`` lifts the guardrails, never the limits on the document itself."""
+    path = tmp_path / "rules.json"
+    path.write_text(json.dumps(make_config({"description": "X"})).replace('"X"', "[" * 600 + "]" * 600))
+    with pytest.raises(ConfigError, match="nested more than 32 levels deep"):
+        load_unchecked(path)
