@@ -35,11 +35,11 @@ __all__ = [
 ]
 
 MAX_DOCUMENT_CHARS = 16 * 1024 * 1024
-"""Largest document read (characters of text; bytes of a file): a file of 1,000 rules is about 0.7 MB."""
+"""Largest document read, in characters (a file is read no further): 1,000 rules take about 0.6 MB."""
 MAX_DEPTH = 32
 """Deepest nesting of tables and arrays; the deepest key of the format is six levels down."""
 MAX_VALUES = 2_000_000
-"""Most values (tables, arrays, scalars, keys not counted) in a document; 1,000 rules hold about 60,000."""
+"""Most values (tables, arrays, scalars, keys not counted) in a document; 1,000 rules hold about 45,000."""
 MAX_INTEGER_DIGITS = 100
 """Longest integer, in decimal digits; every number a config holds fits in 16."""
 _MAX_INTEGER_BITS = int(MAX_INTEGER_DIGITS * 3.3219280948873626)  # log2(10)

@@ -42,7 +42,7 @@ def parse_text(text: str, fmt: str, *, source: str = "") -> Any:
     """Parse document text; syntax errors become a ``ConfigError`` naming the line where the parser can."""
     src = source or None
     if len(text) > MAX_DOCUMENT_CHARS:
-        msg = f"the document is larger than {MAX_DOCUMENT_CHARS:,} characters ({len(text):,})"
+        msg = f"the document is larger than {MAX_DOCUMENT_CHARS:,} characters"
         raise ConfigError([msg], source=src)
     if fmt == "toml":
         return _toml(text, src)
