@@ -30,6 +30,8 @@ class YAMLRefused(Exception):
 
 
 class _Loader(yaml.SafeLoader):
+    """``SafeLoader`` that counts aliases and nesting while it composes, refusing past the bounds."""
+
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._depth = 0
