@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from graylib import SQLiteStore
 from graylib.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,6 +111,7 @@ def test_console_entry_point_runs_as_module() -> None:
 def test_explain_obeys_the_kill_switches_of_a_shared_store(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    SQLiteStore(tmp_path / "g.db").close()
     url = f"sqlite:///{tmp_path / 'g.db'}"
     assert main(["kill", "appliance-subsidy", "--reason", "wrong coupon type", "--store", url]) == 0
     args = explain()

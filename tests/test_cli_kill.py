@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def store_url_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A URL naming a fresh shared store (Redis: a database number of its own, flushed first)."""
     if request.param == "sqlite":
+        SQLiteStore(tmp_path / "shared.db").close()  # the clients sharing it created it
         return f"sqlite:///{tmp_path / 'shared.db'}"
     server: RedisServer = request.getfixturevalue("redis_server")
     from graylib.stores import store_from_url
@@ -92,6 +93,7 @@ def test_the_store_can_come_from_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "env.db"
+    SQLiteStore(path).close()
     monkeypatch.setenv("GRAYLIB_STORE", f"sqlite:///{path}")
     assert main(["kill", RULE, "--reason", "from env"]) == 0
     store = SQLiteStore(str(path))
@@ -125,6 +127,7 @@ def test_kill_needs_a_reason(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_the_installed_command_runs(tmp_path: Path) -> None:
+    SQLiteStore(tmp_path / "x.db").close()
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "GRAYLIB_STORE": f"sqlite:///{tmp_path / 'x.db'}"}
     run = subprocess.run(
         [sys.executable, "-m", "graylib", "kill", RULE, "--reason", "from a shell"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from graylib._redact import redact_url
 from graylib.stores._protocol import Store
 from graylib.stores.memory import MemoryStore
 from graylib.stores.redis import RedisStore
@@ -16,7 +17,7 @@ _FORMS = (
 _REDIS_SCHEMES = ("redis", "rediss", "redis+cluster", "rediss+cluster")
 
 
-def store_from_url(url: str) -> Store:
+def store_from_url(url: str, *, create: bool = True) -> Store:
     """Build the store a URL names.
 
     - ``memory://``: a new ``MemoryStore`` (this process only);
@@ -27,7 +28,11 @@ def store_from_url(url: str) -> Store:
     - ``redis+cluster://host:port[,host:port...]`` or ``rediss+cluster://...``: a ``RedisStore`` on a Redis
       Cluster, the listed nodes being seeds.
 
-    Anything else raises ``ValueError`` naming the accepted forms.
+    ``create=False`` opens only a store that exists: a SQLite file that is missing (or that graylib never
+    initialised) raises ``StoreError`` instead of becoming a new empty store, so a mistyped path fails
+    loudly. A Redis database always exists; ``create`` changes nothing there.
+
+    Anything else raises ``ValueError`` naming the accepted forms (and the URL, its passwords masked).
     """
     scheme, colon, rest = url.partition(":")
     scheme = scheme.lower()
@@ -35,10 +40,11 @@ def store_from_url(url: str) -> Store:
         return MemoryStore()
     if colon and scheme == "sqlite":
         if rest.startswith("///") and len(rest) > 3:
-            return SQLiteStore(rest[2:])
+            # sqlite:////abs/path (SQLAlchemy's spelling) names /abs/path too, shown with one slash
+            return SQLiteStore("/" + rest.lstrip("/"), create=create)
         if rest and not rest.startswith("/"):
-            return SQLiteStore(rest)
+            return SQLiteStore(rest, create=create)
     if colon and scheme in _REDIS_SCHEMES and rest.startswith("//") and len(rest) > 2:
         return RedisStore(f"{scheme}:{rest}")
-    msg = f"store URL: expected one of {_FORMS} (got {url!r})"
+    msg = f"store URL: expected one of {_FORMS} (got {redact_url(url)!r})"
     raise ValueError(msg)

@@ -22,6 +22,7 @@ import json
 import os
 import sqlite3
 import threading
+import urllib.parse
 import weakref
 from collections.abc import Callable, Mapping
 from typing import TypeVar
@@ -130,6 +131,8 @@ class SQLiteStore:
 
     ``timeout`` is how long (seconds) a call waits for another writer before failing with ``StoreError``.
     ``durable=True`` makes every commit survive power loss (``synchronous=FULL``), at the cost of an fsync.
+    ``create=False`` opens an existing store only: a missing file, or one graylib never initialised, raises
+    ``StoreError`` instead of becoming a new empty store (a mistyped path must not look like a store).
     """
 
     def __init__(
@@ -139,6 +142,7 @@ class SQLiteStore:
         timeout: float = 5.0,
         record_ttl: float = DEFAULT_RECORD_TTL,
         durable: bool = False,
+        create: bool = True,
     ) -> None:
         self._path = os.fspath(path)
         if self._path in ("", ":memory:"):
@@ -161,6 +165,16 @@ class SQLiteStore:
         weakref.finalize(self, _close_own, self._connections)
         self._next_purge = 0.0
         self._closed = False
+        self._create = create
+        if not create and not os.path.isfile(self._path):
+            msg = f"no such store: {self._path} (no such file; create=False opens an existing store only)"
+            raise StoreError(msg)
+        if not create and not self._transaction(
+            lambda db: db.execute("PRAGMA user_version").fetchone()[0] > 0, write=False
+        ):
+            self.close()
+            msg = f"no such store: {self._path} (a file graylib never initialised; create=False)"
+            raise StoreError(msg)
         self._transaction(self._create_schema)
 
     @property
@@ -259,8 +273,11 @@ class SQLiteStore:
             msg = f"SQLiteStore({self._path!r}) is closed"
             raise StoreError(msg)
         try:
+            # create=False: mode=rw never makes a file, even one removed since the constructor looked.
+            rw = f"file://{urllib.parse.quote(os.path.abspath(self._path))}?mode=rw"
+            target, uri = (self._path, False) if self._create else (rw, True)
             db = sqlite3.connect(
-                self._path, timeout=self._timeout, isolation_level=None, check_same_thread=False
+                target, timeout=self._timeout, isolation_level=None, check_same_thread=False, uri=uri
             )
         except sqlite3.Error as exc:
             msg = f"SQLiteStore({self._path!r}): cannot open: {type(exc).__name__}: {exc}"
