@@ -113,7 +113,12 @@ def test_explain_obeys_the_kill_switches_of_a_shared_store(
 ) -> None:
     SQLiteStore(tmp_path / "g.db").close()
     url = f"sqlite:///{tmp_path / 'g.db'}"
-    assert main(["kill", "appliance-subsidy", "--reason", "wrong coupon type", "--store", url]) == 0
+    assert (
+        main(
+            ["kill", "appliance-subsidy", "--reason", "wrong coupon type", "--rules", EXAMPLE, "--store", url]
+        )
+        == 0
+    )
     args = explain()
     capsys.readouterr()
     assert main([*args, "--store", url]) == 0

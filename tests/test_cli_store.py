@@ -56,7 +56,9 @@ def test_sqlite_store_with_create_false_opens_an_existing_store(tmp_path: Path) 
 @pytest.mark.parametrize(
     "argv",
     [
-        ["kill", RULE, "--reason", "x"],
+        ["kill", RULE, "--reason", "x", "--rules", EXAMPLE],
+        ["kill", "anything", "--reason", "x", "--force"],
+        ["revive", RULE, "--rules", EXAMPLE, "--json"],
         ["revive", RULE],
         ["switches"],
         ["switches", "--json"],
