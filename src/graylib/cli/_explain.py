@@ -61,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace, store: Store | None) -> int:
+    if store is not None:
+        store.kill_switches()  # a store that cannot be read is an error here, not a silently ignored switch
     try:
         client = Client.from_file(args.file, cluster=args.cluster, node=args.node, store=store)
     except ConfigError as exc:

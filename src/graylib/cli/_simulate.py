@@ -17,11 +17,11 @@ import argparse
 import logging
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, TextIO
 
 from .._config import Config
-from .._errors import ConfigError
+from .._errors import ConfigError, StoreError
 from .._load import load_config
 from .._simulate._report import (
     PlotUnavailable,
@@ -37,6 +37,7 @@ from .._simulate._traffic import TrafficModel, load_traffic
 from .._simulate._unsafe import load_unchecked
 from ..stores import MemoryStore, Store, store_from_url
 from ._output import emit_json, error
+from ._store import scrub, shown_url
 
 __all__ = ["register"]
 
@@ -219,7 +220,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         store = store_from_url(args.store)
     except Exception as exc:  # a bad URL, or a backend that cannot be reached
-        error(str(exc))
+        error(scrub(str(exc), args.store))
         return 2
     try:
         with _quiet_library_log():
@@ -239,11 +240,12 @@ def run(args: argparse.Namespace) -> int:
                     progress=_Progress(f"simulating {args.compare}", sys.stderr),
                     unsafe=skipped,
                 )
-    except (ValueError, ConfigError) as exc:
-        error(str(exc))
+    except (ValueError, ConfigError, StoreError) as exc:
+        error(scrub(str(exc), args.store))
         return 2
     finally:
-        store.close()
+        with suppress(StoreError):
+            store.close()
     return _output(args, sim, compare)
 
 
@@ -253,7 +255,7 @@ def _output(args: argparse.Namespace, sim: Simulation, compare: Simulation | Non
     else:
         print(
             f"{args.config}: rule {sim.rule_id!r}, {args.minutes} simulated minutes at "
-            f"{args.payments_per_second} payments/s, seed {args.seed}, store {args.store}"
+            f"{args.payments_per_second} payments/s, seed {args.seed}, store {shown_url(args.store)}"
             f"{' (UNSAFE: validation skipped)' if sim.unsafe else ''}"
         )
         print()

@@ -12,12 +12,14 @@ import argparse
 import datetime as dt
 from typing import Any
 
+import attrs
+
 from .._errors import ConfigError
 from .._load import load_config
 from .._status import RuleStatus, Status, store_status
 from ..stores import Store
 from ._output import emit_json, error
-from ._store import add_store_argument, store_url, with_store
+from ._store import add_store_argument, scrub, shown_url, store_url, with_store
 
 __all__ = ["register", "render_status"]
 
@@ -41,16 +43,22 @@ def run(args: argparse.Namespace) -> int:
     url = store_url(args.store)
 
     def show(store: Store) -> int:
-        status = store_status(config, store, source=args.file)
+        status = _scrubbed(store_status(config, store, source=args.file), url)
         if args.json:
-            emit_json({"store": url, **status.to_dict()})
+            emit_json({"store": shown_url(url), **status.to_dict()})
         else:
-            print(render_status(status, store=url))
+            print(render_status(status, store=shown_url(url)))
         # Printed either way; a monitor must still be able to tell an unreadable store from a healthy one.
         unreadable = status.kill_switch_error or any(rule.stats_error for rule in status.rules)
         return 2 if unreadable else 0
 
     return with_store(url, show)
+
+
+def _scrubbed(status: Status, url: str) -> Status:
+    """``status`` with the store's error messages cleared of the URL's passwords."""
+    rules = tuple(attrs.evolve(r, stats_error=scrub(r.stats_error, url)) for r in status.rules)
+    return attrs.evolve(status, kill_switch_error=scrub(status.kill_switch_error, url), rules=rules)
 
 
 def _when(at: float | None) -> str:
