@@ -6,13 +6,14 @@ import argparse
 from typing import Any
 
 from .._client import Client
+from .._config import Stage
 from .._errors import ConfigError
 from .._values import Context, Decision, Reason
 from ..stores import Store
-from ._output import emit_json, error
+from ._output import did_you_mean, emit_json, error
 from ._store import with_store
 
-__all__ = ["STEPS", "register"]
+__all__ = ["STEPS", "identity_note", "register"]
 
 STEPS: dict[Reason, str] = {
     Reason.UNKNOWN_RULE: "1. rule lookup: no such rule in this config",
@@ -79,13 +80,22 @@ def _explain(args: argparse.Namespace, store: Store | None) -> int:
         merchant=args.merchant,
     )
     try:
+        ids = [rule.id for rule in client.config.rules]
+        if args.rule not in ids:
+            hint = did_you_mean(args.rule, ids)
+            error(f"no rule {args.rule!r} in {args.file}{hint}; rules there: {', '.join(ids)}")
+            return 2
         decision = client.evaluate(args.rule, ctx)
+        rule = client.config.rule(args.rule)
+        stage = rule.rollout.current if rule is not None else None
     finally:
         client.close()
     if args.json:
-        emit_json(as_dict(decision) | {"step": STEPS[decision.reason]})
+        note = identity_note(args.cluster, args.node, stage)
+        extra = {"step": STEPS[decision.reason], "cluster": args.cluster, "node": args.node, "note": note}
+        emit_json(as_dict(decision) | extra)
     else:
-        print(render(decision, args.cluster, args.node))
+        print(render(decision, args.cluster, args.node, stage))
     return 0
 
 
@@ -102,7 +112,34 @@ def as_dict(decision: Decision) -> dict[str, Any]:
     }
 
 
-def render(decision: Decision, cluster: str, node: str) -> str:
+def identity_note(cluster: str, node: str, stage: Stage | None = None) -> str:
+    """What running without ``--cluster``/``--node`` means, said plainly; empty when both are given.
+
+    Stage targets name clusters (``sh-small``) and nodes (``sh-small/sh-small-01``); a process without a
+    cluster is reached by none of them, only by ``*``. With ``stage`` (the rule's current one) the note says
+    whether that stage reaches it at all.
+    """
+    if cluster and node:
+        return ""
+    if cluster:
+        return (
+            f"ran as cluster {cluster!r} with no node: stage targets naming a node of {cluster!r} do not"
+            " reach it; pass --node as the node in question"
+        )
+    what = "no cluster" + (f" (node {node!r} alone names nothing)" if node else " and no node")
+    note = f"ran as {what}: no stage target naming a cluster or node reaches it, only a '*' target does"
+    if stage is not None:
+        star = stage.targets.get("*")
+        if star is None:
+            note += f"; the current stage {stage.name!r} has none, so only allow-listed accounts can apply"
+        else:
+            note += f"; the current stage {stage.name!r} has '*' = {float(star):g}%"
+    else:
+        note += ", and allow-listed accounts apply regardless of the stage"
+    return note + "; pass --cluster and --node as the node in question"
+
+
+def render(decision: Decision, cluster: str, node: str, stage: Stage | None = None) -> str:
     where = f"{cluster or '(no cluster)'}/{node or '(no node)'}"
     lines = [
         f"rule      {decision.rule_id} (config version {decision.rule_version or '-'})",
@@ -116,4 +153,7 @@ def render(decision: Decision, cluster: str, node: str) -> str:
         lines.append(f"bucket    {decision.bucket} (of 1,000,000)")
     if decision.detail:
         lines.append(f"detail    {decision.detail}")
+    note = identity_note(cluster, node, stage)
+    if note:
+        lines.append(f"note      {note}")
     return "\n".join(lines)
