@@ -21,7 +21,7 @@ from ..stores import Store
 from ._output import emit_json, error
 from ._store import add_store_argument, scrub, shown_url, store_url, with_store
 
-__all__ = ["register", "render_status"]
+__all__ = ["register", "render_status", "status_dict"]
 
 
 def register(sub: Any) -> None:
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     def show(store: Store) -> int:
         status = _scrubbed(store_status(config, store, source=args.file), url)
         if args.json:
-            emit_json({"store": shown_url(url), **status.to_dict()})
+            emit_json({"store": shown_url(url), **status_dict(status)})
         else:
             print(render_status(status, store=shown_url(url)))
         # Printed either way; a monitor must still be able to tell an unreadable store from a healthy one.
@@ -67,19 +67,35 @@ def _when(at: float | None) -> str:
     return dt.datetime.fromtimestamp(at, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _rule_lines(rule: RuleStatus) -> list[str]:
+def status_dict(status: Status) -> dict[str, Any]:
+    """``status`` as JSON; what the store could not tell is ``null``, never a zero or a ``false``."""
+    data = status.to_dict()
+    for rule, out in zip(status.rules, data["rules"]):
+        if rule.stats_error:
+            out.update(granted_count=None, granted_amount=None, shadow_count=None, shadow_amount=None)
+        if status.kill_switch_error and not rule.killed:
+            out["killed"] = None
+    return data
+
+
+def _rule_lines(rule: RuleStatus, switches_unknown: bool) -> list[str]:
     head = f"rule {rule.rule_id}: {rule.state}, stage {rule.stage}"
     if rule.killed:
         head += f", KILLED ({rule.kill_reason or 'no reason given'}; since {_when(rule.killed_at)})"
+    elif switches_unknown:
+        head += ", kill switch unavailable"
     lines = [head]
-    lines.append(f"  granted {rule.granted_count} payments, {rule.granted_amount} off")
-    if rule.shadow_count or rule.state == "shadow":
+    if rule.stats_error:
+        lines.append(f"  granted unavailable: {rule.stats_error}")
+    else:
+        lines.append(f"  granted {rule.granted_count} payments, {rule.granted_amount} off")
+    if rule.stats_error and rule.state == "shadow":
+        lines.append("  shadow  unavailable")
+    elif rule.shadow_count or rule.state == "shadow":
         lines.append(f"  shadow  {rule.shadow_count} payments, {rule.shadow_amount} off (would have granted)")
     if rule.decisions:
         decisions = ", ".join(f"{reason} {n}" for reason, n in sorted(rule.decisions.items()))
         lines.append(f"  decisions since start: {decisions}")
-    if rule.stats_error:
-        lines.append(f"  statistics unavailable: {rule.stats_error}")
     return lines
 
 
@@ -98,5 +114,5 @@ def render_status(status: Status, *, store: str = "") -> str:
     if status.kill_switch_error:
         lines.append(f"        kill switches unavailable: {status.kill_switch_error}")
     for rule in status.rules:
-        lines += ["", *_rule_lines(rule)]
+        lines += ["", *_rule_lines(rule, bool(status.kill_switch_error))]
     return "\n".join(lines)
