@@ -33,7 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Check, explain and operate staged, budget-limited discount rules.",
     )
     parser.add_argument("--version", action="version", version=f"graylib {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(
+        dest="command",
+        metavar="COMMAND",
+        required=True,
+        help="one of these (graylib COMMAND --help for more)",
+    )
     for name in COMMANDS:
         import_module(name).register(sub)
     return parser

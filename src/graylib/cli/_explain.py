@@ -11,7 +11,7 @@ from .._errors import ConfigError
 from .._values import Context, Decision, Reason
 from ..stores import Store
 from ._output import did_you_mean, emit_json, error
-from ._store import with_store
+from ._store import STORE_URL_FORMS, with_store
 
 __all__ = ["STEPS", "identity_note", "register"]
 
@@ -33,24 +33,39 @@ STEPS: dict[Reason, str] = {
 }
 
 
+_CONTEXT_FIELDS = {
+    "payment_id": "id (default: none)",
+    "region": "region, e.g. CN-31 (default: none)",
+    "ip": "client IP address (default: none)",
+    "device": "device id (default: none)",
+    "merchant": "merchant id (default: none)",
+}
+
+
 def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
         "explain", help="show the decision for one payment and which evaluation step decided it"
     )
-    parser.add_argument("file", metavar="FILE")
-    parser.add_argument("rule", metavar="RULE")
-    parser.add_argument("--account", required=True)
-    parser.add_argument("--payment-type", required=True)
-    parser.add_argument("--amount", required=True, type=int, help="minor units (cents, fen)")
-    parser.add_argument("--cluster", default="", help="this node's cluster (the client identity)")
+    parser.add_argument("file", metavar="FILE", help="the rules file (TOML, JSON or YAML)")
+    parser.add_argument("rule", metavar="RULE", help="the id of the rule to explain")
+    parser.add_argument("--account", required=True, help="the payment's account id")
+    parser.add_argument("--payment-type", required=True, help="the payment's type, e.g. online_purchase")
+    parser.add_argument(
+        "--amount", required=True, type=int, help="the payment's amount in minor units (cents, fen)"
+    )
+    parser.add_argument(
+        "--cluster",
+        default="",
+        help="the cluster of the node in question (without it, only a '*' stage target reaches the payment)",
+    )
     parser.add_argument("--node", default="", help="this node's name within its cluster")
-    for field in ("payment_id", "region", "ip", "device", "merchant"):
-        parser.add_argument(f"--{field.replace('_', '-')}", default="")
+    for field, what in _CONTEXT_FIELDS.items():
+        parser.add_argument(f"--{field.replace('_', '-')}", default="", help=f"the payment's {what}")
     parser.add_argument("--json", action="store_true", help="print the decision as JSON")
     parser.add_argument(
         "--store",
         metavar="URL",
-        help="also obey the kill switches of this shared store: sqlite:///PATH or redis://HOST:PORT/DB",
+        help=f"also obey the kill switches of this shared store (which must exist): {STORE_URL_FORMS}",
     )
     parser.set_defaults(handler=run)
 

@@ -37,7 +37,7 @@ from .._simulate._traffic import TrafficModel, load_traffic
 from .._simulate._unsafe import load_unchecked
 from ..stores import MemoryStore, Store, store_from_url
 from ._output import emit_json, error
-from ._store import scrub, shown_url
+from ._store import STORE_URL_FORMS, scrub, shown_url
 
 __all__ = ["register"]
 
@@ -67,7 +67,7 @@ def register(sub: Any) -> None:
         "--store",
         default="memory://",
         metavar="URL",
-        help="store for counters and kill switches: memory:// (default), sqlite:PATH, redis://...; "
+        help=f"store for counters and kill switches: memory:// (default) or {STORE_URL_FORMS}; "
         "use a fresh one, since an existing store keeps its counters and kill switches",
     )
     parser.add_argument(

@@ -22,8 +22,12 @@ def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
         "smoke", help="run a rules file's smoke cases as one cluster/node and show each result"
     )
-    parser.add_argument("file", metavar="FILE")
-    parser.add_argument("--cluster", default="", help="the cluster to run as (the client identity)")
+    parser.add_argument("file", metavar="FILE", help="the rules file whose smoke cases to run")
+    parser.add_argument(
+        "--cluster",
+        default="",
+        help="the cluster to run as (without it, only a '*' stage target reaches a case that names none)",
+    )
     parser.add_argument("--node", default="", help="the node to run as, within its cluster")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.set_defaults(handler=run)

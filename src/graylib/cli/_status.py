@@ -28,7 +28,7 @@ def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
         "status", help="per rule: state, stage, kill switch and what it granted (from the shared store)"
     )
-    parser.add_argument("file", metavar="FILE")
+    parser.add_argument("file", metavar="FILE", help="the rules file the services run")
     add_store_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the status as JSON")
     parser.set_defaults(handler=run)
@@ -70,7 +70,7 @@ def _when(at: float | None) -> str:
 def status_dict(status: Status) -> dict[str, Any]:
     """``status`` as JSON; what the store could not tell is ``null``, never a zero or a ``false``."""
     data = status.to_dict()
-    for rule, out in zip(status.rules, data["rules"]):
+    for rule, out in zip(status.rules, data["rules"], strict=True):
         if rule.stats_error:
             out.update(granted_count=None, granted_amount=None, shadow_count=None, shadow_amount=None)
         if status.kill_switch_error and not rule.killed:
