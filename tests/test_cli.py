@@ -63,7 +63,7 @@ def test_explain_applies(capsys: pytest.CaptureFixture[str]) -> None:
     args = explain()
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "applies   yes" in out and "discount  8100" in out and "APPLIES_ROLLOUT" in out
+    assert "applies   yes" in out and "discount  81.00 (8100)" in out and "APPLIES_ROLLOUT" in out
     assert "7. rollout" in out
 
 

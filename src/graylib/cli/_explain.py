@@ -8,6 +8,7 @@ from typing import Any
 from .._client import Client
 from .._config import Stage
 from .._errors import ConfigError
+from .._money import money
 from .._values import Context, Decision, Reason
 from ..stores import Store
 from ._output import did_you_mean, emit_json, error
@@ -160,7 +161,7 @@ def render(decision: Decision, cluster: str, node: str, stage: Stage | None = No
         f"rule      {decision.rule_id} (config version {decision.rule_version or '-'})",
         f"node      {where}" + (f", stage {decision.stage!r}" if decision.stage else ""),
         f"applies   {'yes' if decision.applies else 'no'}",
-        f"discount  {decision.discount}",
+        f"discount  {money(decision.discount, exact=True)}",
         f"reason    {decision.reason.value}",
         f"step      {STEPS[decision.reason]}",
     ]

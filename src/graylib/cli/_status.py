@@ -16,6 +16,7 @@ import attrs
 
 from .._errors import ConfigError
 from .._load import load_config
+from .._money import money
 from .._status import RuleStatus, Status, store_status
 from ..stores import Store
 from ._output import emit_json, error
@@ -88,11 +89,12 @@ def _rule_lines(rule: RuleStatus, switches_unknown: bool) -> list[str]:
     if rule.stats_error:
         lines.append(f"  granted unavailable: {rule.stats_error}")
     else:
-        lines.append(f"  granted {rule.granted_count} payments, {rule.granted_amount} off")
+        lines.append(f"  granted {rule.granted_count} payments, {money(rule.granted_amount, exact=True)} off")
     if rule.stats_error and rule.state == "shadow":
         lines.append("  shadow  unavailable")
     elif rule.shadow_count or rule.state == "shadow":
-        lines.append(f"  shadow  {rule.shadow_count} payments, {rule.shadow_amount} off (would have granted)")
+        shadow = money(rule.shadow_amount, exact=True)
+        lines.append(f"  shadow  {rule.shadow_count} payments, {shadow} off (would have granted)")
     if rule.decisions:
         decisions = ", ".join(f"{reason} {n}" for reason, n in sorted(rule.decisions.items()))
         lines.append(f"  decisions since start: {decisions}")
