@@ -12,6 +12,8 @@ import pytest
 from graylib import SQLiteStore, StoreError
 from graylib.cli import main
 from graylib.stores import store_from_url
+from tests.claims_support import redis_server_fixture  # noqa: F401 - fixture
+from tests.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = str(ROOT / "examples" / "rules.toml")
@@ -127,3 +129,72 @@ def test_simulate_still_creates_a_fresh_store(tmp_path: Path, capsys: pytest.Cap
     )
     assert fresh.exists()
     capsys.readouterr()
+
+
+def test_simulate_refuses_a_store_in_use(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "graylib.db"
+    store = SQLiteStore(path)  # the services' store: no grants yet, no switches
+    store.close()
+    before = path.read_bytes()
+    args = [
+        "simulate",
+        EXAMPLE,
+        "--minutes",
+        "1",
+        "--payments-per-second",
+        "50",
+        "--store",
+        f"sqlite:///{path}",
+    ]
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert f"refusing to simulate on sqlite:///{path}: the file {path} exists (services may share it)" in (
+        captured.err
+    )
+    assert "Use a fresh store" in captured.err and "--use-existing-store runs anyway" in captured.err
+    assert path.read_bytes() == before
+
+    assert main([*args, "--use-existing-store"]) == 0
+    captured = capsys.readouterr()
+    assert "warning: simulating on sqlite:///" in captured.err
+    assert "the run leaves its counters, grant statistics and any kill switch" in captured.err
+    opened = SQLiteStore(path)
+    assert opened.stats(RULE).granted_count > 0  # what the run left behind
+    opened.close()
+
+
+@pytest.mark.redis
+def test_simulate_refuses_a_redis_database_with_kill_switches_or_grants(
+    redis_server: RedisServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = redis_server.url.rsplit("/", 1)[0] + "/7"
+    store = store_from_url(url)
+    store._redis.flushdb()  # type: ignore[attr-defined]
+    store.close()
+    args = ["simulate", EXAMPLE, "--minutes", "1", "--payments-per-second", "50", "--store", url]
+    assert main(args) == 0  # an empty database is fresh
+    capsys.readouterr()
+    assert main(args) == 2  # the first run's grants are in it now
+    assert f"rule {RULE!r} has grants counted in it" in capsys.readouterr().err
+    store = store_from_url(url)
+    store._redis.flushdb()  # type: ignore[attr-defined]
+    store.kill("some-rule", "INC-9", 1.0)
+    store.close()
+    assert main(args) == 2
+    assert "it holds kill switches (some-rule)" in capsys.readouterr().err
+
+
+def test_simulate_on_a_store_in_use_in_a_subprocess(tmp_path: Path) -> None:
+    url = existing_store(tmp_path / "graylib.db")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    run = subprocess.run(
+        [sys.executable, "-m", "graylib", "simulate", EXAMPLE, "--minutes", "1", "--store", url],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 2
+    assert "it holds kill switches (other-rule)" in run.stderr

@@ -282,7 +282,9 @@ def test_a_durable_store_gives_the_same_answer_and_remembers_the_kill(
     assert main(args) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["summary"]["granted_amount"] == memory.granted
-    assert main(args) == 0  # the same store again: the rule is still killed, and it says so
+    assert main(args) == 2  # the same store again: in use, refused
+    assert "refusing to simulate on " in capsys.readouterr().err
+    assert main([*args, "--use-existing-store"]) == 0  # the rule is still killed, and it says so
     captured = capsys.readouterr()
     assert "already killed in this store" in captured.err
     assert json.loads(captured.out)["summary"]["granted_amount"] == 0

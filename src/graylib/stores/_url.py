@@ -8,13 +8,25 @@ from graylib.stores.memory import MemoryStore
 from graylib.stores.redis import RedisStore
 from graylib.stores.sqlite import SQLiteStore
 
-__all__ = ["store_from_url"]
+__all__ = ["sqlite_path", "store_from_url"]
 
 _FORMS = (
     "memory://, sqlite:///absolute/path.db, sqlite:relative/path.db, redis://host:port/db, rediss://..., "
     "redis+cluster://host:port[,host:port...] or rediss+cluster://..."
 )
 _REDIS_SCHEMES = ("redis", "rediss", "redis+cluster", "rediss+cluster")
+
+
+def sqlite_path(url: str) -> str | None:
+    """The file a ``sqlite:`` URL names (``sqlite:////abs`` is ``/abs`` too); None for any other URL."""
+    scheme, colon, rest = url.partition(":")
+    if not colon or scheme.lower() != "sqlite":
+        return None
+    if rest.startswith("///") and len(rest) > 3:
+        return "/" + rest.lstrip("/")
+    if rest and not rest.startswith("/"):
+        return rest
+    return None
 
 
 def store_from_url(url: str, *, create: bool = True) -> Store:
@@ -38,12 +50,9 @@ def store_from_url(url: str, *, create: bool = True) -> Store:
     scheme = scheme.lower()
     if colon and scheme == "memory" and rest in ("//", ""):
         return MemoryStore()
-    if colon and scheme == "sqlite":
-        if rest.startswith("///") and len(rest) > 3:
-            # sqlite:////abs/path (SQLAlchemy's spelling) names /abs/path too, shown with one slash
-            return SQLiteStore("/" + rest.lstrip("/"), create=create)
-        if rest and not rest.startswith("/"):
-            return SQLiteStore(rest, create=create)
+    path = sqlite_path(url)
+    if path is not None:
+        return SQLiteStore(path, create=create)
     if colon and scheme in _REDIS_SCHEMES and rest.startswith("//") and len(rest) > 2:
         return RedisStore(f"{scheme}:{rest}")
     msg = f"store URL: expected one of {_FORMS} (got {redact_url(url)!r})"
