@@ -157,7 +157,7 @@ def test_promote_every_advances_one_stage_at_a_time() -> None:
 
 
 def test_naive_needs_unsafe_skip_validation(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["simulate", NAIVE, "--minutes", "1", "--payments-per-second", "20"]) == 1
+    assert main(["simulate", NAIVE, "--minutes", "1", "--payments-per-second", "20"]) == 2
     out = capsys.readouterr().out
     assert "INVALID (4 problems)" in out
     assert "'p2p_transfer' is forbidden" in out

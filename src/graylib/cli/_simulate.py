@@ -270,7 +270,7 @@ def run(args: argparse.Namespace) -> int:
             return 2
     loaded = _load(args.config, unsafe=args.unsafe_skip_validation, role="config")
     if loaded is None:
-        return 1
+        return 2
     baseline = None
     if args.compare:
         baseline = _load(args.compare, unsafe=True, role="comparison baseline")
