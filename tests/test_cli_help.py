@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -73,7 +74,7 @@ def test_simulate_help_in_a_subprocess_names_the_store_urls() -> None:
         text=True,
         timeout=60,
         check=False,
-        env={"COLUMNS": "400", "PATH": ""},
+        env={**os.environ, "COLUMNS": "400"},
     )
     assert run.returncode == 0, run.stderr
     assert " ".join(STORE_URL_FORMS.split()) in " ".join(run.stdout.split())

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -75,3 +77,18 @@ def test_simulate_writes_its_totals_with_the_same_function(capsys: pytest.Captur
     out = capsys.readouterr().out
     assert f", {money(summary['granted_amount'])} given away" in out
     assert f"would have given away {money(summary['unguarded_exposure'])};" in out
+
+
+def test_plan_in_a_subprocess_writes_money_with_the_minor_units(tmp_path: Path) -> None:
+    new = tmp_path / "new.toml"
+    text = EXAMPLE.read_text().replace("max_off = 50_000", "max_off = 60_000")
+    new.write_text(text.replace("discount = 50_000 }", "discount = 60_000 }"))
+    run = subprocess.run(
+        [sys.executable, "-m", "graylib", "plan", str(EXAMPLE), str(new)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr  # widening, approved by the example's [change]
+    assert "+ discount.max_off  500.00 (50000) -> 600.00 (60000)  (widening)" in run.stdout

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -74,3 +76,15 @@ def test_without_a_cluster_the_output_says_what_that_means(capsys: pytest.Captur
     )
     assert main(["smoke", EXAMPLE, "--cluster", "sh-small", "--node", "sh-small-01"]) == 0
     assert "note" not in capsys.readouterr().out
+
+
+def test_the_note_in_a_subprocess() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "graylib", "smoke", EXAMPLE, "--cluster", "sh-small"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "note: cases whose context names no cluster ran as cluster 'sh-small' with no node" in run.stdout
