@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -45,6 +47,20 @@ def test_sqlite_store_with_create_false_refuses_a_file_graylib_never_initialised
     empty.touch()
     with pytest.raises(StoreError, match="never initialised"):
         SQLiteStore(empty, create=False)
+    assert empty.read_bytes() == b""
+    other = tmp_path / "orders.db"  # another application's database, at a mistyped path
+    with contextlib.closing(sqlite3.connect(other)) as db:
+        db.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY)")
+        db.commit()
+    before = other.read_bytes()
+    with pytest.raises(StoreError, match=f"no such store: {other}"):
+        SQLiteStore(other, create=False)
+    assert other.read_bytes() == before  # not even switched to WAL
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.db", "orders.db"]
+    not_a_database = tmp_path / "notes.txt"
+    not_a_database.write_text("x" * 200)
+    with pytest.raises(StoreError, match="cannot open"):
+        SQLiteStore(not_a_database, create=False)
 
 
 def test_sqlite_store_with_create_false_opens_an_existing_store(tmp_path: Path) -> None:

@@ -166,16 +166,25 @@ class SQLiteStore:
         self._next_purge = 0.0
         self._closed = False
         self._create = create
-        if not create and not os.path.isfile(self._path):
-            msg = f"no such store: {self._path} (no such file; create=False opens an existing store only)"
-            raise StoreError(msg)
-        if not create and not self._transaction(
-            lambda db: db.execute("PRAGMA user_version").fetchone()[0] > 0, write=False
-        ):
-            self.close()
-            msg = f"no such store: {self._path} (a file graylib never initialised; create=False)"
-            raise StoreError(msg)
+        if not create:
+            # Looked at read-only first: a file graylib never initialised is left exactly as it was.
+            if not os.path.isfile(self._path):
+                msg = f"no such store: {self._path} (no such file; create=False opens an existing store only)"
+                raise StoreError(msg)
+            try:
+                with contextlib.closing(sqlite3.connect(self._uri("ro"), uri=True, timeout=timeout)) as db:
+                    initialised = db.execute("PRAGMA user_version").fetchone()[0] > 0
+            except sqlite3.Error as exc:
+                msg = f"SQLiteStore({self._path!r}): cannot open: {type(exc).__name__}: {exc}"
+                raise StoreError(msg) from exc
+            if not initialised:
+                msg = f"no such store: {self._path} (a file graylib never initialised; create=False)"
+                raise StoreError(msg)
         self._transaction(self._create_schema)
+
+    def _uri(self, mode: str) -> str:
+        """The file as an SQLite URI opened in ``mode`` (``ro``, ``rw``): neither ever creates the file."""
+        return f"file://{urllib.parse.quote(os.path.abspath(self._path))}?mode={mode}"
 
     @property
     def path(self) -> str:
@@ -274,8 +283,7 @@ class SQLiteStore:
             raise StoreError(msg)
         try:
             # create=False: mode=rw never makes a file, even one removed since the constructor looked.
-            rw = f"file://{urllib.parse.quote(os.path.abspath(self._path))}?mode=rw"
-            target, uri = (self._path, False) if self._create else (rw, True)
+            target, uri = (self._path, False) if self._create else (self._uri("rw"), True)
             db = sqlite3.connect(
                 target, timeout=self._timeout, isolation_level=None, check_same_thread=False, uri=uri
             )
