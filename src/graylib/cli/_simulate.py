@@ -217,7 +217,8 @@ def _open_store(args: argparse.Namespace, config: Config) -> Store | None:
     try:
         reasons = _in_use(url, store, config, existed)
     except StoreError as exc:
-        store.close()
+        with suppress(StoreError):
+            store.close()
         error(f"store unavailable: {scrub(str(exc), url)}")
         return None
     if not reasons:
