@@ -46,7 +46,9 @@ except in ``simulate``)."""
 _SECRET_QUERY = re.compile(r"(?i)[?&;](?:password|pass|pwd|secret|token|auth)=([^&;#]*)")
 
 
-def add_store_argument(parser: argparse.ArgumentParser, *, what: str = "the shared store") -> None:
+def add_store_argument(
+    parser: argparse.ArgumentParser, *, what: str = "the shared store (must exist)"
+) -> None:
     parser.add_argument(
         "--store",
         metavar="URL",
