@@ -23,6 +23,7 @@ from fractions import Fraction
 from .._config import LIMIT_SUBJECTS, Config, Discount, Limit, RateAlarm, Rule, Stage
 from .._config._stages import label, probe_points
 from .._limits import LimitPlan
+from .._money import money
 from ._model import Direction, FieldChange
 
 __all__ = ["describe_added", "diff_config", "diff_rule", "fmt_percent", "stage_steps"]
@@ -39,8 +40,8 @@ def fmt_percent(value: Fraction | None) -> str:
 
 def _fmt_discount(d: Discount) -> str:
     if d.amount is not None:
-        return f"{d.amount} off"
-    return f"{fmt_percent(d.percent)} up to {d.max_off}"
+        return f"{_fmt_money(d.amount)} off"
+    return f"{fmt_percent(d.percent)} up to {_fmt_money(d.max_off)}"
 
 
 def _fmt_limit(limit: Limit | None) -> str:
@@ -50,13 +51,18 @@ def _fmt_limit(limit: Limit | None) -> str:
     if limit.count is not None:
         parts.append(f"count {limit.count}")
     if limit.amount is not None:
-        parts.append(f"amount {limit.amount}")
+        parts.append(f"amount {_fmt_money(limit.amount)}")
     parts.append(f"per {limit.window_text}" if limit.window else "lifetime")
     return ", ".join(parts)
 
 
 def _fmt_alarm(alarm: RateAlarm | None) -> str:
-    return _ABSENT if alarm is None else f"amount {alarm.amount} per {alarm.window_text}"
+    return _ABSENT if alarm is None else f"amount {_fmt_money(alarm.amount)} per {alarm.window_text}"
+
+
+def _fmt_money(minor: int | None) -> str:
+    """An amount of the config as the plan shows it: decimals and the minor units the config writes."""
+    return _ABSENT if not minor else money(minor, exact=True)
 
 
 def _fmt_set(values: Iterable[str] | None, *, none: str = "any") -> str:
@@ -180,7 +186,12 @@ def _discount(old: Discount, new: Discount) -> list[FieldChange]:
         return [FieldChange("discount", _fmt_discount(old), _fmt_discount(new), W)]
     if old.amount is not None and new.amount is not None:
         return _compare(
-            "discount.amount", old.amount, new.amount, str(old.amount), str(new.amount), more_widens=True
+            "discount.amount",
+            old.amount,
+            new.amount,
+            _fmt_money(old.amount),
+            _fmt_money(new.amount),
+            more_widens=True,
         )
     assert old.percent is not None and new.percent is not None
     out = _compare(
@@ -195,8 +206,8 @@ def _discount(old: Discount, new: Discount) -> list[FieldChange]:
         "discount.max_off",
         old.max_off or 0,
         new.max_off or 0,
-        str(old.max_off),
-        str(new.max_off),
+        _fmt_money(old.max_off),
+        _fmt_money(new.max_off),
         more_widens=True,
     )
     return out
@@ -214,16 +225,16 @@ def _eligibility(old: Rule, new: Rule) -> list[FieldChange]:
         "min_amount",
         old.min_amount or 0,
         new.min_amount or 0,
-        str(old.min_amount or _ABSENT),
-        str(new.min_amount or _ABSENT),
+        _fmt_money(old.min_amount),
+        _fmt_money(new.min_amount),
         more_widens=False,
     )
     out += _compare(
         "max_amount",
         old.max_amount or math.inf,
         new.max_amount or math.inf,
-        str(old.max_amount or _ABSENT),
-        str(new.max_amount or _ABSENT),
+        _fmt_money(old.max_amount),
+        _fmt_money(new.max_amount),
         more_widens=True,
     )
     starts = (
@@ -295,8 +306,8 @@ def _limit(kind: str, old: Limit | None, new: Limit | None) -> list[FieldChange]
             f"{field}.{part}",
             math.inf if was is None else was,
             math.inf if now is None else now,
-            str(was if was is not None else "unlimited"),
-            str(now if now is not None else "unlimited"),
+            "unlimited" if was is None else str(was) if part == "count" else _fmt_money(was),
+            "unlimited" if now is None else str(now) if part == "count" else _fmt_money(now),
             more_widens=True,
         )
     # A window change is reported by _restarted: its counters start empty, so it widens either way.
@@ -376,8 +387,8 @@ def diff_config(old: Config, new: Config) -> list[FieldChange]:
         "guardrails.max_amount_off",
         g.max_amount_off,
         h.max_amount_off,
-        str(g.max_amount_off),
-        str(h.max_amount_off),
+        _fmt_money(g.max_amount_off),
+        _fmt_money(h.max_amount_off),
         more_widens=True,
     )
     out += _set_changes(
