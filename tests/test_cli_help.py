@@ -40,6 +40,7 @@ def test_every_command_is_walked() -> None:
         "smoke",
         "plan",
         "status",
+        "schema",
     }
 
 
