@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from graylib import SQLiteStore
 from graylib.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,7 +63,7 @@ def test_explain_applies(capsys: pytest.CaptureFixture[str]) -> None:
     args = explain()
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "applies   yes" in out and "discount  8100" in out and "APPLIES_ROLLOUT" in out
+    assert "applies   yes" in out and "discount  81.00 (8100)" in out and "APPLIES_ROLLOUT" in out
     assert "7. rollout" in out
 
 
@@ -110,8 +111,14 @@ def test_console_entry_point_runs_as_module() -> None:
 def test_explain_obeys_the_kill_switches_of_a_shared_store(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    SQLiteStore(tmp_path / "g.db").close()
     url = f"sqlite:///{tmp_path / 'g.db'}"
-    assert main(["kill", "appliance-subsidy", "--reason", "wrong coupon type", "--store", url]) == 0
+    assert (
+        main(
+            ["kill", "appliance-subsidy", "--reason", "wrong coupon type", "--rules", EXAMPLE, "--store", url]
+        )
+        == 0
+    )
     args = explain()
     capsys.readouterr()
     assert main([*args, "--store", url]) == 0
@@ -119,3 +126,65 @@ def test_explain_obeys_the_kill_switches_of_a_shared_store(
     assert "KILLED" in out and "wrong coupon type" in out
     assert main(args) == 0  # without the store: the file alone
     assert "APPLIES_ROLLOUT" in capsys.readouterr().out
+
+
+def test_explain_of_an_unknown_rule_exits_2_with_the_closest_ids(capsys: pytest.CaptureFixture[str]) -> None:
+    args = explain()
+    args[2] = "applience-subsidy"
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "no rule 'applience-subsidy' in " in captured.err
+    assert "(did you mean 'appliance-subsidy'?)" in captured.err
+    assert main([*args, "--json"]) == 2
+    assert capsys.readouterr().out == ""
+
+
+def test_explain_in_a_subprocess_of_an_unknown_rule() -> None:
+    args = explain()
+    args[2] = "appliance_subsidy"
+    run = subprocess.run(
+        [sys.executable, "-m", "graylib", *args], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert run.returncode == 2
+    assert "did you mean 'appliance-subsidy'?" in run.stderr
+
+
+def without_identity(args: list[str]) -> list[str]:
+    """``args`` with ``--cluster`` and ``--node`` (and their values) left out."""
+    out: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in ("--cluster", "--node"):
+            skip = True
+        else:
+            out.append(arg)
+    return out
+
+
+def test_explain_without_a_cluster_says_what_that_means(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = without_identity(explain())
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "OUT_OF_STAGE" in out
+    assert (
+        "note      ran as no cluster and no node: no stage target naming a cluster or node reaches it" in out
+    )
+    assert "the current stage 'small-cluster' has none, so only allow-listed accounts can apply" in out
+    assert main([*args, "--json"]) == 0
+    assert "only allow-listed accounts can apply" in json.loads(capsys.readouterr().out)["note"]
+
+    full = tmp_path / "full.toml"
+    full.write_text(Path(EXAMPLE).read_text().replace('stage = "small-cluster"', 'stage = "full"'))
+    assert main([args[0], str(full), *args[2:]]) == 0
+    out = capsys.readouterr().out
+    assert "APPLIES_ROLLOUT" in out and "the current stage 'full' has '*' = 100%" in out
+
+    assert main(explain()) == 0  # a named node: nothing to explain about the identity
+    assert "note" not in capsys.readouterr().out
+    assert main([*explain(), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["note"] == ""

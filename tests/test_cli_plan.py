@@ -33,7 +33,7 @@ def test_human_output_reads_like_a_review(capsys: pytest.CaptureFixture[str]) ->
     assert "+ rollout.stage" in out and "small-cluster -> full  (widening)" in out
     assert "percent at any other cluster" in out and "0% -> 100%" in out
     assert "blast radius: 96% of payments newly exposed (from [traffic.clusters])" in out
-    assert "worst-case spend per minute: 10000000 (bounded by limits.rate_alarm)" in out
+    assert "worst-case spend per minute: 100,000.00 (10000000), bounded by limits.rate_alarm" in out
     assert "x [stage_skipped] subsidy: stage advances 3 steps at once" in out
     assert "x [missing_approvals]" in out
     assert "REFUSED: 2 policy violations" in out
@@ -86,8 +86,9 @@ def test_traffic_sample(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
         "cluster,node,account,payment_type,amount\nbj-big,bj-big-01,u-9,online_purchase,10000\n"
     )
     assert main(["plan", str(case / "old.toml"), str(case / "new.toml"), "--traffic", str(sample)]) == 0
-    assert "100% of payments newly exposed (1 of 1 sampled payments newly get a discount, 1500 off" in (
-        capsys.readouterr().out
+    assert (
+        "100% of payments newly exposed (1 of 1 sampled payments newly get a discount, 15.00 (1500) off"
+        in (capsys.readouterr().out)
     )
     assert (
         main(["plan", str(case / "old.toml"), str(case / "new.toml"), "--traffic", str(tmp_path / "no.csv")])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,3 +57,34 @@ def test_json(capsys: pytest.CaptureFixture[str]) -> None:
 def test_an_invalid_file_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["smoke", str(BROKEN / "bad_window.toml")]) == 2
     assert "window" in capsys.readouterr().err
+
+
+def test_without_a_cluster_the_output_says_what_that_means(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["smoke", EXAMPLE]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "smoke cases as (no cluster)/(no node)\n  note: cases whose context names no cluster ran as no" in out
+    )
+    assert "only a '*' target does, and allow-listed accounts apply regardless of the stage" in out
+    assert main(["smoke", EXAMPLE, "--json"]) == 0
+    assert (
+        "no stage target naming a cluster or node reaches it" in json.loads(capsys.readouterr().out)["note"]
+    )
+    assert main(["smoke", EXAMPLE, "--cluster", "sh-small"]) == 0
+    assert (
+        "with no node: stage targets naming a node of 'sh-small' do not reach it" in capsys.readouterr().out
+    )
+    assert main(["smoke", EXAMPLE, "--cluster", "sh-small", "--node", "sh-small-01"]) == 0
+    assert "note" not in capsys.readouterr().out
+
+
+def test_the_note_in_a_subprocess() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "graylib", "smoke", EXAMPLE, "--cluster", "sh-small"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "note: cases whose context names no cluster ran as cluster 'sh-small' with no node" in run.stdout

@@ -11,9 +11,11 @@ Markers (an HTML comment on the line before a fenced block, invisible in the ren
 - ``<!-- example: skip -->``: shown for reading only (a partial table, a format sketch).
 - ``<!-- example: run -->`` before a ```python block: executed from the repository root; a ``print``
   line ending in ``# expected output`` must print exactly that.
+- ``<!-- example: run, standalone -->``: the same, executed in an empty temporary directory, as a user runs
+  it right after installing (it may read no file of the repository).
 
 Every ```toml and ```json block must carry a marker and every ```python block is at least compiled, so an
-unchecked snippet cannot slip in. The README quickstart runs as a user would run it.
+unchecked snippet cannot slip in. The README quickstart runs as a user would run it: standalone.
 """
 
 from __future__ import annotations
@@ -180,7 +182,7 @@ def test_python_block_compiles(block: Block) -> None:
     compile(block.body, block.id, "exec")
 
 
-RUNNABLE = [b for b in PYTHON if b.marker == "run"]
+RUNNABLE = [b for b in PYTHON if b.marker in ("run", "run, standalone")]
 
 
 def _expected_output(code: str) -> list[str]:
@@ -202,12 +204,12 @@ def _expected_output(code: str) -> list[str]:
     return out
 
 
-def _run(code: str) -> list[str]:
+def _run(code: str, cwd: Path) -> list[str]:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
     done = subprocess.run(
         [sys.executable, "-c", code],
         check=False,
-        cwd=ROOT,
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
@@ -217,12 +219,45 @@ def _run(code: str) -> list[str]:
     return [line.rstrip() for line in done.stdout.splitlines()]
 
 
-def test_readme_quickstart_has_a_runnable_block() -> None:
-    readme = [b for b in RUNNABLE if b.page.name == "README.md"]
-    assert readme, "README.md: mark the quickstart with <!-- example: run -->"
-    assert _expected_output(readme[0].body), "the quickstart shows its output in # comments"
+@pytest.mark.parametrize("page", ["README.md", "index.md"])
+def test_quickstart_runs_after_a_plain_install(page: str) -> None:
+    """The first runnable example of the README and of the docs' home page needs nothing but graylib."""
+    blocks = [b for b in RUNNABLE if b.page.name == page]
+    assert blocks, f"{page}: mark the quickstart with <!-- example: run, standalone -->"
+    first = blocks[0]
+    assert first.marker == "run, standalone", f"{first.id}: the quickstart must run from an empty directory"
+    assert _expected_output(first.body), "the quickstart shows its output in # comments"
 
 
 @pytest.mark.parametrize("block", RUNNABLE, ids=lambda b: b.id)
-def test_python_example_prints_what_it_says(block: Block) -> None:
-    assert _run(block.body) == _expected_output(block.body)
+def test_python_example_prints_what_it_says(block: Block, tmp_path: Path) -> None:
+    cwd = tmp_path if block.marker == "run, standalone" else ROOT
+    assert _run(block.body, cwd) == _expected_output(block.body)
+
+
+# -- pictures -----------------------------------------------------------------------------------------------
+
+_IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_pictures_exist_and_say_what_they_show(page: Path) -> None:
+    for alt, target in _IMAGE.findall(page.read_text(encoding="utf-8")):
+        assert (page.parent / target).is_file(), f"{page.name}: {target} does not exist"
+        assert len(alt) > 40, f"{page.name}: {target}: say in the alternative text what the picture shows"
+
+
+def test_rollout_picture_is_drawn_from_the_example_rules(tmp_path: Path) -> None:
+    """docs/images/make_rollout.py still runs against the current config API and the example file."""
+    out = tmp_path / "rollout.png"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "docs" / "images" / "make_rollout.py"), str(out)],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert out.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")

@@ -68,6 +68,7 @@ def test_the_compiled_discount_is_the_configs_formula(amount: int, percent: Frac
 
 
 def test_the_policy_diff_describes_a_limit_as_the_refusal_does() -> None:
+    from graylib._money import money
     from graylib._policy._diff import diff_rule
 
     old = load_config(limited_config()).rules[0]  # no limits
@@ -75,7 +76,9 @@ def test_the_policy_diff_describes_a_limit_as_the_refusal_does() -> None:
     limit = new.limits.per_account
     assert limit is not None
     texts = {change.field: change.new for change in diff_rule(old, new)}
-    assert texts["limits.per_account"] == describe_limit(limit) == "count 5, amount 900, per 1d"
+    assert describe_limit(limit) == "count 5, amount 900, per 1d"  # a refusal's detail: the file's units
+    assert texts["limits.per_account"] == describe_limit(limit, amount=lambda m: money(m, exact=True))
+    assert texts["limits.per_account"] == "count 5, amount 9.00 (900), per 1d"
 
 
 def test_a_limit_refusal_names_its_limit_as_data() -> None:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator, Mapping
-from typing import Any, TypedDict, cast
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 import pytest
 
 pytest.importorskip("openfeature")
 
 from openfeature import api
-from openfeature.evaluation_context import EvaluationContext, EvaluationContextAttribute
+from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import Reason as OFReason
 from openfeature.provider.no_op_provider import NoOpProvider
@@ -20,6 +20,9 @@ from graylib import Client, Context, Reason
 from graylib._evaluate import CompiledRule
 from graylib.openfeature import REASONS, GraylibProvider
 from tests.helpers import make_config
+
+if TYPE_CHECKING:  # a type alias only, which SDKs before 0.10 do not export
+    from openfeature.evaluation_context import EvaluationContextAttribute
 
 
 class Payment(TypedDict):
@@ -50,10 +53,20 @@ def graylib_client() -> Iterator[Client]:
     client.close()
 
 
+def set_provider_and_wait(provider: GraylibProvider, domain: str) -> None:
+    """Register ``provider`` for ``domain``, initialised before this returns.
+
+    SDK 0.10 initialises a provider in a background thread unless asked to wait; the older SDKs the extra
+    allows (0.8.2 and 0.9) have no ``set_provider_and_wait`` and initialise inside ``set_provider``.
+    """
+    register = getattr(api, "set_provider_and_wait", api.set_provider)
+    register(provider, domain=domain)
+
+
 @pytest.fixture
 def flags(graylib_client: Client, request: pytest.FixtureRequest) -> Iterator[Any]:
     domain = f"graylib-test-{request.node.name}"
-    api.set_provider_and_wait(GraylibProvider(graylib_client), domain=domain)
+    set_provider_and_wait(GraylibProvider(graylib_client), domain=domain)
     yield api.get_client(domain=domain)
     api.set_provider(NoOpProvider(), domain=domain)
 
@@ -130,7 +143,7 @@ def test_shadow_metadata_shows_the_would_be_discount(flags: Any) -> None:
 
 def test_out_of_stage_is_disabled(graylib_client: Client) -> None:
     far = Client(make_config(), cluster="bj-big", node="bj-big-09")
-    api.set_provider_and_wait(GraylibProvider(far), domain="graylib-far")
+    set_provider_and_wait(GraylibProvider(far), domain="graylib-far")
     try:
         details = api.get_client(domain="graylib-far").get_boolean_details("subsidy", True, ctx())
         assert details.value is False and details.reason == OFReason.DISABLED

@@ -222,5 +222,8 @@ def test_a_rate_alarm_with_a_bigger_burst_widens_even_at_the_same_rate() -> None
 
     assert direction(with_alarm(300_000_000, 3600, "1h")) is Direction.WIDENING  # same rate, 60x the burst
     assert direction(with_alarm(1_000_000, 5, "5s")) is Direction.WIDENING  # smaller burst, 2.4x the rate
-    assert direction(with_alarm(5_000_000, 120, "2m")) is Direction.NARROWING
-    assert direction(with_alarm(2_500_000, 30, "30s")) is Direction.NARROWING  # same rate, half the burst
+    assert direction(with_alarm(2_500_000, 60, "1m")) is Direction.NARROWING  # half the burst and rate
+    # A new window length starts an empty alarm window (the store keeps one per length): widening, even
+    # at a lower rate or a smaller burst.
+    assert direction(with_alarm(5_000_000, 120, "2m")) is Direction.WIDENING
+    assert direction(with_alarm(2_500_000, 30, "30s")) is Direction.WIDENING

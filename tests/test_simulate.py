@@ -157,7 +157,7 @@ def test_promote_every_advances_one_stage_at_a_time() -> None:
 
 
 def test_naive_needs_unsafe_skip_validation(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["simulate", NAIVE, "--minutes", "1", "--payments-per-second", "20"]) == 1
+    assert main(["simulate", NAIVE, "--minutes", "1", "--payments-per-second", "20"]) == 2
     out = capsys.readouterr().out
     assert "INVALID (4 problems)" in out
     assert "'p2p_transfer' is forbidden" in out
@@ -282,7 +282,9 @@ def test_a_durable_store_gives_the_same_answer_and_remembers_the_kill(
     assert main(args) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["summary"]["granted_amount"] == memory.granted
-    assert main(args) == 0  # the same store again: the rule is still killed, and it says so
+    assert main(args) == 2  # the same store again: in use, refused
+    assert "refusing to simulate on " in capsys.readouterr().err
+    assert main([*args, "--use-existing-store"]) == 0  # the rule is still killed, and it says so
     captured = capsys.readouterr()
     assert "already killed in this store" in captured.err
     assert json.loads(captured.out)["summary"]["granted_amount"] == 0

@@ -119,7 +119,7 @@ def test_graylib_status_reads_switches_and_grants_from_the_store(
     out = capsys.readouterr().out
     assert "config  version 2025-01-16.1" in out
     assert "rule appliance-subsidy: active, stage small-cluster, KILLED (incident 42; since" in out
-    assert "granted 1 payments, 8100 off" in out
+    assert "granted 1 payments, 81.00 (8100) off" in out
     assert main(["status", str(EXAMPLE), "--store", url, "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     rule = data["rules"][0]

@@ -22,6 +22,7 @@ replay returns the first decision field for field.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final
 
 import attrs
@@ -87,13 +88,16 @@ def decode_decision(payload: str) -> Decision:
     return _decoder.decode(payload)
 
 
-def describe_limit(limit: Limit) -> str:
-    """``"count 3, amount 100000, per 1d"``: a limit's caps and window, as the rules file says them."""
+def describe_limit(limit: Limit, *, amount: Callable[[int], str] = str) -> str:
+    """``"count 3, amount 100000, per 1d"``: a limit's caps and window, as the rules file says them.
+
+    ``amount`` writes the amount cap (a plan shows it as money, a refusal in the file's minor units).
+    """
     caps = []
     if limit.count is not None:
         caps.append(f"count {limit.count}")
     if limit.amount is not None:
-        caps.append(f"amount {limit.amount}")
+        caps.append(f"amount {amount(limit.amount)}")
     caps.append(f"per {limit.window_text}" if limit.window else "lifetime")
     return ", ".join(caps)
 

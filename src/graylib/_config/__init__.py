@@ -1,6 +1,6 @@
 """Configuration: read a document, validate it with every problem's path, build a frozen model."""
 
-from .._values import CONTEXT_FIELDS
+from ._keys import CONTEXT_FIELDS
 from ._model import (
     LIMIT_SUBJECTS,
     Allow,

@@ -16,11 +16,12 @@ from fractions import Fraction
 from typing import Any
 
 from .._values import MAX_MONEY
+from ._time import FORMS, parse_datetime
 
 __all__ = ["MAX_MONEY", "Problems", "describe"]
-
-_IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_WINDOW = re.compile(r"^([1-9][0-9]*)([smhd])$")
+# Whole-value patterns are matched with ``fullmatch``: ``$`` also matches before a trailing newline.
+_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_WINDOW = re.compile(r"([1-9][0-9]*)([smhd])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _MAX_WINDOW = 366 * 86400
 
@@ -117,7 +118,7 @@ class Problems:
     def identifier(self, path: str, value: Any) -> str | None:
         """A rule id: it names keys in shared stores, CLI arguments and log lines, so it is kept plain."""
         text = self.string(path, value)
-        if text is not None and not _IDENTIFIER.match(text):
+        if text is not None and not _IDENTIFIER.fullmatch(text):
             msg = (
                 "must be 1-128 characters: letters, digits, '.', '_' or '-', starting with a letter or "
                 f"digit (got {describe(text)})"
@@ -165,7 +166,7 @@ class Problems:
         if not isinstance(value, str):
             self.add(path, f'must be a duration such as "30s", "5m", "1h" or "1d" (got {describe(value)})')
             return None
-        match = _WINDOW.match(value.strip())
+        match = _WINDOW.fullmatch(value.strip())
         if not match:
             self.add(path, f'must be a duration such as "30s", "5m", "1h" or "1d" (got {describe(value)})')
             return None
@@ -176,15 +177,12 @@ class Problems:
         return seconds
 
     def timestamp(self, path: str, value: Any) -> dt.datetime | None:
-        """A date-time with a UTC offset (TOML datetime, or ISO 8601 text in JSON/YAML)."""
+        """A date-time with a UTC offset: a TOML date-time, or RFC 3339 text (``_time``) in JSON and YAML."""
         if isinstance(value, str):
-            text = value.strip()
-            if text.endswith(("Z", "z")):
-                text = text[:-1] + "+00:00"
             try:
-                value = dt.datetime.fromisoformat(text)
+                value = parse_datetime(value)
             except ValueError:
-                self.add(path, f"must be an ISO 8601 date-time with a UTC offset (got {describe(value)})")
+                self.add(path, f"must be an RFC 3339 date-time, {FORMS} (got {describe(value)})")
                 return None
         if not isinstance(value, dt.datetime):
             self.add(path, f"must be a date-time with a UTC offset (got {describe(value)})")
@@ -216,13 +214,13 @@ class Problems:
         return out
 
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @functools.lru_cache(maxsize=4096)
 def _segment(key: str) -> str:
     """How a key is appended to a path: ``.key``, or ``["odd key"]`` quoted (config keys repeat a lot)."""
-    if _IDENT.match(key):
+    if _IDENT.fullmatch(key):
         return f".{key}"
     quoted = '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return f"[{quoted}]"

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
 
 from .._errors import ConfigError
-from .._values import CONTEXT_FIELDS, Reason
+from .._values import Reason
 from ._checks import Problems, describe, join
+from ._document import check_document
+from ._keys import CONTEXT_FIELDS, KEYS, REQUIRED
 from ._model import (
     LIMIT_SUBJECTS,
     Allow,
@@ -31,28 +34,22 @@ from ._stages import check_widening
 __all__ = ["parse_config"]
 
 STATES = ("active", "shadow", "killed")
-_RULE_KEYS = (
-    "id",
-    "description",
-    "state",
-    "payment_types",
-    "regions",
-    "min_amount",
-    "max_amount",
-    "starts_at",
-    "ends_at",
-    "salt",
-    "discount",
-    "allow",
-    "deny",
-    "rollout",
-    "limits",
-    "smoke",
-)
+
+
+def _keys(p: Problems, path: str, table: Mapping[str, Any], name: str) -> None:
+    """Check a table's keys against the format's table ``name`` (``_keys.KEYS``, ``_keys.REQUIRED``)."""
+    p.keys(path, table, KEYS[name], REQUIRED.get(name, ()))
 
 
 def parse_config(data: Any, *, source: str = "") -> Config:
-    """Validate a parsed document and build the frozen model; raise ``ConfigError`` with every problem."""
+    """Validate a parsed document and build the frozen model; raise ``ConfigError`` with every problem.
+
+    The document is first checked for what no validation step could read safely (``_document``): text that is
+    not text, huge integers, deep nesting, too many values, repeated keys.
+    """
+    unsafe = check_document(data)
+    if unsafe:
+        raise ConfigError(unsafe, source=source or None)
     p = Problems()
     config = _config(p, data, source)
     if p or config is None:
@@ -64,9 +61,7 @@ def _config(p: Problems, data: Any, source: str) -> Config | None:
     top = p.table("config", data)
     if top is None:
         return None
-    p.keys(
-        "", top, ("version", "guardrails", "change", "traffic", "rules"), ("version", "guardrails", "rules")
-    )
+    _keys(p, "", top, "config")
     version = p.string("version", top["version"]) if "version" in top else None
     guardrails = _guardrails(p, top["guardrails"]) if "guardrails" in top else None
     change = _change(p, top.get("change", {}))
@@ -103,8 +98,7 @@ def _guardrails(p: Problems, raw: Any) -> Guardrails | None:
     table = p.table(path, raw)
     if table is None:
         return None
-    allowed = ("max_percent_off", "max_amount_off", "forbidden_payment_types", "min_approvals")
-    p.keys(path, table, allowed, ("max_percent_off", "max_amount_off"))
+    _keys(p, path, table, "guardrails")
     pct = (
         p.percent(join(path, "max_percent_off"), table["max_percent_off"])
         if "max_percent_off" in table
@@ -126,7 +120,7 @@ def _change(p: Problems, raw: Any) -> Change | None:
     table = p.table("change", raw)
     if table is None:
         return None
-    p.keys("change", table, ("author", "approved_by", "ticket"))
+    _keys(p, "change", table, "change")
     author = p.string("change.author", table.get("author", ""), nonempty=False)
     approvers = p.strings("change.approved_by", table.get("approved_by", []))
     ticket = p.string("change.ticket", table.get("ticket", ""), nonempty=False)
@@ -139,7 +133,7 @@ def _traffic(p: Problems, raw: Any) -> dict[str, ClusterTraffic] | None:
     table = p.table("traffic", raw)
     if table is None:
         return None
-    p.keys("traffic", table, ("clusters",))
+    _keys(p, "traffic", table, "traffic")
     clusters = p.table("traffic.clusters", table.get("clusters", {}))
     if clusters is None:
         return None
@@ -150,7 +144,7 @@ def _traffic(p: Problems, raw: Any) -> dict[str, ClusterTraffic] | None:
         spec = p.table(path, entry)
         if spec is None:
             continue
-        p.keys(path, spec, ("share", "nodes"), ("share", "nodes"))
+        _keys(p, path, spec, "cluster")
         if "share" not in spec or "nodes" not in spec:
             continue
         share = spec["share"]
@@ -175,7 +169,7 @@ def _rule(p: Problems, path: str, raw: Any, guardrails: Guardrails | None) -> Ru
     if table is None:
         return None
     before = len(p.items)
-    p.keys(path, table, _RULE_KEYS, ("id", "payment_types", "discount", "rollout"))
+    _keys(p, path, table, "rule")
     rule_id = p.identifier(join(path, "id"), table["id"]) if "id" in table else None
     state = table.get("state", "active")
     if state not in STATES:
@@ -248,7 +242,7 @@ def _discount(p: Problems, path: str, raw: Any, guardrails: Guardrails | None) -
     if table is None:
         return None
     before = len(p.items)
-    p.keys(path, table, ("percent", "max_off", "amount"))
+    _keys(p, path, table, "discount")
     has_pct, has_amt = "percent" in table, "amount" in table
     if has_pct == has_amt:
         p.add(path, "must set exactly one of percent (with max_off) or amount")
@@ -290,7 +284,7 @@ def _allow(p: Problems, path: str, raw: Any) -> Allow | None:
     table = p.table(path, raw)
     if table is None:
         return None
-    p.keys(path, table, ("accounts",))
+    _keys(p, path, table, "allow")
     accounts = p.strings(join(path, "accounts"), table.get("accounts", []))
     return Allow(frozenset(accounts)) if accounts is not None else None
 
@@ -299,8 +293,8 @@ def _deny(p: Problems, path: str, raw: Any) -> Deny | None:
     table = p.table(path, raw)
     if table is None:
         return None
-    fields = ("accounts", "ips", "devices", "merchants", "regions")
-    p.keys(path, table, fields)
+    fields = KEYS["deny"]
+    _keys(p, path, table, "deny")
     lists = {name: p.strings(join(path, name), table.get(name, [])) for name in fields}
     ips = lists["ips"] or []
     for i, text in enumerate(ips):
@@ -324,7 +318,7 @@ def _rollout(p: Problems, path: str, raw: Any) -> Rollout | None:
     if table is None:
         return None
     before = len(p.items)
-    p.keys(path, table, ("stage", "stages"), ("stage", "stages"))
+    _keys(p, path, table, "rollout")
     raw_stages = table.get("stages", [])
     if not isinstance(raw_stages, list) or not raw_stages:
         p.add(join(path, "stages"), f"must be a non-empty array of stages (got {describe(raw_stages)})")
@@ -336,7 +330,7 @@ def _rollout(p: Problems, path: str, raw: Any) -> Rollout | None:
         st = p.table(spath, raw_stage)
         if st is None:
             continue
-        p.keys(spath, st, ("name", "targets"), ("name",))
+        _keys(p, spath, st, "stage")
         name = p.string(join(spath, "name"), st["name"]) if "name" in st else None
         targets = _targets(p, join(spath, "targets"), st.get("targets", {}))
         if name is not None and name in names:
@@ -382,7 +376,7 @@ def _limit(p: Problems, path: str, raw: Any) -> Limit | None:
     table = p.table(path, raw)
     if table is None:
         return None
-    p.keys(path, table, ("count", "amount", "window"))
+    _keys(p, path, table, "limit")
     if "count" not in table and "amount" not in table:
         p.add(path, "must set count, amount or both")
         return None
@@ -399,7 +393,7 @@ def _limits(p: Problems, path: str, raw: Any) -> Limits | None:
     if table is None:
         return None
     before = len(p.items)
-    p.keys(path, table, (*LIMIT_SUBJECTS, "rate_alarm"))
+    _keys(p, path, table, "limits")
     found: dict[str, Limit | None] = {}
     for kind in LIMIT_SUBJECTS:
         if kind in table:
@@ -409,7 +403,7 @@ def _limits(p: Problems, path: str, raw: Any) -> Limits | None:
         apath = join(path, "rate_alarm")
         at = p.table(apath, table["rate_alarm"])
         if at is not None:
-            p.keys(apath, at, ("amount", "window"), ("amount", "window"))
+            _keys(p, apath, at, "rate_alarm")
             amount = p.money(join(apath, "amount"), at["amount"], minimum=1) if "amount" in at else None
             window = p.window(join(apath, "window"), at["window"]) if "window" in at else None
             if amount is not None and window is not None:
@@ -430,11 +424,11 @@ def _smoke_cases(p: Problems, path: str, raw: Any) -> tuple[SmokeCase, ...] | No
         table = p.table(cpath, entry)
         if table is None:
             continue
-        p.keys(cpath, table, ("name", "context", "expect", "at"), ("name", "context", "expect"))
+        _keys(p, cpath, table, "smoke_case")
         name = p.string(join(cpath, "name"), table["name"]) if "name" in table else None
         context = p.table(join(cpath, "context"), table["context"]) if "context" in table else None
         if context is not None:
-            p.keys(join(cpath, "context"), context, CONTEXT_FIELDS)
+            _keys(p, join(cpath, "context"), context, "context")
             for key, value in context.items():
                 if key == "amount":
                     p.integer(join(join(cpath, "context"), key), value)
@@ -444,7 +438,7 @@ def _smoke_cases(p: Problems, path: str, raw: Any) -> tuple[SmokeCase, ...] | No
         applies = discount = reason = None
         if expect is not None:
             epath = join(cpath, "expect")
-            p.keys(epath, expect, ("applies", "discount", "reason"))
+            _keys(p, epath, expect, "expect")
             if not expect:
                 p.add(epath, "must expect at least one of applies, discount, reason")
             if "applies" in expect:

@@ -5,6 +5,12 @@ money than the old one? Looser eligibility, a later stage, a higher percentage, 
 allow-listed accounts, fewer deny-list entries, looser or removed limits all widen; the opposite narrows.
 Cosmetic changes (description, smoke cases) are neutral; so is redrawing a later stage narrower, while
 redrawing one wider widens (it is what the next advance will expose).
+
+A limit change that restarts the limit's counters widens whatever it does to the caps: a store names a
+counter by the rule, the limit kind and the window length (``_limits``, ``stores``), so a new window length
+in either direction (1d -> 2d, 1h -> lifetime) counts from zero, and the budget already spent in the running
+window is granted again. Which counters a rule uses is read from ``LimitPlan``, the object claims build
+their counters from, so the policy follows any change to how counters are named.
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ from fractions import Fraction
 
 from .._config import LIMIT_SUBJECTS, Config, Discount, Limit, RateAlarm, Rule, Stage
 from .._config._stages import label, probe_points
-from .._limits import describe_limit
+from .._limits import LimitPlan, describe_limit
+from .._money import money
 from ._model import Direction, FieldChange
 
 __all__ = ["describe_added", "diff_config", "diff_rule", "fmt_percent", "stage_steps"]
@@ -33,16 +40,21 @@ def fmt_percent(value: Fraction | None) -> str:
 
 def _fmt_discount(d: Discount) -> str:
     if d.amount is not None:
-        return f"{d.amount} off"
-    return f"{fmt_percent(d.percent)} up to {d.max_off}"
+        return f"{_fmt_money(d.amount)} off"
+    return f"{fmt_percent(d.percent)} up to {_fmt_money(d.max_off)}"
 
 
 def _fmt_limit(limit: Limit | None) -> str:
-    return _ABSENT if limit is None else describe_limit(limit)
+    return _ABSENT if limit is None else describe_limit(limit, amount=_fmt_money)
 
 
 def _fmt_alarm(alarm: RateAlarm | None) -> str:
-    return _ABSENT if alarm is None else f"amount {alarm.amount} per {alarm.window_text}"
+    return _ABSENT if alarm is None else f"amount {_fmt_money(alarm.amount)} per {alarm.window_text}"
+
+
+def _fmt_money(minor: int | None) -> str:
+    """An amount of the config as the plan shows it: decimals and the minor units the config writes."""
+    return _ABSENT if not minor else money(minor, exact=True)
 
 
 def _fmt_set(values: Iterable[str] | None, *, none: str = "any") -> str:
@@ -166,7 +178,12 @@ def _discount(old: Discount, new: Discount) -> list[FieldChange]:
         return [FieldChange("discount", _fmt_discount(old), _fmt_discount(new), W)]
     if old.amount is not None and new.amount is not None:
         return _compare(
-            "discount.amount", old.amount, new.amount, str(old.amount), str(new.amount), more_widens=True
+            "discount.amount",
+            old.amount,
+            new.amount,
+            _fmt_money(old.amount),
+            _fmt_money(new.amount),
+            more_widens=True,
         )
     assert old.percent is not None and new.percent is not None
     out = _compare(
@@ -181,8 +198,8 @@ def _discount(old: Discount, new: Discount) -> list[FieldChange]:
         "discount.max_off",
         old.max_off or 0,
         new.max_off or 0,
-        str(old.max_off),
-        str(new.max_off),
+        _fmt_money(old.max_off),
+        _fmt_money(new.max_off),
         more_widens=True,
     )
     return out
@@ -200,16 +217,16 @@ def _eligibility(old: Rule, new: Rule) -> list[FieldChange]:
         "min_amount",
         old.min_amount or 0,
         new.min_amount or 0,
-        str(old.min_amount or _ABSENT),
-        str(new.min_amount or _ABSENT),
+        _fmt_money(old.min_amount),
+        _fmt_money(new.min_amount),
         more_widens=False,
     )
     out += _compare(
         "max_amount",
         old.max_amount or math.inf,
         new.max_amount or math.inf,
-        str(old.max_amount or _ABSENT),
-        str(new.max_amount or _ABSENT),
+        _fmt_money(old.max_amount),
+        _fmt_money(new.max_amount),
         more_widens=True,
     )
     starts = (
@@ -237,8 +254,35 @@ def _lists(old: Rule, new: Rule) -> list[FieldChange]:
     return out
 
 
-def _window(seconds: int) -> float:
-    return math.inf if seconds == 0 else float(seconds)
+def _counters(rule: Rule) -> dict[str, tuple[str, int]]:
+    """For each limit kind: the counter it names and its window length, as claims build them."""
+    plan = LimitPlan(rule)
+    out = {kind: (f"{kind}:<{field}>", window) for kind, field, window, _, _ in plan.subjects}
+    out |= {spec.name: (spec.name, spec.window) for spec in plan.fixed}
+    return out
+
+
+def _window_text(window: int, text: str) -> str:
+    return text or ("lifetime" if not window else f"{window}s")
+
+
+def _restarted(old: Rule, new: Rule) -> list[FieldChange]:
+    """Limits kept by the change whose counters it restarts empty: each one widens."""
+    was, now = _counters(old), _counters(new)
+    out = []
+    for kind in LIMIT_SUBJECTS:  # the rate alarm's window is compared by _alarm
+        if kind not in was or kind not in now or was[kind] == now[kind]:
+            continue
+        old_limit, new_limit = getattr(old.limits, kind), getattr(new.limits, kind)
+        out.append(
+            FieldChange(
+                f"limits.{kind}.window",
+                _window_text(old_limit.window, old_limit.window_text),
+                f"{_window_text(new_limit.window, new_limit.window_text)} (counters restart empty)",
+                W,
+            )
+        )
+    return out
 
 
 def _limit(kind: str, old: Limit | None, new: Limit | None) -> list[FieldChange]:
@@ -254,19 +298,11 @@ def _limit(kind: str, old: Limit | None, new: Limit | None) -> list[FieldChange]
             f"{field}.{part}",
             math.inf if was is None else was,
             math.inf if now is None else now,
-            str(was if was is not None else "unlimited"),
-            str(now if now is not None else "unlimited"),
+            "unlimited" if was is None else str(was) if part == "count" else _fmt_money(was),
+            "unlimited" if now is None else str(now) if part == "count" else _fmt_money(now),
             more_widens=True,
         )
-    # The same cap over a longer window lets less through.
-    out += _compare(
-        f"{field}.window",
-        _window(old.window),
-        _window(new.window),
-        old.window_text or "lifetime",
-        new.window_text or "lifetime",
-        more_widens=False,
-    )
+    # A window change is reported by _restarted: its counters start empty, so it widens either way.
     return out
 
 
@@ -279,7 +315,11 @@ def _alarm(old: RateAlarm | None, new: RateAlarm | None) -> list[FieldChange]:
     # through before the kill even at the same rate (5_000_000 per 1m -> 300_000_000 per 1h), and a
     # higher rate lets more through over time. Either widens.
     was, now = Fraction(old.amount, old.window), Fraction(new.amount, new.window)
-    if new.amount > old.amount or now > was:
+    if old.window != new.window:
+        # The alarm counts per window length: a new length starts an empty window, so the amount already
+        # granted no longer counts toward the kill, whatever the rate.
+        direction = W
+    elif new.amount > old.amount or now > was:
         direction = W
     else:
         direction = N if new.amount < old.amount or now < was else Z
@@ -294,6 +334,7 @@ def diff_rule(old: Rule, new: Rule) -> list[FieldChange]:
     out += _eligibility(old, new) + _lists(old, new)
     for kind in LIMIT_SUBJECTS:
         out += _limit(kind, getattr(old.limits, kind), getattr(new.limits, kind))
+    out += _restarted(old, new)
     out += _alarm(old.limits.rate_alarm, new.limits.rate_alarm)
     if old.smoke != new.smoke:
         out.append(FieldChange("smoke", f"{len(old.smoke)} cases", f"{len(new.smoke)} cases", Z))
@@ -338,8 +379,8 @@ def diff_config(old: Config, new: Config) -> list[FieldChange]:
         "guardrails.max_amount_off",
         g.max_amount_off,
         h.max_amount_off,
-        str(g.max_amount_off),
-        str(h.max_amount_off),
+        _fmt_money(g.max_amount_off),
+        _fmt_money(h.max_amount_off),
         more_widens=True,
     )
     out += _set_changes(

@@ -6,7 +6,8 @@ The rules of change safety:
 - a rule's stage advances by at most one step per change; going back any distance is fine; the step is
   counted by name and by exposure, so renamed or redrawn stages cannot reach past the running plan's next;
 - a change that widens exposure anywhere (new rule, later stage, higher percentage or discount, looser
-  eligibility, lists or limits, a looser guardrail) needs ``[guardrails].min_approvals`` distinct approvers
+  eligibility, lists or limits, a limit window changed either way since its counters restart empty, a looser
+  guardrail) needs ``[guardrails].min_approvals`` distinct approvers
   other than the author in the new file's ``[change]`` (names compared without case or extra whitespace,
   so one person cannot count twice); the stricter of the old and new ``min_approvals`` counts, so a change
   cannot lower the bar and use the lower bar at once. Narrowing needs no approval, so an emergency stop is

@@ -13,6 +13,7 @@ import os
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from .._money import money
 from .._values import Reason
 from ._run import START, Minute, Simulation
 
@@ -43,13 +44,6 @@ CSV_COLUMNS = (
     "events",
 )
 """Columns of the per-minute CSV; money columns are integer minor units."""
-
-
-def money(minor: int) -> str:
-    """``1234567`` -> ``"12,345.67"``: minor units read as a currency with two decimals."""
-    sign = "-" if minor < 0 else ""
-    whole, cents = divmod(abs(minor), 100)
-    return f"{sign}{whole:,}.{cents:02d}"
 
 
 def _share(part: int, whole: int) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 
 from .._config import Config, Discount, parse_config, read_file
 from .._config._checks import MAX_MONEY
+from .._config._document import check_document
 from .._errors import ConfigError
 
 __all__ = ["UNCAPPED", "is_uncapped", "load_unchecked"]
@@ -40,6 +41,9 @@ def load_unchecked(path: str | os.PathLike[str]) -> tuple[Config, tuple[str, ...
     """
     name = os.fspath(path)
     data, _ = read_file(name)
+    unsafe = check_document(data)  # never lifted: the copy below would walk a document too deep to copy
+    if unsafe:
+        raise ConfigError(unsafe, source=name)
     try:
         return parse_config(data, source=name), ()
     except ConfigError as exc:

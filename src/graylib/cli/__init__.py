@@ -1,7 +1,13 @@
 """The ``graylib`` command line: one module per command, each registering its own sub-parser.
 
-Exit codes: 0 success, 1 the thing checked is wrong (invalid config, refused change, failing smoke case),
-2 usage or input errors (a file that cannot be read where a config is compared).
+Exit codes, the same for every command (docs/operations.md lists them per command):
+
+- 0: done (valid, allowed, passed, shown, switch set or cleared);
+- 1: refused or a discrepancy: what was checked is wrong (``validate``: an invalid file; ``plan``: a change
+  policy refuses; ``smoke``: a failing case; ``revive``: no switch to clear);
+- 2: invalid input (a usage error, an unreadable or invalid file where one is used rather than checked, a
+  rule id the file does not have), or a store that is missing, unknown (``no such store``), in use where a
+  fresh one is needed, or unreachable.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ COMMANDS = (
     "graylib.cli._smoke",
     "graylib.cli._plan",
     "graylib.cli._status",
+    "graylib.cli._schema",
 )
 """Modules that each define ``register(subparsers)``; the order is the order of ``graylib --help``."""
 
@@ -33,7 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Check, explain and operate staged, budget-limited discount rules.",
     )
     parser.add_argument("--version", action="version", version=f"graylib {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(
+        dest="command",
+        metavar="COMMAND",
+        required=True,
+        help="one of these (graylib COMMAND --help for more)",
+    )
     for name in COMMANDS:
         import_module(name).register(sub)
     return parser

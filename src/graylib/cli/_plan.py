@@ -12,6 +12,7 @@ from typing import Any
 from .._config import Config
 from .._errors import ConfigError
 from .._load import load_config
+from .._money import money
 from .._policy import BlastRadius, Plan, RuleChange, plan_change, read_traffic_sample
 from .._values import Context
 from ._output import emit_json, error
@@ -74,9 +75,10 @@ def _share(blast: BlastRadius) -> str:
         return "share of payments newly exposed: unknown"
     pct = f"{blast.newly_exposed_share * 100:.4g}%"
     if blast.share_source == "sample":
+        off = money(blast.sample_new_discount, exact=True)
         return (
             f"{pct} of payments newly exposed ({blast.sample_newly_applying} of {blast.sample_payments}"
-            f" sampled payments newly get a discount, {blast.sample_new_discount} off in total)"
+            f" sampled payments newly get a discount, {off} off in total)"
         )
     return f"{pct} of payments newly exposed (from [traffic.clusters])"
 
@@ -84,7 +86,8 @@ def _share(blast: BlastRadius) -> str:
 def _spend(blast: BlastRadius) -> str:
     if blast.spend_per_minute is None:
         return "worst-case spend per minute: UNBOUNDED (nothing limits it)"
-    return f"worst-case spend per minute: {blast.spend_per_minute} (bounded by {blast.bounded_by})"
+    spend = money(blast.spend_per_minute, exact=True)
+    return f"worst-case spend per minute: {spend}, bounded by {blast.bounded_by}"
 
 
 def _render_rule(change: RuleChange) -> list[str]:

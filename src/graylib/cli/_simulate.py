@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, TextIO
 
 from .._config import Config
-from .._errors import ConfigError
+from .._errors import ConfigError, StoreError
 from .._load import load_config
 from .._simulate._report import (
     PlotUnavailable,
@@ -36,7 +37,9 @@ from .._simulate._run import Simulation, pick_rule, run_simulation
 from .._simulate._traffic import TrafficModel, load_traffic
 from .._simulate._unsafe import load_unchecked
 from ..stores import MemoryStore, Store, store_from_url
+from ..stores._url import sqlite_path
 from ._output import emit_json, error
+from ._store import STORE_URL_FORMS, scrub, shown_url
 
 __all__ = ["register"]
 
@@ -66,8 +69,14 @@ def register(sub: Any) -> None:
         "--store",
         default="memory://",
         metavar="URL",
-        help="store for counters and kill switches: memory:// (default), sqlite:PATH, redis://...; "
-        "use a fresh one, since an existing store keeps its counters and kill switches",
+        help=f"store for counters and kill switches: memory:// (default) or {STORE_URL_FORMS}; it must be "
+        "fresh (a new SQLite file, an empty Redis database): a store in use is refused",
+    )
+    parser.add_argument(
+        "--use-existing-store",
+        action="store_true",
+        help="simulate on a --store that is in use anyway: what it holds changes the result, and the run "
+        "leaves its counters, grant statistics and any kill switch a rate alarm sets behind",
     )
     parser.add_argument(
         "--promote-every",
@@ -175,6 +184,63 @@ def _quiet_library_log() -> Iterator[None]:
         logger.removeHandler(handler)
 
 
+def _in_use(url: str, store: Store, config: Config, existed: bool) -> list[str]:
+    """Why ``store`` is not fresh: an existing SQLite file, kill switches, grants of the config's rules."""
+    reasons = [f"the file {sqlite_path(url)} exists (services may share it)"] if existed else []
+    switches = sorted(store.kill_switches())
+    if switches:
+        reasons.append(f"it holds kill switches ({', '.join(switches)})")
+    for rule in config.rules:
+        stats = store.stats(rule.id)
+        if stats.granted_count or stats.shadow_count:
+            reasons.append(f"rule {rule.id!r} has grants counted in it")
+    return reasons
+
+
+def _open_store(args: argparse.Namespace, config: Config) -> Store | None:
+    """The store to simulate on; None (after saying why) when it cannot be opened or is in use.
+
+    A simulation claims real counters and can set kill switches (a rate alarm trips), so on a store that
+    services share it would take their budget and stop their rules; and what a used store holds already
+    changes the result. Only a fresh store is taken unless ``--use-existing-store`` says otherwise.
+    """
+    url, shown = args.store, shown_url(args.store)
+    path = sqlite_path(url)
+    existed = path is not None and os.path.exists(path)
+    try:
+        store = store_from_url(url)
+    except Exception as exc:  # a bad URL, or a backend that cannot be opened
+        error(scrub(str(exc), url))
+        return None
+    if isinstance(store, MemoryStore):
+        return store
+    try:
+        reasons = _in_use(url, store, config, existed)
+    except StoreError as exc:
+        with suppress(StoreError):
+            store.close()
+        error(f"store unavailable: {scrub(str(exc), url)}")
+        return None
+    if not reasons:
+        return store
+    if args.use_existing_store:
+        error(
+            f"warning: simulating on {shown}, a store in use ({'; '.join(reasons)}): what it holds"
+            " changes the result, and the run leaves its counters, grant statistics and any kill switch a"
+            " rate alarm sets"
+        )
+        return store
+    with suppress(StoreError):
+        store.close()
+    error(f"refusing to simulate on {shown}: {'; '.join(reasons)}")
+    error(
+        "a simulation claims real counters and may set kill switches (a rate alarm) in its store, and what a "
+        "used store holds changes the result. Use a fresh store (a new SQLite path, an empty Redis database) "
+        "or the default memory://; --use-existing-store runs anyway"
+    )
+    return None
+
+
 def _simulate(
     args: argparse.Namespace, config: Config, skipped: tuple[str, ...], store: Store, traffic: TrafficModel
 ) -> Simulation:
@@ -205,7 +271,7 @@ def run(args: argparse.Namespace) -> int:
             return 2
     loaded = _load(args.config, unsafe=args.unsafe_skip_validation, role="config")
     if loaded is None:
-        return 1
+        return 2
     baseline = None
     if args.compare:
         baseline = _load(args.compare, unsafe=True, role="comparison baseline")
@@ -216,10 +282,8 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         error(str(exc))
         return 2
-    try:
-        store = store_from_url(args.store)
-    except Exception as exc:  # a bad URL, or a backend that cannot be reached
-        error(str(exc))
+    store = _open_store(args, loaded[0])
+    if store is None:
         return 2
     try:
         with _quiet_library_log():
@@ -239,11 +303,12 @@ def run(args: argparse.Namespace) -> int:
                     progress=_Progress(f"simulating {args.compare}", sys.stderr),
                     unsafe=skipped,
                 )
-    except (ValueError, ConfigError) as exc:
-        error(str(exc))
+    except (ValueError, ConfigError, StoreError) as exc:
+        error(scrub(str(exc), args.store))
         return 2
     finally:
-        store.close()
+        with suppress(StoreError):
+            store.close()
     return _output(args, sim, compare)
 
 
@@ -253,7 +318,7 @@ def _output(args: argparse.Namespace, sim: Simulation, compare: Simulation | Non
     else:
         print(
             f"{args.config}: rule {sim.rule_id!r}, {args.minutes} simulated minutes at "
-            f"{args.payments_per_second} payments/s, seed {args.seed}, store {args.store}"
+            f"{args.payments_per_second} payments/s, seed {args.seed}, store {shown_url(args.store)}"
             f"{' (UNSAFE: validation skipped)' if sim.unsafe else ''}"
         )
         print()

@@ -12,6 +12,7 @@ from typing import Any
 from .._config import parse_config, read_file
 from .._errors import ConfigError
 from .._smoke import SmokeResult, run_smoke
+from ._explain import identity_note
 from ._output import emit_json, error
 
 __all__ = ["register"]
@@ -21,8 +22,12 @@ def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
         "smoke", help="run a rules file's smoke cases as one cluster/node and show each result"
     )
-    parser.add_argument("file", metavar="FILE")
-    parser.add_argument("--cluster", default="", help="the cluster to run as (the client identity)")
+    parser.add_argument("file", metavar="FILE", help="the rules file whose smoke cases to run")
+    parser.add_argument(
+        "--cluster",
+        default="",
+        help="the cluster to run as (without it, only a '*' stage target reaches a case that names none)",
+    )
     parser.add_argument("--node", default="", help="the node to run as, within its cluster")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.set_defaults(handler=run)
@@ -83,6 +88,9 @@ def run(args: argparse.Namespace) -> int:
             error(str(exc))
         return 2
     results = run_smoke(config, cluster=args.cluster, node=args.node)
+    note = identity_note(args.cluster, args.node)
+    if note:
+        note = f"cases whose context names no cluster {note}"
     failed = [r for r in results if not r.passed]
     if args.json:
         emit_json(
@@ -92,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
                 "version": config.version,
                 "cluster": args.cluster,
                 "node": args.node,
+                "note": note,
                 "passed": len(results) - len(failed),
                 "failed": len(failed),
                 "cases": [_as_dict(r) for r in results],
@@ -100,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
         return 1 if failed else 0
     where = f"{args.cluster or '(no cluster)'}/{args.node or '(no node)'}"
     print(f"{args.file}: version {config.version}, smoke cases as {where}")
+    if note:
+        print(f"  note: {note}")
     for r in results:
         status = "PASS" if r.passed else "FAIL"
         print(f"  {status}  {r.rule_id} {r.path} {r.case.name!r}")

@@ -12,21 +12,24 @@ import argparse
 import datetime as dt
 from typing import Any
 
+import attrs
+
 from .._errors import ConfigError
 from .._load import load_config
+from .._money import money
 from .._status import RuleStatus, Status, store_status
 from ..stores import Store
 from ._output import emit_json, error
-from ._store import add_store_argument, store_url, with_store
+from ._store import add_store_argument, scrub, shown_url, store_url, with_store
 
-__all__ = ["register", "render_status"]
+__all__ = ["register", "render_status", "status_dict"]
 
 
 def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
         "status", help="per rule: state, stage, kill switch and what it granted (from the shared store)"
     )
-    parser.add_argument("file", metavar="FILE")
+    parser.add_argument("file", metavar="FILE", help="the rules file the services run")
     add_store_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the status as JSON")
     parser.set_defaults(handler=run)
@@ -41,16 +44,22 @@ def run(args: argparse.Namespace) -> int:
     url = store_url(args.store)
 
     def show(store: Store) -> int:
-        status = store_status(config, store, source=args.file)
+        status = _scrubbed(store_status(config, store, source=args.file), url)
         if args.json:
-            emit_json({"store": url, **status.to_dict()})
+            emit_json({"store": shown_url(url), **status_dict(status)})
         else:
-            print(render_status(status, store=url))
+            print(render_status(status, store=shown_url(url)))
         # Printed either way; a monitor must still be able to tell an unreadable store from a healthy one.
         unreadable = status.kill_switch_error or any(rule.stats_error for rule in status.rules)
         return 2 if unreadable else 0
 
     return with_store(url, show)
+
+
+def _scrubbed(status: Status, url: str) -> Status:
+    """``status`` with the store's error messages cleared of the URL's passwords."""
+    rules = tuple(attrs.evolve(r, stats_error=scrub(r.stats_error, url)) for r in status.rules)
+    return attrs.evolve(status, kill_switch_error=scrub(status.kill_switch_error, url), rules=rules)
 
 
 def _when(at: float | None) -> str:
@@ -59,19 +68,36 @@ def _when(at: float | None) -> str:
     return dt.datetime.fromtimestamp(at, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _rule_lines(rule: RuleStatus) -> list[str]:
+def status_dict(status: Status) -> dict[str, Any]:
+    """``status`` as JSON; what the store could not tell is ``null``, never a zero or a ``false``."""
+    data = status.to_dict()
+    for rule, out in zip(status.rules, data["rules"], strict=True):
+        if rule.stats_error:
+            out.update(granted_count=None, granted_amount=None, shadow_count=None, shadow_amount=None)
+        if status.kill_switch_error and not rule.killed:
+            out["killed"] = None
+    return data
+
+
+def _rule_lines(rule: RuleStatus, switches_unknown: bool) -> list[str]:
     head = f"rule {rule.rule_id}: {rule.state}, stage {rule.stage}"
     if rule.killed:
         head += f", KILLED ({rule.kill_reason or 'no reason given'}; since {_when(rule.killed_at)})"
+    elif switches_unknown:
+        head += ", kill switch unavailable"
     lines = [head]
-    lines.append(f"  granted {rule.granted_count} payments, {rule.granted_amount} off")
-    if rule.shadow_count or rule.state == "shadow":
-        lines.append(f"  shadow  {rule.shadow_count} payments, {rule.shadow_amount} off (would have granted)")
+    if rule.stats_error:
+        lines.append(f"  granted unavailable: {rule.stats_error}")
+    else:
+        lines.append(f"  granted {rule.granted_count} payments, {money(rule.granted_amount, exact=True)} off")
+    if rule.stats_error and rule.state == "shadow":
+        lines.append("  shadow  unavailable")
+    elif rule.shadow_count or rule.state == "shadow":
+        shadow = money(rule.shadow_amount, exact=True)
+        lines.append(f"  shadow  {rule.shadow_count} payments, {shadow} off (would have granted)")
     if rule.decisions:
         decisions = ", ".join(f"{reason} {n}" for reason, n in sorted(rule.decisions.items()))
         lines.append(f"  decisions since start: {decisions}")
-    if rule.stats_error:
-        lines.append(f"  statistics unavailable: {rule.stats_error}")
     return lines
 
 
@@ -90,5 +116,5 @@ def render_status(status: Status, *, store: str = "") -> str:
     if status.kill_switch_error:
         lines.append(f"        kill switches unavailable: {status.kill_switch_error}")
     for rule in status.rules:
-        lines += ["", *_rule_lines(rule)]
+        lines += ["", *_rule_lines(rule, bool(status.kill_switch_error))]
     return "\n".join(lines)

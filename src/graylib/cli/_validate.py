@@ -16,7 +16,7 @@ def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
         "validate", help="check rules files (syntax, every key, guardrails, stages, smoke cases)"
     )
-    parser.add_argument("files", nargs="+", metavar="FILE")
+    parser.add_argument("files", nargs="+", metavar="FILE", help="rules files to check (TOML, JSON or YAML)")
     parser.add_argument("--json", action="store_true", help="print results as JSON")
     parser.set_defaults(handler=run)
 

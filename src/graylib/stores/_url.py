@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from graylib._redact import redact_url
 from graylib.stores._protocol import Store
 from graylib.stores.memory import MemoryStore
 from graylib.stores.redis import RedisStore
 from graylib.stores.sqlite import SQLiteStore
 
-__all__ = ["store_from_url"]
+__all__ = ["sqlite_path", "store_from_url"]
 
 _FORMS = (
     "memory://, sqlite:///absolute/path.db, sqlite:relative/path.db, redis://host:port/db, rediss://..., "
@@ -16,7 +17,19 @@ _FORMS = (
 _REDIS_SCHEMES = ("redis", "rediss", "redis+cluster", "rediss+cluster")
 
 
-def store_from_url(url: str) -> Store:
+def sqlite_path(url: str) -> str | None:
+    """The file a ``sqlite:`` URL names (``sqlite:////abs`` is ``/abs`` too); None for any other URL."""
+    scheme, colon, rest = url.partition(":")
+    if not colon or scheme.lower() != "sqlite":
+        return None
+    if rest.startswith("///") and len(rest) > 3:
+        return "/" + rest.lstrip("/")
+    if rest and not rest.startswith("/"):
+        return rest
+    return None
+
+
+def store_from_url(url: str, *, create: bool = True) -> Store:
     """Build the store a URL names.
 
     - ``memory://``: a new ``MemoryStore`` (this process only);
@@ -27,18 +40,20 @@ def store_from_url(url: str) -> Store:
     - ``redis+cluster://host:port[,host:port...]`` or ``rediss+cluster://...``: a ``RedisStore`` on a Redis
       Cluster, the listed nodes being seeds.
 
-    Anything else raises ``ValueError`` naming the accepted forms.
+    ``create=False`` opens only a store that exists: a SQLite file that is missing (or that graylib never
+    initialised) raises ``StoreError`` instead of becoming a new empty store, so a mistyped path fails
+    loudly. A Redis database always exists; ``create`` changes nothing there.
+
+    Anything else raises ``ValueError`` naming the accepted forms (and the URL, its passwords masked).
     """
     scheme, colon, rest = url.partition(":")
     scheme = scheme.lower()
     if colon and scheme == "memory" and rest in ("//", ""):
         return MemoryStore()
-    if colon and scheme == "sqlite":
-        if rest.startswith("///") and len(rest) > 3:
-            return SQLiteStore(rest[2:])
-        if rest and not rest.startswith("/"):
-            return SQLiteStore(rest)
+    path = sqlite_path(url)
+    if path is not None:
+        return SQLiteStore(path, create=create)
     if colon and scheme in _REDIS_SCHEMES and rest.startswith("//") and len(rest) > 2:
         return RedisStore(f"{scheme}:{rest}")
-    msg = f"store URL: expected one of {_FORMS} (got {url!r})"
+    msg = f"store URL: expected one of {_FORMS} (got {redact_url(url)!r})"
     raise ValueError(msg)

@@ -22,6 +22,7 @@ import json
 import os
 import sqlite3
 import threading
+import urllib.parse
 import weakref
 from collections.abc import Callable, Mapping
 from typing import TypeVar
@@ -130,6 +131,8 @@ class SQLiteStore:
 
     ``timeout`` is how long (seconds) a call waits for another writer before failing with ``StoreError``.
     ``durable=True`` makes every commit survive power loss (``synchronous=FULL``), at the cost of an fsync.
+    ``create=False`` opens an existing store only: a missing file, or one graylib never initialised, raises
+    ``StoreError`` instead of becoming a new empty store (a mistyped path must not look like a store).
     """
 
     def __init__(
@@ -139,6 +142,7 @@ class SQLiteStore:
         timeout: float = 5.0,
         record_ttl: float = DEFAULT_RECORD_TTL,
         durable: bool = False,
+        create: bool = True,
     ) -> None:
         self._path = os.fspath(path)
         if self._path in ("", ":memory:"):
@@ -161,7 +165,26 @@ class SQLiteStore:
         weakref.finalize(self, _close_own, self._connections)
         self._next_purge = 0.0
         self._closed = False
+        self._create = create
+        if not create:
+            # Looked at read-only first: a file graylib never initialised is left exactly as it was.
+            if not os.path.isfile(self._path):
+                msg = f"no such store: {self._path} (no such file; create=False opens an existing store only)"
+                raise StoreError(msg)
+            try:
+                with contextlib.closing(sqlite3.connect(self._uri("ro"), uri=True, timeout=timeout)) as db:
+                    initialised = db.execute("PRAGMA user_version").fetchone()[0] > 0
+            except sqlite3.Error as exc:
+                msg = f"SQLiteStore({self._path!r}): cannot open: {type(exc).__name__}: {exc}"
+                raise StoreError(msg) from exc
+            if not initialised:
+                msg = f"no such store: {self._path} (a file graylib never initialised; create=False)"
+                raise StoreError(msg)
         self._transaction(self._create_schema)
+
+    def _uri(self, mode: str) -> str:
+        """The file as an SQLite URI opened in ``mode`` (``ro``, ``rw``): neither ever creates the file."""
+        return f"file://{urllib.parse.quote(os.path.abspath(self._path))}?mode={mode}"
 
     @property
     def path(self) -> str:
@@ -259,8 +282,10 @@ class SQLiteStore:
             msg = f"SQLiteStore({self._path!r}) is closed"
             raise StoreError(msg)
         try:
+            # create=False: mode=rw never makes a file, even one removed since the constructor looked.
+            target, uri = (self._path, False) if self._create else (self._uri("rw"), True)
             db = sqlite3.connect(
-                self._path, timeout=self._timeout, isolation_level=None, check_same_thread=False
+                target, timeout=self._timeout, isolation_level=None, check_same_thread=False, uri=uri
             )
         except sqlite3.Error as exc:
             msg = f"SQLiteStore({self._path!r}): cannot open: {type(exc).__name__}: {exc}"
