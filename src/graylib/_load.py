@@ -102,7 +102,7 @@ def build(source: RulesSource, *, cluster: str = "", node: str = "") -> Snapshot
             document, digest, name = read_rules(source)
             config = parse_config(document, source=name)
         snapshot = compile_config(config, cluster=cluster, node=node, digest=digest)
-    failures = smoke_failures(snapshot)
+        failures = smoke_failures(snapshot)
     if failures:
         raise ConfigError([f"smoke case {f}" for f in failures], source=name or None)
     return snapshot

@@ -32,7 +32,7 @@ import attrs
 
 from .._compile import Snapshot
 from .._errors import ConfigError, PolicyError
-from .._load import RulesText
+from .._load import RulesText, collector_paused
 from .._policy import plan_change
 from ._source import Sighting, Source
 
@@ -301,7 +301,9 @@ class Follower:
                 if sighting.error is not None:
                     raise sighting.error
                 assert sighting.rules is not None
-                snapshot = _changed(running, self._build(sighting.rules), f"reload of {self.source.name}")
+                with collector_paused():  # the build and the policy check allocate a whole config
+                    built = self._build(sighting.rules)
+                    snapshot = _changed(running, built, f"reload of {self.source.name}")
             except Exception as exc:  # every failure keeps the running snapshot
                 return self._failed(exc, sighting.key, force)
             if self._closed:  # close() ran while this version was being checked: swap nothing
