@@ -152,3 +152,25 @@ def test_build_refuses_a_failing_smoke_case_as_the_client_it_builds_for() -> Non
     assert build(make_config({"smoke": smoke}), cluster="sh-small").version == "test-1"
     with pytest.raises(ConfigError, match="applies here"):
         build(make_config({"smoke": smoke}), cluster="bj-big")
+
+
+def test_evaluate_judges_a_schedule_by_the_clients_clock_and_only_scheduled_rules_read_it() -> None:
+    from graylib import Client
+
+    calls: list[float] = []
+    now = [1_894_000_000.0]  # 2030-01-08, inside the schedule below
+
+    def clock() -> float:
+        calls.append(now[0])
+        return now[0]
+
+    schedule = {"starts_at": "2030-01-01T00:00:00+00:00", "ends_at": "2030-02-01T00:00:00+00:00"}
+    scheduled = make_config(schedule, {**schedule, "id": "always", "starts_at": None, "ends_at": None})
+    client = Client(scheduled, cluster="sh-small", clock=clock, kill_refresh=0)
+    assert client.evaluate("subsidy", CTX).applies
+    now[0] = 1_900_000_000.0  # 2030-03-18: past ends_at
+    assert client.evaluate("subsidy", CTX).reason is Reason.NOT_ACTIVE
+    before = len(calls)
+    assert client.evaluate("always", CTX).applies  # no schedule: no clock read at all
+    assert len(calls) == before
+    client.close()
