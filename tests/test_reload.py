@@ -402,7 +402,7 @@ def test_close_during_a_reload_swaps_nothing(rules: Path, monkeypatch: pytest.Mo
         release.wait(5)
         return real_plan(*args, **kwargs)
 
-    monkeypatch.setattr("graylib._runtime._follow.plan_change", slow_plan)
+    monkeypatch.setattr("graylib._runtime._startup.plan_change", slow_plan)
     seen: list[Snapshot] = []
     client = Client.from_file(rules, cluster="sh-small", on_reload=seen.append)
     rules.write_text(rules_json("v2", percent=20))

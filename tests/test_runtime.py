@@ -11,10 +11,11 @@ import pytest
 from graylib import ConfigError, Context, Reason
 from graylib._compile import Snapshot, digest_text
 from graylib._load import RulesText, build
-from graylib._runtime._follow import Follower, start_from
+from graylib._runtime._follow import Follower
 from graylib._runtime._kills import KillState, KillView
 from graylib._runtime._served import Polling, SwitchKilled, Unknown, compose
 from graylib._runtime._source import Sighting
+from graylib._runtime._startup import start_from
 from graylib.stores import KillSwitch
 from tests.helpers import make_config
 

@@ -24,10 +24,11 @@ from ._config import Config
 from ._load import RulesText, build
 from ._redact import describe_error, redact_url
 from ._runtime._claims import AlertHook, Claims, ReleaseOutcome
-from ._runtime._follow import Follower, ReloadErrorHook, ReloadHook, start_from
+from ._runtime._follow import Follower, ReloadErrorHook, ReloadHook
 from ._runtime._kills import KillView
 from ._runtime._served import Entry, Served, compose
 from ._runtime._source import FileSource
+from ._runtime._startup import start_from
 from ._runtime._tallies import new_tallies, prepare_tallies
 from ._status import Status, running_status
 from ._values import Context, Decision, Reason

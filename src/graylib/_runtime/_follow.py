@@ -8,8 +8,8 @@ running config with the change policy (``plan_change``); only then does it call 
 served snapshot stays, ``on_reload_error`` is called once per bad version and the error is kept for
 ``status()``.
 
-``start_from`` decides what to serve at start-up: the source, or the last good copy kept at
-``last_good_path`` when the source is broken or refused by the policy against that copy.
+What to serve at start-up (the source, or its last good copy) is decided by ``_startup.start_from``; the
+follower records how the start went (``begin``) and follows from there.
 
 The polling thread is a daemon started explicitly (never at import). It holds only weak references, and
 the follower holds its owner's ``swap`` and ``served`` weakly too, so a client that is dropped without
@@ -28,15 +28,13 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-import attrs
-
 from .._compile import Snapshot
-from .._errors import ConfigError, PolicyError
+from .._errors import ConfigError
 from .._load import RulesText, collector_paused
-from .._policy import plan_change
 from ._source import Sighting, Source
+from ._startup import Startup, changed
 
-__all__ = ["Follower", "ReloadErrorHook", "ReloadHook", "Startup", "start_from"]
+__all__ = ["Follower", "ReloadErrorHook", "ReloadHook", "call_hook"]
 
 log = logging.getLogger("graylib")
 
@@ -71,73 +69,6 @@ def call_hook(name: str, hook: Callable[[Any], object] | None, arg: object) -> N
         hook(arg)
     except Exception:  # a hook's fault must never stop reloading or serving
         log.exception("graylib %s hook raised; ignored", name)
-
-
-def _changed(running: Snapshot, snapshot: Snapshot, what: str, *, suffix: str = "") -> Snapshot:
-    """``snapshot`` when the change policy lets it replace ``running``; else ``PolicyError`` (each violation
-    followed by ``suffix``). The policy's warnings are logged as about ``what``."""
-    plan = plan_change(running.config, snapshot.config)
-    if not plan.allowed:
-        raise PolicyError(f"{v}{suffix}" for v in plan.violations)
-    for warning in plan.warnings:
-        log.warning("graylib %s: %s", what, warning)
-    return snapshot
-
-
-@attrs.frozen
-class Startup:
-    """What to serve at start-up, and why it is not simply the source (see ``start_from``)."""
-
-    snapshot: Snapshot
-    source_key: str
-    source_text: str | None = None
-    """The source's text when the source is served (kept as the new last good copy)."""
-    refused: Exception | None = None
-    """Why the last good copy is served instead of the source."""
-    unchecked: ConfigError | None = None
-    """Why the source is served without a change check (the last good copy is unusable)."""
-
-
-def start_from(source: Source, build: Build, last_good_path: str | None) -> Startup:
-    """The snapshot to serve at start-up, checked against the last good copy at ``last_good_path``.
-
-    With a valid last good copy the source must pass the change policy against it, exactly as a reload
-    would: a restart must not skip rollout steps that a running process would have refused. When the
-    source is broken or refused, the last good copy is served and the reason is given. When the copy
-    exists but cannot be served (unreadable, invalid, or its smoke cases fail here), there is nothing to
-    check against: a valid source is served and the unchecked start is reported. A broken source with no
-    usable copy raises the source's ``ConfigError``.
-    """
-    good = _last_good(source, build, last_good_path)
-    sighting = source.look()
-    try:
-        if sighting.error is not None:
-            raise sighting.error
-        assert sighting.rules is not None
-        snapshot = build(sighting.rules)
-    except ConfigError as exc:
-        if not isinstance(good, Snapshot):
-            raise
-        return Startup(good, sighting.key, refused=exc)
-    if isinstance(good, Snapshot):
-        try:
-            suffix = f" (start-up config checked against the last good copy {last_good_path})"
-            _changed(good, snapshot, f"start from {source.name}", suffix=suffix)
-        except PolicyError as exc:
-            return Startup(good, sighting.key, refused=exc)
-    unchecked = good if isinstance(good, ConfigError) else None
-    return Startup(snapshot, sighting.key, source_text=sighting.rules.text, unchecked=unchecked)
-
-
-def _last_good(source: Source, build: Build, path: str | None) -> Snapshot | ConfigError | None:
-    """The last good copy built; its error when it exists but cannot be served; None when there is none."""
-    if path is None or not os.path.exists(path):
-        return None
-    try:
-        text = source.read_copy(path)
-        return build(attrs.evolve(text, name=f"{path} (last good copy of {source.name})"))
-    except ConfigError as exc:
-        return exc
 
 
 def _weakly(method: Callable[..., Any]) -> Callable[[], Callable[..., Any] | None]:
@@ -303,7 +234,7 @@ class Follower:
                 assert sighting.rules is not None
                 with collector_paused():  # the build and the policy check allocate a whole config
                     built = self._build(sighting.rules)
-                    snapshot = _changed(running, built, f"reload of {self.source.name}")
+                    snapshot = changed(running, built, f"reload of {self.source.name}")
             except Exception as exc:  # every failure keeps the running snapshot
                 return self._failed(exc, sighting.key, force)
             if self._closed:  # close() ran while this version was being checked: swap nothing
