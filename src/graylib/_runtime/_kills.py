@@ -29,6 +29,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import attrs
 
@@ -93,6 +94,7 @@ class KillView:
         "_on_fork",
         "_read",
         "_read_at",
+        "_state_lock",
         "error",
         "max_stale",
         "refresh_interval",
@@ -120,6 +122,9 @@ class KillView:
         self._read_at = time.monotonic()  # the staleness budget counts from construction
         self._due = 0.0
         self._lock = threading.Lock()
+        """Held while the store is read (one refresh at a time)."""
+        self._state_lock = threading.Lock()
+        """Held for a change of ``state`` (never during store I/O)."""
         self._closed = False
         self.watch = (
             KillWatch(self._tick, self._watch_forked, interval=self.refresh_interval)
@@ -147,9 +152,7 @@ class KillView:
         watch = self.watch
         if watch is not None and not self._closed and not watch.running:
             watch.start()
-        polling = watch is None or not watch.running
-        if polling != self.state.polling:
-            self._set(attrs.evolve(self.state, polling=polling))
+        self._update(polling=watch is None or not watch.running)
 
     def stale_detail(self) -> str:
         """The detail of a decision refused because the kill switches are unknown."""
@@ -177,11 +180,9 @@ class KillView:
             else:
                 self._read_at = time.monotonic()
                 self.error = ""
-                state = self.state
-                if state.stale:
+                if self.state.stale:
                     log.warning("kill switches read from the store again: rules are served again")
-                if state.stale or switches != state.switches:
-                    self._set(KillState(switches, stale=False, polling=state.polling))
+                self._update(switches=switches, stale=False)
             self._due = time.monotonic() + self.refresh_interval
         finally:
             self._lock.release()
@@ -199,11 +200,18 @@ class KillView:
                 self.max_stale,
                 error,
             )
-            self._set(attrs.evolve(self.state, stale=True))
+            self._update(stale=True)
 
-    def _set(self, state: KillState) -> None:
-        self.state = state
-        self._on_change()
+    def _update(self, **changes: Any) -> None:
+        """Change the state (one transition at a time: each starts from the one before) and tell the owner.
+
+        Nothing happens when nothing changes, so that an unchanged read does not rebuild what is served.
+        """
+        with self._state_lock:
+            state = attrs.evolve(self.state, **changes)
+            if state != self.state:
+                self.state = state
+                self._on_change()
 
     def _tick(self) -> None:
         self.refresh(force=True)
@@ -215,7 +223,7 @@ class KillView:
         self._closed = True
         if self.watch is not None:
             self.watch.stop()
-        self._set(attrs.evolve(self.state, polling=True))
+        self._update(polling=True)
 
     def _watch_forked(self) -> None:
         """The watch's own fork callback: nothing to do, every view is reset by ``_after_fork_in_child``."""
@@ -223,9 +231,10 @@ class KillView:
     def _forked(self) -> None:
         """In a forked child: no watcher thread, and the lock may have been held by one at the fork."""
         self._lock = threading.Lock()
+        self._state_lock = threading.Lock()
         self._due = 0.0
         self._on_fork()
-        self._set(attrs.evolve(self.state, polling=True))
+        self._update(polling=True)
 
 
 _views: weakref.WeakSet[KillView] = weakref.WeakSet()
