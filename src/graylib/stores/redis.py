@@ -33,8 +33,10 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from importlib import resources
 from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from graylib._errors import StoreError
+from graylib._redact import redact_url
 from graylib.stores._common import (
     ALARM_LIMIT,
     DEFAULT_RECORD_TTL,
@@ -104,6 +106,8 @@ class RedisStore:
         except ImportError as exc:
             msg = "RedisStore needs the redis package: pip install 'graylib[redis]'"
             raise ImportError(msg) from exc
+        self._shown = redact_url(url)
+        self._secrets = _secrets_of(url)
         # Every exception class redis-py defines (a few cluster and fork errors do not derive from
         # RedisError), OSError for sockets, and ValueError for text that cannot be sent as UTF-8 (a lone
         # surrogate in an id) or a stored value that does not parse: all of them become StoreError.
@@ -123,11 +127,10 @@ class RedisStore:
         self._index_key = f"{{{prefix}}}:killed"
         self._index_repaired: dict[str, float] = {}
         self._index_lock = threading.Lock()
-        self._url = url
         self._cluster_lock = threading.Lock()
         self._connect_cluster: Callable[[], Any] | None = None
         if cluster or url.partition(":")[0].lower() in _CLUSTER_SCHEMES:
-            self._connect_cluster = _cluster_factory(url, timeout)
+            self._connect_cluster = _cluster_factory(url, timeout, self._secrets)
             self._redis: Any = None  # built by the first call that needs it
             self._scripts: dict[str, ScriptRunner | ClusterScriptRunner] = {
                 name: ClusterScriptRunner(self._client, _script(name))
@@ -147,8 +150,7 @@ class RedisStore:
                 decode_responses=True,
             )
         except ValueError as exc:  # redis-py's URL parser: a configuration mistake, not a failing backend
-            msg = f"RedisStore: bad URL {url!r}: {exc}"
-            raise ValueError(msg) from exc
+            raise _bad_url(f"RedisStore: bad URL {self._shown!r}", exc, self._secrets) from None
         self._scripts = {
             name: ScriptRunner(self._redis, _script(name)) for name in ("reserve.lua", "release.lua")
         }
@@ -159,7 +161,7 @@ class RedisStore:
         Amounts and caps must be between 0 and ``MAX_AMOUNT`` (else ``StoreError``): the script compares
         them as Lua numbers, which are doubles.
         """
-        check_exact(request, f"RedisStore({self._url!r}).reserve")
+        check_exact(request, f"RedisStore({self._shown!r}).reserve")
         tag = self._tag(request.rule_id, "reserve")
         now = request.now
         space = "s" if request.shadow else "r"
@@ -298,8 +300,8 @@ class RedisStore:
         """``{prefix:rule_id}``, the hash tag that starts every key of the rule."""
         if "}:" in rule_id:
             msg = (
-                f"RedisStore({self._url!r}).{what}: rule id {rule_id!r} contains '}}:', so its keys could be"
-                " another rule's keys; rename the rule"
+                f"RedisStore({self._shown!r}).{what}: rule id {rule_id!r} contains '}}:', so its keys could"
+                " be another rule's keys; rename the rule"
             )
             raise StoreError(msg)
         return f"{{{self._prefix}:{rule_id}}}"
@@ -317,7 +319,12 @@ class RedisStore:
             raise self._store_error(what, exc) from exc
 
     def _store_error(self, what: str, exc: BaseException) -> StoreError:
-        return StoreError(f"RedisStore({self._url!r}).{what}: {type(exc).__name__}: {exc}")
+        """``StoreError`` naming the call and the backend error, with every password of the URL masked."""
+        text = _scrub(str(exc), self._secrets)
+        return StoreError(f"RedisStore({self._shown!r}).{what}: {type(exc).__name__}: {text}")
+
+    def __repr__(self) -> str:
+        return f"RedisStore({self._shown!r}, prefix={self._prefix!r})"
 
     def _index(self, rule_id: str, *, force: bool) -> None:
         """Add ``rule_id`` to the index of killed rules; unforced, at most once per interval per rule.
@@ -337,7 +344,7 @@ class RedisStore:
                 self._index_repaired.pop(rule_id, None)
 
 
-def _cluster_factory(url: str, timeout: float) -> Callable[[], Any]:
+def _cluster_factory(url: str, timeout: float, secrets: Sequence[str]) -> Callable[[], Any]:
     """Check a cluster URL now (``ValueError`` when it is malformed); return what connects to it later.
 
     ``redis+cluster://[user:password@]host:port[,host:port...][/0][?options]``: the first node and the
@@ -351,24 +358,24 @@ def _cluster_factory(url: str, timeout: float) -> Callable[[], Any]:
     parse_url: Any = redis_connection.parse_url
     node: Any = redis_cluster.ClusterNode
 
+    shown = redact_url(url)
     scheme, sep, rest = url.partition("://")
     base_scheme = _CLUSTER_SCHEMES.get(scheme.lower(), scheme.lower())
     if not sep or base_scheme not in ("redis", "rediss"):
-        msg = f"RedisStore: bad cluster URL {url!r}: expected redis+cluster://host:port[,host:port...]"
+        msg = f"RedisStore: bad cluster URL {shown!r}: expected redis+cluster://host:port[,host:port...]"
         raise ValueError(msg)
     cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
     netloc, tail = rest[:cut], rest[cut:]
     userinfo, at, hosts = netloc.rpartition("@")
-    seeds = [_host_port(part, url) for part in hosts.split(",")]
+    seeds = [_host_port(part, shown) for part in hosts.split(",")]
     host, port = seeds[0]
     first = f"{base_scheme}://{userinfo}{at}{f'[{host}]' if ':' in host else host}:{port}{tail}"
     try:
         options = parse_url(first)
     except ValueError as exc:
-        msg = f"RedisStore: bad URL {url!r}: {exc}"
-        raise ValueError(msg) from exc
+        raise _bad_url(f"RedisStore: bad URL {shown!r}", exc, secrets) from None
     if options.get("db", 0) != 0 or "path" in options:
-        msg = f"RedisStore: bad cluster URL {url!r}: a cluster has database 0 only, over TCP"
+        msg = f"RedisStore: bad cluster URL {shown!r}: a cluster has database 0 only, over TCP"
         raise ValueError(msg)
 
     def connect() -> Any:
@@ -407,7 +414,7 @@ def _cluster_class() -> Any:
 
 
 def _host_port(text: str, url: str) -> tuple[str, int]:
-    """``host:port``, ``host`` (port 6379) or ``[v6::addr]:port`` of one cluster seed."""
+    """``host:port``, ``host`` (port 6379) or ``[v6::addr]:port`` of one cluster seed (``url``: as shown)."""
     host, port = text, ""
     if text.startswith("["):
         host, bracket, after = text[1:].partition("]")
@@ -417,7 +424,7 @@ def _host_port(text: str, url: str) -> tuple[str, int]:
     elif ":" in text:
         host, _, port = text.rpartition(":")
     if not host or (port and not port.isdigit()) or not 0 < int(port or _DEFAULT_PORT) < 65_536:
-        msg = f"RedisStore: bad cluster URL {url!r}: {text!r} is not host:port"
+        msg = f"RedisStore: bad cluster URL {url!r}: {redact_url('//' + text)[2:]!r} is not host:port"
         raise ValueError(msg)
     return host, int(port or _DEFAULT_PORT)
 
@@ -427,3 +434,30 @@ def _ttl_ms(start: int, window: int, now: float) -> int:
     if not window:
         return 0
     return max(int((start + window - now) * 1000), 0) + WINDOW_SLACK_MS
+
+
+def _secrets_of(url: str) -> tuple[str, ...]:
+    """Every password ``url`` carries, as written and percent-decoded, to mask in backend error texts."""
+    found: list[str] = []
+    for netloc in url.partition("://")[2].split("/")[0].split(","):
+        userinfo, at, _ = netloc.rpartition("@")
+        if at:
+            found.append(userinfo.partition(":")[2] or userinfo)
+    for key, value in parse_qsl(urlsplit(url).query, keep_blank_values=True):
+        if key.lower() in ("password", "pass", "pwd", "secret", "token", "auth"):
+            found.append(value)
+    return tuple({text for secret in found for text in (secret, unquote(secret)) if text})
+
+
+def _scrub(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with URLs redacted and every known password replaced by ``***``."""
+    text = redact_url(text)
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+def _bad_url(what: str, exc: ValueError, secrets: Sequence[str]) -> ValueError:
+    """The ``ValueError`` for a URL redis-py could not parse; its text (which may quote the URL) is scrubbed,
+    and the caller raises it ``from None`` so that the original text does not travel along as the cause."""
+    return ValueError(f"{what}: {_scrub(str(exc), secrets)}")
