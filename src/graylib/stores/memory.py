@@ -23,6 +23,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 
+from graylib.stores import _fork
 from graylib.stores._common import (
     ALARM_LIMIT,
     DEFAULT_RECORD_TTL,
@@ -92,6 +93,7 @@ class MemoryStore:
         self._records: OrderedDict[_RecordKey, _Record] = OrderedDict()
         self._next_record_expiry = float("inf")
         self._kills: dict[str, KillSwitch] = {}
+        _fork.track(self)
 
     def reserve(self, request: ReserveRequest) -> ReserveResult:
         """Check the record, kill switch, every counter and the rate alarm; count all, or change nothing."""
@@ -206,6 +208,17 @@ class MemoryStore:
 
     def close(self) -> None:
         """Nothing to release: the data goes with the object."""
+
+    # -- fork hooks (see ``_fork``): the lock is held across the fork, no call is half done in the child ---
+
+    def _before_fork(self) -> None:
+        self._lock.acquire()
+
+    def _after_fork_in_parent(self) -> None:
+        self._lock.release()
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()
 
     # -- internals; the caller holds the lock ------------------------------------------------------------
 

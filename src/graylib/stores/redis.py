@@ -37,6 +37,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from graylib._errors import StoreError
 from graylib._redact import redact_url
+from graylib.stores import _fork
 from graylib.stores._common import (
     ALARM_LIMIT,
     DEFAULT_RECORD_TTL,
@@ -128,6 +129,7 @@ class RedisStore:
         self._index_repaired: dict[str, float] = {}
         self._index_lock = threading.Lock()
         self._cluster_lock = threading.Lock()
+        _fork.track(self)
         self._connect_cluster: Callable[[], Any] | None = None
         if cluster or url.partition(":")[0].lower() in _CLUSTER_SCHEMES:
             self._connect_cluster = _cluster_factory(url, timeout, self._secrets)
@@ -278,6 +280,18 @@ class RedisStore:
             self._redis.close()
         except self._errors as exc:
             raise self._store_error("close", exc) from exc
+
+    # -- fork hooks (see ``_fork``); redis-py itself opens new connections in a child -------------------
+
+    def _before_fork(self) -> None:
+        """Nothing to wait for: the locks guard only bookkeeping, and the child replaces them."""
+
+    def _after_fork_in_parent(self) -> None:
+        """Nothing was held back."""
+
+    def _after_fork_in_child(self) -> None:
+        self._index_lock = threading.Lock()
+        self._cluster_lock = threading.Lock()
 
     # -- internals ---------------------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 from graylib._errors import StoreError
+from graylib.stores import _fork
 from graylib.stores._common import (
     ALARM_LIMIT,
     DEFAULT_RECORD_TTL,
@@ -161,6 +162,8 @@ class SQLiteStore:
         weakref.finalize(self, _close_own, self._connections)
         self._next_purge = 0.0
         self._closed = False
+        self._in_flight = _fork.InFlight()
+        _fork.track(self)
         self._transaction(self._create_schema)
 
     @property
@@ -228,19 +231,20 @@ class SQLiteStore:
         cannot take (an integer past 64 bits raises OverflowError, text with a lone surrogate
         UnicodeEncodeError, a ValueError) are backend errors too.
         """
-        db = self._connection()
-        try:
-            db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            result = work(db)
-            db.execute("COMMIT")
-        except (sqlite3.Error, OverflowError, ValueError) as exc:
-            self._roll_back(db)
-            msg = f"SQLiteStore({self._path!r}): {type(exc).__name__}: {exc}"
-            raise StoreError(msg) from exc
-        except BaseException:
-            self._roll_back(db)
-            raise
-        return result
+        with self._in_flight:
+            db = self._connection()
+            try:
+                db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                result = work(db)
+                db.execute("COMMIT")
+            except (sqlite3.Error, OverflowError, ValueError) as exc:
+                self._roll_back(db)
+                msg = f"SQLiteStore({self._path!r}): {type(exc).__name__}: {exc}"
+                raise StoreError(msg) from exc
+            except BaseException:
+                self._roll_back(db)
+                raise
+            return result
 
     def _roll_back(self, db: sqlite3.Connection) -> None:
         """Undo an open transaction; a connection that cannot even do that is dropped and opened again."""
@@ -276,6 +280,18 @@ class SQLiteStore:
         local.db, local.pid = db, os.getpid()
         self._track(db)
         return db
+
+    def _before_fork(self) -> None:
+        """Wait for this process's transactions to end (a thread inside SQLite holds its mutexes)."""
+        self._in_flight.hold(self._timeout + 1.0)
+
+    def _after_fork_in_parent(self) -> None:
+        self._in_flight.resume()
+
+    def _after_fork_in_child(self) -> None:
+        """Fresh locks; the inherited connections stay unused (``_connection`` opens the child's own)."""
+        self._in_flight = _fork.InFlight()
+        self._lock, self._lock_pid = threading.Lock(), os.getpid()
 
     def _guard(self) -> threading.Lock:
         """The lock over the connection list, new in a forked child: the parent's may have been held by a
