@@ -68,11 +68,9 @@ def _fork_under_load(make: Callable[[], Store]) -> None:
                     code = _child(store)
                 finally:
                     os._exit(code)
-            code = _wait(pid, CHILD_TIMEOUT)
-            assert code is not None, (
-                f"fork {attempt}: the child hung on a lock or connection held at the fork"
-            )
-            assert code == 0, f"fork {attempt}: the child's claim or release failed (exit code {code})"
+            exit_code = _wait(pid, CHILD_TIMEOUT)
+            assert exit_code is not None, f"fork {attempt}: the child hung on a lock held at the fork"
+            assert exit_code == 0, f"fork {attempt}: the child's claim or release failed ({exit_code})"
     finally:
         stop.set()
         for thread in threads:
