@@ -22,6 +22,7 @@ import json
 import os
 import sqlite3
 import threading
+import urllib.parse
 import weakref
 from collections.abc import Callable, Mapping
 from typing import TypeVar
@@ -162,6 +163,8 @@ class SQLiteStore:
         weakref.finalize(self, _close_own, self._connections)
         self._next_purge = 0.0
         self._closed = False
+        self._identity: tuple[int, int] | None = None
+        """(device, inode) of the file this store opened, taken in its first transaction."""
         self._in_flight = _fork.InFlight()
         _fork.track(self)
         self._transaction(self._create_schema)
@@ -235,6 +238,7 @@ class SQLiteStore:
             db = self._connection()
             try:
                 db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                self._check_file()
                 result = work(db)
                 db.execute("COMMIT")
             except (sqlite3.Error, OverflowError, ValueError) as exc:
@@ -245,6 +249,29 @@ class SQLiteStore:
                 self._roll_back(db)
                 raise
             return result
+
+    def _check_file(self) -> None:
+        """Raise StoreError unless the path still names the file this store opened (device and inode).
+
+        A file deleted or replaced under a running process would take its counts with it, while the next
+        worker starts on a fresh file at the path: each would grant the whole budget. One ``stat`` per
+        transaction (about a microsecond) catches that, and the claim fails closed.
+        """
+        try:
+            stat = os.stat(self._path)
+            found: tuple[int, int] | None = (stat.st_dev, stat.st_ino)
+        except OSError:
+            found = None
+        if self._identity is None and found is not None:
+            self._identity = found
+        elif found != self._identity:
+            now = "no file" if found is None else "another file"
+            msg = (
+                f"SQLiteStore({self._path!r}): the database is no longer the file this store opened (the path"
+                f" now holds {now}: deleted or replaced); refusing to count in a file no other process sees."
+                " Restore the file, or re-initialise the store and restart the processes using it"
+            )
+            raise StoreError(msg)
 
     def _roll_back(self, db: sqlite3.Connection) -> None:
         """Undo an open transaction; a connection that cannot even do that is dropped and opened again."""
@@ -262,9 +289,11 @@ class SQLiteStore:
         if self._closed:
             msg = f"SQLiteStore({self._path!r}) is closed"
             raise StoreError(msg)
+        # Once the store has opened its file, a new connection must find that file, never create one.
+        target, uri = (self._path, False) if self._identity is None else (_uri_rw(self._path), True)
         try:
             db = sqlite3.connect(
-                self._path, timeout=self._timeout, isolation_level=None, check_same_thread=False
+                target, timeout=self._timeout, isolation_level=None, check_same_thread=False, uri=uri
             )
         except sqlite3.Error as exc:
             msg = f"SQLiteStore({self._path!r}): cannot open: {type(exc).__name__}: {exc}"
@@ -405,6 +434,11 @@ class SQLiteStore:
         records = db.execute(_PURGE_RECORDS, (now - self._record_ttl, _PURGE_BATCH)).rowcount
         more = max(counters, records) >= _PURGE_BATCH
         self._next_purge = now if more else now + _PURGE_INTERVAL
+
+
+def _uri_rw(path: str) -> str:
+    """A ``file:`` URI that opens ``path`` read-write and fails when it does not exist."""
+    return f"file:{urllib.parse.quote(os.path.abspath(path))}?mode=rw"
 
 
 def _close_own(connections: list[tuple[int, threading.Thread, sqlite3.Connection]]) -> None:
