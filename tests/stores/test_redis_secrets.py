@@ -25,6 +25,7 @@ OPERATIONS: dict[str, Callable[[Store], object]] = {
     "revive": lambda store: store.revive("rule-1"),
     "kill_switches": lambda store: store.kill_switches(),
     "stats": lambda store: store.stats("rule-1"),
+    "initialise": lambda store: store.initialise(),
     "bad rule id": lambda store: store.reserve(request(counter("total"), rule_id="a}:b")),
     "inexact amount": lambda store: store.reserve(request(counter("total"), amount=-1)),
 }
@@ -78,7 +79,7 @@ def test_an_unreachable_redis_never_shows_the_password(operation: str, which: in
 
 def test_the_right_password_works(guarded_server: RedisServer) -> None:
     url = f"redis://:the-right-one@127.0.0.1:{guarded_server.port}/0"
-    store = RedisStore(url, prefix=unique_prefix())
+    store = RedisStore(url, prefix=unique_prefix(), initialise=True)
     assert store.reserve(request(counter("total"))).status.value == "granted"
     assert "the-right-one" not in repr(store)
     store.close()

@@ -102,3 +102,16 @@ def test_a_file_moved_aside_and_replaced_by_a_copy_fails_closed(tmp_path: Path) 
     with pytest.raises(StoreError, match="no longer the file"):
         store.reserve(request(TOTAL, amount=1))
     store.close()
+
+
+@pytest.mark.parametrize("name", ["plain.db", "with space?and#hash%.db"])
+def test_a_new_thread_reopens_paths_a_uri_would_misread(tmp_path: Path, name: str) -> None:
+    """'//tmp/x.db' (from sqlite:////tmp/x.db), '?', '#' and '%' must reach SQLite as one path."""
+    path = "/" + str(tmp_path / name)  # a leading '//', as sqlite:////abs/path gives
+    store = SQLiteStore(path)
+    results: list[object] = []
+    thread = threading.Thread(target=lambda: results.append(store.stats("rule-1")))
+    thread.start()
+    thread.join(timeout=30)
+    assert len(results) == 1
+    store.close()

@@ -224,6 +224,6 @@ def test_store_agrees_with_the_model(open_store: Callable[[], tuple[Store, Calla
 @pytest.mark.redis
 def test_redis_store_agrees_with_the_model(redis_server: RedisServer) -> None:
     def open_store() -> tuple[Store, Callable[[], None]]:
-        return RedisStore(redis_server.url, prefix=unique_prefix()), lambda: None
+        return RedisStore(redis_server.url, prefix=unique_prefix(), initialise=True), lambda: None
 
     run_state_machine_as_test(_machine_on(open_store), settings=SETTINGS)

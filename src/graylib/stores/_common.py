@@ -6,6 +6,9 @@ per-call data live here. Backends import these instead of spelling the rules out
 
 from __future__ import annotations
 
+import time
+import uuid
+
 from graylib._errors import StoreError
 from graylib.stores._protocol import ReleaseResult, ReserveRequest, ReserveResult, ReserveStatus
 
@@ -20,6 +23,8 @@ __all__ = [
     "alarm_reason",
     "check_exact",
     "check_record_ttl",
+    "lost_data",
+    "new_epoch",
     "not_found",
     "window_start",
 ]
@@ -111,3 +116,29 @@ def alarm_reason(amount: int, granted: int, alarm_amount: int, window: int) -> s
 def not_found(payment_id: str) -> ReleaseResult:
     """The answer of ``release`` for a payment with no reservation (unknown, released or expired)."""
     return ReleaseResult(False, 0, f"no reservation for payment {payment_id!r}")
+
+
+def new_epoch() -> str:
+    """A fresh epoch for ``initialise``: when (UTC seconds) and a random part, so no two are alike."""
+    return f"{int(time.time())}-{uuid.uuid4().hex[:16]}"
+
+
+def lost_data(store: str, seen: str | None, found: str | None) -> StoreError:
+    """The StoreError for a store whose epoch marker is not the one this instance saw (or none at all)."""
+    advice = (
+        "claims fail closed until an operator re-initialises it (`graylib init-store`, docs/operations.md)"
+    )
+    if seen is None:
+        what = (
+            "the store has no graylib epoch marker: it was never initialised, or it lost its data (restarted"
+            " empty, flushed, or failed over to a replica without it)"
+        )
+    elif found is None:
+        what = (
+            f"the store lost its data: its epoch marker ({seen}) is gone (restarted empty, flushed, or failed"
+            " over to a replica without it)"
+        )
+    else:
+        what = f"the store lost its data and was initialised again (epoch {seen} -> {found})"
+        advice = "restart this process, so that it starts from the new store's state"
+    return StoreError(f"{store}: {what}; {advice}")

@@ -149,6 +149,18 @@ class Store(Protocol):
         """Grant statistics of one rule."""
         ...
 
+    def initialise(self) -> str:
+        """Mark the store as graylib's, an explicit act (first setup, or after the store lost its data).
+
+        Returns the store's epoch, an opaque text. A store that already has one keeps it (calling this again
+        changes nothing); one that has none (never initialised, or its data is gone) gets a new one. A
+        store instance that saw one epoch and later finds none or another refuses ``reserve``, ``release``
+        and ``kill_switches`` with ``StoreError``: the counters, records and kill switches it relied on are
+        gone, and granting on would hand out every budget again. Services must not call this on every
+        start, or a store that lost its data would be taken as new.
+        """
+        ...
+
     def close(self) -> None:
         """Release connections and files; the store is unusable afterwards."""
         ...

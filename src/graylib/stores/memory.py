@@ -33,6 +33,7 @@ from graylib.stores._common import (
     WINDOW_SLACK,
     alarm_reason,
     check_record_ttl,
+    new_epoch,
     not_found,
 )
 from graylib.stores._protocol import (
@@ -93,6 +94,7 @@ class MemoryStore:
         self._records: OrderedDict[_RecordKey, _Record] = OrderedDict()
         self._next_record_expiry = float("inf")
         self._kills: dict[str, KillSwitch] = {}
+        self._epoch = f"memory-{new_epoch()}"
         _fork.track(self)
 
     def reserve(self, request: ReserveRequest) -> ReserveResult:
@@ -205,6 +207,10 @@ class MemoryStore:
             real = self._tables.get((rule_id, False)) or _Table()
             shadow = self._tables.get((rule_id, True)) or _Table()
             return RuleStats(real.count, real.amount, shadow.count, shadow.amount)
+
+    def initialise(self) -> str:
+        """This store's epoch: its data lives and dies with the object, so it cannot lose it and live on."""
+        return self._epoch
 
     def close(self) -> None:
         """Nothing to release: the data goes with the object."""

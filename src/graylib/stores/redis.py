@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from importlib import resources
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote
 
 from graylib._errors import StoreError
 from graylib._redact import redact_url
@@ -47,6 +47,8 @@ from graylib.stores._common import (
     WINDOW_SLACK,
     check_exact,
     check_record_ttl,
+    lost_data,
+    new_epoch,
     not_found,
     window_start,
 )
@@ -67,6 +69,7 @@ WINDOW_SLACK_MS = WINDOW_SLACK * 1000
 _INDEX_REPAIR_INTERVAL = 10.0
 _RELEASE_ATTEMPTS = 3
 _CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+_SLOTS = 16_384
 _DEFAULT_PORT = 6379
 
 
@@ -99,6 +102,7 @@ class RedisStore:
         timeout: float = 0.25,
         prefix: str = "graylib",
         record_ttl: float = DEFAULT_RECORD_TTL,
+        initialise: bool = False,
     ) -> None:
         try:
             import redis  # noqa: PLC0415 - an optional extra: imported only when a RedisStore is built
@@ -126,6 +130,8 @@ class RedisStore:
         # At least 1 ms: PEXPIRE with 0 would delete the record as soon as it is written.
         self._record_ttl_ms = max(int(record_ttl * 1000), 1)
         self._index_key = f"{{{prefix}}}:killed"
+        self._epoch: str | None = None
+        """The epoch this instance saw (read once, on first use); every claim must find it again."""
         self._index_repaired: dict[str, float] = {}
         self._index_lock = threading.Lock()
         self._cluster_lock = threading.Lock()
@@ -138,6 +144,8 @@ class RedisStore:
                 name: ClusterScriptRunner(self._client, _script(name))
                 for name in ("reserve.lua", "release.lua")
             }
+            if initialise:
+                self.initialise()
             return
         try:
             # One retry, on a broken connection only (e.g. a pooled socket that Redis closed on restart):
@@ -156,6 +164,8 @@ class RedisStore:
         self._scripts = {
             name: ScriptRunner(self._redis, _script(name)) for name in ("reserve.lua", "release.lua")
         }
+        if initialise:
+            self.initialise()
 
     def reserve(self, request: ReserveRequest) -> ReserveResult:
         """Check kill switch, record, every counter and the rate alarm; then count all, or change nothing.
@@ -169,11 +179,14 @@ class RedisStore:
         space = "s" if request.shadow else "r"
         alarm_window = request.alarm_window
         alarm_start = window_start(now, alarm_window)
+        marker = self._marker(tag)
+        epoch = self._seen_epoch(marker, "reserve")
         keys = [
             f"{tag}:kill",
             f"{tag}:rec:{space}:{request.payment_id}",
             f"{tag}:stats",
             f"{tag}:alarm:{alarm_window}:{alarm_start}",
+            marker,
         ]
         args: list[str | int] = [
             "1" if request.shadow else "0",
@@ -185,6 +198,7 @@ class RedisStore:
             "" if request.alarm_amount is None else request.alarm_amount,
             _ttl_ms(alarm_start, alarm_window, now),
             alarm_window,
+            epoch,
         ]
         for spec in request.counters:
             start = window_start(now, spec.window)
@@ -206,6 +220,8 @@ class RedisStore:
         if code == 4:
             self._index(request.rule_id, force=True)
             return ReserveResult(ReserveStatus.ALARM_TRIPPED, limit=ALARM_LIMIT, detail=reply[1])
+        if code == 6:
+            raise lost_data(f"RedisStore({self._shown!r}).reserve", epoch, reply[1] or None)
         self._index(request.rule_id, force=False)
         return KILLED
 
@@ -215,13 +231,18 @@ class RedisStore:
         Two round trips: the record is read first so that the script can declare every counter key.
         """
         tag = self._tag(rule_id, "release")
+        marker = self._marker(tag)
+        epoch = self._seen_epoch(marker, "release")
         records = [f"{tag}:rec:r:{payment_id}", f"{tag}:rec:s:{payment_id}"]
         for _ in range(_RELEASE_ATTEMPTS):
             try:
                 pipe = self._client().pipeline(transaction=False)
                 for key in records:
                     pipe.hget(key, "keys")
+                pipe.get(marker)
                 found: list[str | None] = pipe.execute()
+                if found[2] != epoch:
+                    raise lost_data(f"RedisStore({self._shown!r}).release", epoch, found[2])
                 shadow = 0 if found[0] is not None else 1
                 key, listed = records[shadow], found[shadow]
                 if listed is None:
@@ -229,9 +250,13 @@ class RedisStore:
                 counters: Sequence[str] = json.loads(listed) or ()
             except self._errors as exc:
                 raise self._store_error("release", exc) from exc
-            reply = self._run("release.lua", [key, f"{tag}:stats", *counters], [listed, str(shadow)])
+            reply = self._run(
+                "release.lua", [key, f"{tag}:stats", marker, *counters], [listed, str(shadow), epoch]
+            )
             if reply[0] == 1:
                 return ReleaseResult(True, int(reply[1]))
+            if reply[0] == 3:
+                raise lost_data(f"RedisStore({self._shown!r}).release", epoch, reply[1] or None)
         msg = f"RedisStore.release: the record of payment {payment_id!r} kept changing; try again"
         raise StoreError(msg)
 
@@ -248,17 +273,40 @@ class RedisStore:
         return bool(removed)
 
     def kill_switches(self) -> Mapping[str, KillSwitch]:
-        """Every kill switch that is set, by rule id (read through the index of killed rules)."""
-        rule_ids = sorted(self._call("kill_switches", "smembers", self._index_key))
+        """Every kill switch that is set, by rule id (read through the index of killed rules).
+
+        Raises StoreError when the store lost its data (its epoch marker is gone or another): an empty
+        answer would tell every client that no rule is killed. The markers are read in the same pipelines.
+        """
+        what = f"RedisStore({self._shown!r}).kill_switches"
+        index_marker = self._marker(f"{{{self._prefix}}}")
+        epoch = self._seen_epoch(index_marker, "kill_switches")
+        try:
+            pipe = self._client().pipeline(transaction=False)
+            pipe.smembers(self._index_key)
+            pipe.get(index_marker)
+            members, found = pipe.execute()
+        except self._errors as exc:
+            raise self._store_error("kill_switches", exc) from exc
+        if found != epoch:
+            raise lost_data(what, epoch, found)
+        rule_ids = sorted(members)
         if not rule_ids:
             return {}
+        tags = [f"{{{self._prefix}:{rule_id}}}" for rule_id in rule_ids]
+        markers = sorted({self._marker(tag) for tag in tags} - {index_marker})
         try:  # one GET per rule, pipelined: the switches live in different slots on a cluster
             pipe = self._client().pipeline(transaction=False)
-            for rule_id in rule_ids:
-                pipe.get(f"{{{self._prefix}:{rule_id}}}:kill")
+            for tag in tags:
+                pipe.get(f"{tag}:kill")
+            for marker in markers:
+                pipe.get(marker)
             values = pipe.execute()
+            for found in values[len(tags) :]:
+                if found != epoch:
+                    raise lost_data(what, epoch, found)
             switches = {}
-            for rule_id, value in zip(rule_ids, values, strict=True):
+            for rule_id, value in zip(rule_ids, values[: len(tags)], strict=True):
                 if value is not None:  # revived after the index was read
                     data = json.loads(value)
                     switches[rule_id] = KillSwitch(rule_id, str(data["reason"]), float(data["at"]))
@@ -271,6 +319,39 @@ class RedisStore:
         fields = ("granted_count", "granted_amount", "shadow_count", "shadow_amount")
         values = self._call("stats", "hmget", f"{self._tag(rule_id, 'stats')}:stats", fields)
         return RuleStats(*(int(value or 0) for value in values))
+
+    def initialise(self) -> str:
+        """Write the epoch marker if it is missing (on a cluster: into every slot); return the epoch.
+
+        Markers already in place are kept and their epoch returned. On a cluster, markers missing from
+        some slots (a shard that lost its data) or disagreeing are all replaced by a new epoch, so every
+        instance that saw the old one refuses until restarted. This instance adopts the epoch it returns.
+        """
+        try:
+            if self._connect_cluster is None:
+                marker = f"{{{self._prefix}}}:epoch"
+                self._client().set(marker, new_epoch(), nx=True)
+                epoch: str | None = self._client().get(marker)
+            else:
+                markers = _slot_markers(self._prefix)
+                pipe = self._client().pipeline(transaction=False)
+                for marker in markers:
+                    pipe.get(marker)
+                found = set(pipe.execute())
+                epoch = found.pop() if len(found) == 1 else None
+                if epoch is None:
+                    epoch = new_epoch()
+                    pipe = self._client().pipeline(transaction=False)
+                    for marker in markers:
+                        pipe.set(marker, epoch)
+                    pipe.execute()
+        except self._errors as exc:
+            raise self._store_error("initialise", exc) from exc
+        if epoch is None:  # deleted between the SET and the GET: an operator is at work; say so
+            msg = f"RedisStore({self._shown!r}).initialise: the epoch marker vanished as it was written"
+            raise StoreError(msg)
+        self._epoch = epoch
+        return epoch
 
     def close(self) -> None:
         """Close the connection pool (every node's, on a cluster)."""
@@ -309,6 +390,26 @@ class RedisStore:
             if self._redis is None:
                 self._redis = self._connect_cluster()
             return self._redis
+
+    def _marker(self, tag: str) -> str:
+        """The epoch marker a script touching keys of hash tag ``tag`` reads: the one key on a single
+        Redis; on a cluster, the marker that lives in that tag's slot (a script may only use one slot)."""
+        if self._connect_cluster is None:
+            return f"{{{self._prefix}}}:epoch"
+        from redis.crc import key_slot  # noqa: PLC0415 - the optional extra
+
+        slot: int = key_slot(tag.encode())
+        return _slot_markers(self._prefix)[slot]
+
+    def _seen_epoch(self, marker: str, what: str) -> str:
+        """The epoch this instance works with, read from ``marker`` the first time (one round trip, once)."""
+        epoch = self._epoch
+        if epoch is None:
+            found = self._call(what, "get", marker)
+            if found is None:
+                raise lost_data(f"RedisStore({self._shown!r}).{what}", None, None)
+            epoch = self._epoch = str(found)
+        return epoch
 
     def _tag(self, rule_id: str, what: str) -> str:
         """``{prefix:rule_id}``, the hash tag that starts every key of the rule."""
@@ -427,6 +528,25 @@ def _cluster_class() -> Any:
     return type("RedisClusterNoTimeoutRetry", (base,), {"ERRORS_ALLOW_RETRY": retried})
 
 
+@cache
+def _slot_markers(prefix: str) -> tuple[str, ...]:
+    """The epoch marker key of every cluster slot, by slot: ``{prefix:epoch:N}`` with N chosen so that the
+    key hashes to that slot (about 120,000 CRC16s, some 60 ms, once per prefix)."""
+    from redis.crc import key_slot  # noqa: PLC0415 - the optional extra
+
+    markers: list[str | None] = [None] * _SLOTS
+    missing = _SLOTS
+    n = 0
+    while missing:
+        key = f"{{{prefix}:epoch:{n}}}"
+        slot = key_slot(key.encode())
+        if markers[slot] is None:
+            markers[slot] = key
+            missing -= 1
+        n += 1
+    return tuple(key for key in markers if key is not None)
+
+
 def _host_port(text: str, url: str) -> tuple[str, int]:
     """``host:port``, ``host`` (port 6379) or ``[v6::addr]:port`` of one cluster seed (``url``: as shown)."""
     host, port = text, ""
@@ -457,7 +577,7 @@ def _secrets_of(url: str) -> tuple[str, ...]:
         userinfo, at, _ = netloc.rpartition("@")
         if at:
             found.append(userinfo.partition(":")[2] or userinfo)
-    for key, value in parse_qsl(urlsplit(url).query, keep_blank_values=True):
+    for key, value in parse_qsl(url.partition("?")[2].partition("#")[0], keep_blank_values=True):
         if key.lower() in ("password", "pass", "pwd", "secret", "token", "auth"):
             found.append(value)
     return tuple({text for secret in found for text in (secret, unquote(secret)) if text})

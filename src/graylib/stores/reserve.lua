@@ -5,16 +5,26 @@
 -- KEYS[2] reservation record  (hash: fp, payload, amount, keys)
 -- KEYS[3] statistics          (hash: granted_count, granted_amount, shadow_count, shadow_amount)
 -- KEYS[4] rate-alarm window   (string: amount granted in the window)
--- KEYS[5..] counters          (hash: count, amount), one key per counter and window
+-- KEYS[5] epoch marker        (string: the epoch written by initialise, in this rule's slot)
+-- KEYS[6..] counters          (hash: count, amount), one key per counter and window
 --
 -- ARGV[1] '1' shadow / '0' real   ARGV[2] fingerprint      ARGV[3] payload
 -- ARGV[4] amount                  ARGV[5] now (seconds)    ARGV[6] record ttl (ms)
 -- ARGV[7] alarm amount ('' = none) ARGV[8] alarm key ttl (ms, 0 = none)  ARGV[9] alarm window (s)
--- then for counter i: ARGV[9 + 3i - 2] max count ('' = none), ARGV[9 + 3i - 1] max amount ('' = none),
---                     ARGV[9 + 3i] key ttl (ms, 0 = lifetime)
+-- ARGV[10] the epoch the caller saw
+-- then for counter i: ARGV[10 + 3i - 2] max count ('' = none), ARGV[10 + 3i - 1] max amount ('' = none),
+--                     ARGV[10 + 3i] key ttl (ms, 0 = lifetime)
 --
 -- Replies: {0} granted, {1, payload} replayed, {2} mismatch, {3, i} counter i is full,
---          {4, reason} rate alarm tripped (kill switch now set), {5} killed.
+--          {4, reason} rate alarm tripped (kill switch now set), {5} killed,
+--          {6, epoch found ('' = none)} the store lost its data: nothing read, nothing changed.
+
+-- A store that lost its data (restarted empty, flushed, failed over without it) would grant every budget
+-- again and forget every kill switch: refuse until an operator re-initialises it.
+local epoch = redis.call('GET', KEYS[5])
+if epoch ~= ARGV[10] then
+  return {6, epoch or ''}
+end
 
 local shadow = ARGV[1] == '1'
 local amount = tonumber(ARGV[4])
@@ -34,11 +44,11 @@ if not shadow and redis.call('EXISTS', KEYS[1]) == 1 then
   return {5}
 end
 
-local n = #KEYS - 4
+local n = #KEYS - 5
 for i = 1, n do
-  local max_count = ARGV[9 + 3 * i - 2]
-  local max_amount = ARGV[9 + 3 * i - 1]
-  local current = redis.call('HMGET', KEYS[4 + i], 'count', 'amount')
+  local max_count = ARGV[10 + 3 * i - 2]
+  local max_amount = ARGV[10 + 3 * i - 1]
+  local current = redis.call('HMGET', KEYS[5 + i], 'count', 'amount')
   local count = tonumber(current[1]) or 0
   local used = tonumber(current[2]) or 0
   if (max_count ~= '' and count + 1 > tonumber(max_count))
@@ -63,9 +73,9 @@ end
 
 local counted = {}
 for i = 1, n do
-  local key = KEYS[4 + i]
+  local key = KEYS[5 + i]
   if redis.call('HINCRBY', key, 'count', 1) == 1 then
-    local ttl = tonumber(ARGV[9 + 3 * i])
+    local ttl = tonumber(ARGV[10 + 3 * i])
     if ttl > 0 then
       redis.call('PEXPIRE', key, ttl)
     end

@@ -39,6 +39,8 @@ from graylib.stores._common import (
     alarm_reason,
     check_exact,
     check_record_ttl,
+    lost_data,
+    new_epoch,
     not_found,
     window_start,
 )
@@ -55,8 +57,11 @@ __all__ = ["SQLiteStore"]
 
 _T = TypeVar("_T")
 
-SCHEMA_VERSION = 1
-"""Kept in ``PRAGMA user_version``; a file with a newer version is refused rather than misread."""
+SCHEMA_VERSION = 2
+"""Kept in ``PRAGMA user_version``; a file with a newer version is refused rather than misread.
+
+Version 2 added the ``meta`` table and its epoch; a version 1 file gets both when first opened.
+"""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS counters (
@@ -87,6 +92,10 @@ CREATE TABLE IF NOT EXISTS kill_switches (
     rule_id TEXT PRIMARY KEY,
     reason TEXT NOT NULL,
     at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,               -- 'epoch': written once, when the schema is created
+    value TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS stats (
     rule_id TEXT NOT NULL,
@@ -165,6 +174,8 @@ class SQLiteStore:
         self._closed = False
         self._identity: tuple[int, int] | None = None
         """(device, inode) of the file this store opened, taken in its first transaction."""
+        self._epoch: str | None = None
+        """The file's epoch, read when the schema is checked; every later transaction must find it again."""
         self._in_flight = _fork.InFlight()
         _fork.track(self)
         self._transaction(self._create_schema)
@@ -212,6 +223,16 @@ class SQLiteStore:
         real, shadow = by_shadow.get(False, (0, 0)), by_shadow.get(True, (0, 0))
         return RuleStats(real[0], real[1], shadow[0], shadow[1])
 
+    def initialise(self) -> str:
+        """Create the schema and epoch if the file lacks them; adopt the file now at the path and its epoch.
+
+        A new file gets its schema and epoch when a store first opens it, so this is needed only to accept
+        the file now at the path after the old one was deleted or replaced (this instance then counts in
+        it). Other processes that saw the old file keep refusing until they are restarted.
+        """
+        self._identity = None
+        return self._transaction(self._create_schema, check=False)
+
     def close(self) -> None:
         """Close the connections this process opened; later calls raise ``StoreError``."""
         with self._guard():
@@ -226,19 +247,24 @@ class SQLiteStore:
 
     # -- transactions and connections --------------------------------------------------------------------
 
-    def _transaction(self, work: Callable[[sqlite3.Connection], _T], *, write: bool = True) -> _T:
+    def _transaction(
+        self, work: Callable[[sqlite3.Connection], _T], *, write: bool = True, check: bool = True
+    ) -> _T:
         """Run ``work`` in one transaction; commit, or roll back and raise StoreError.
 
         Writes take the write lock first (``BEGIN IMMEDIATE``): no claim can read a counter that another
         claim is about to change. Reads take a snapshot and never wait for writers (WAL). Values SQLite
         cannot take (an integer past 64 bits raises OverflowError, text with a lone surrogate
-        UnicodeEncodeError, a ValueError) are backend errors too.
+        UnicodeEncodeError, a ValueError) are backend errors too. Each transaction first checks that the
+        file and its epoch are still the ones this store opened (``check=False``: only to adopt new ones).
         """
         with self._in_flight:
             db = self._connection()
             try:
                 db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                self._check_file()
+                if check:
+                    self._check_file()
+                    self._check_epoch(db)
                 result = work(db)
                 db.execute("COMMIT")
             except (sqlite3.Error, OverflowError, ValueError) as exc:
@@ -272,6 +298,23 @@ class SQLiteStore:
                 " Restore the file, or re-initialise the store and restart the processes using it"
             )
             raise StoreError(msg)
+
+    def _check_epoch(self, db: sqlite3.Connection) -> None:
+        """Raise StoreError unless the file still holds the epoch this store read from it.
+
+        The same inode with other content (another database copied over it in place, a file emptied) has
+        lost the counts this store relied on. One primary-key read per transaction.
+        """
+        seen = self._epoch
+        if seen is None:  # the first transaction, which reads it (``_create_schema``)
+            return
+        try:
+            row = db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
+        except sqlite3.DatabaseError:  # no meta table: an empty or foreign file
+            row = None
+        found = None if row is None else str(row[0])
+        if found != seen:
+            raise lost_data(f"SQLiteStore({self._path!r})", seen, found)
 
     def _roll_back(self, db: sqlite3.Connection) -> None:
         """Undo an open transaction; a connection that cannot even do that is dropped and opened again."""
@@ -340,7 +383,8 @@ class SQLiteStore:
         for _, _, old in ended:
             old.close()
 
-    def _create_schema(self, db: sqlite3.Connection) -> None:
+    def _create_schema(self, db: sqlite3.Connection) -> str:
+        """Create or upgrade the schema; the file's epoch (created with the schema) becomes this store's."""
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             msg = (
@@ -354,6 +398,9 @@ class SQLiteStore:
                 if statement.strip():
                     db.execute(statement)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        db.execute("INSERT OR IGNORE INTO meta VALUES ('epoch', ?)", (new_epoch(),))
+        self._epoch = str(db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()[0])
+        return self._epoch
 
     # -- the operations, inside a transaction ------------------------------------------------------------
 
@@ -438,7 +485,8 @@ class SQLiteStore:
 
 def _uri_rw(path: str) -> str:
     """A ``file:`` URI that opens ``path`` read-write and fails when it does not exist."""
-    return f"file:{urllib.parse.quote(os.path.abspath(path))}?mode=rw"
+    absolute = "/" + os.path.abspath(path).lstrip("/")  # POSIX keeps a leading '//', a URI would not
+    return f"file://{urllib.parse.quote(absolute)}?mode=rw"
 
 
 def _close_own(connections: list[tuple[int, threading.Thread, sqlite3.Connection]]) -> None:
