@@ -13,6 +13,7 @@ from graylib._errors import StoreError
 from graylib.stores._protocol import ReleaseResult, ReserveRequest, ReserveResult, ReserveStatus
 
 __all__ = [
+    "ALARM_BUCKETS",
     "ALARM_LIMIT",
     "DEFAULT_RECORD_TTL",
     "GRANTED",
@@ -20,6 +21,7 @@ __all__ = [
     "MAX_AMOUNT",
     "MISMATCH",
     "WINDOW_SLACK",
+    "alarm_buckets",
     "alarm_reason",
     "check_exact",
     "check_record_ttl",
@@ -107,9 +109,30 @@ def window_start(now: float, window: int) -> int:
     return 0
 
 
+ALARM_BUCKETS = 60
+"""The rate alarm sums its trailing window in this many sub-buckets (plus the one ``now`` falls in)."""
+
+
+def alarm_buckets(now: float, window: int) -> tuple[int, int, int]:
+    """(bucket width, start of the bucket holding ``now``, start of the oldest bucket to sum).
+
+    The rate alarm keeps what was granted per bucket of ``ceil(window / ALARM_BUCKETS)`` seconds, aligned
+    to the epoch, and a claim sums every bucket starting at or after the oldest one. A grant at any time in
+    ``(now - window, now]`` lies in a bucket that is summed (``floor`` is monotonic), so no span of
+    ``window`` seconds ever grants past the alarm unnoticed. The sum may also hold grants up to one bucket
+    older than the window (at most ``window / 60`` seconds more): the alarm errs on the side of tripping.
+    A lifetime alarm (``window == 0``) has one bucket, 0. Grants stamped ahead of ``now`` (a client clock
+    ahead) are summed too.
+    """
+    if not window:
+        return 0, 0, 0
+    width = -(-window // ALARM_BUCKETS)
+    return width, int(now // width * width), int((now - window) // width * width)
+
+
 def alarm_reason(amount: int, granted: int, alarm_amount: int, window: int) -> str:
     """The kill-switch reason written when a grant of ``amount`` would pass the rate alarm."""
-    span = f"in {window}s window" if window else "over the rule's lifetime"
+    span = f"within {window}s" if window else "over the rule's lifetime"
     return f"rate_alarm: granting {amount} would take {granted + amount} past {alarm_amount} {span}"
 
 

@@ -31,6 +31,7 @@ from graylib.stores._common import (
     KILLED,
     MISMATCH,
     WINDOW_SLACK,
+    alarm_buckets,
     alarm_reason,
     check_record_ttl,
     new_epoch,
@@ -68,8 +69,8 @@ class _Table:
         self.counters: dict[_CounterKey, _Cell] = {}
         self.count = 0
         self.amount = 0
-        self.alarms: dict[int, list[int]] = {}
-        """The rate alarm's current window by window length: [window start, amount granted]."""
+        self.alarms: dict[int, dict[int, int]] = {}
+        """The rate alarm by window length: amount granted by bucket start (see ``alarm_buckets``)."""
 
 
 class MemoryStore:
@@ -139,15 +140,21 @@ class MemoryStore:
             alarm_amount = request.alarm_amount
             if alarm_amount is not None and not shadow:
                 window = request.alarm_window
-                start = int(now // window * window) if window else 0
-                alarm = table.alarms.get(window)
-                if alarm is None or alarm[0] < start:
-                    alarm = table.alarms[window] = [start, 0]
-                if alarm[1] + amount > alarm_amount:
-                    reason = alarm_reason(amount, alarm[1], alarm_amount, window)
+                _, bucket, oldest = alarm_buckets(now, window)
+                buckets = table.alarms.get(window)
+                if buckets is None:
+                    buckets = table.alarms[window] = {}
+                granted = 0
+                for start, got in list(buckets.items()):
+                    if start >= oldest:
+                        granted += got
+                    elif start < oldest - WINDOW_SLACK:  # kept a while for claims that reach us late
+                        del buckets[start]
+                if granted + amount > alarm_amount:
+                    reason = alarm_reason(amount, granted, alarm_amount, window)
                     self._kills[rule_id] = KillSwitch(rule_id, reason, now)
                     return ReserveResult(ReserveStatus.ALARM_TRIPPED, limit=ALARM_LIMIT, detail=reason)
-                alarm[1] += amount
+                buckets[bucket] = buckets.get(bucket, 0) + amount
             # Everything fits: count.
             taken = []
             for key, cell in fits:

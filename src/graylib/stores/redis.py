@@ -45,6 +45,7 @@ from graylib.stores._common import (
     KILLED,
     MISMATCH,
     WINDOW_SLACK,
+    alarm_buckets,
     check_exact,
     check_record_ttl,
     lost_data,
@@ -178,14 +179,14 @@ class RedisStore:
         now = request.now
         space = "s" if request.shadow else "r"
         alarm_window = request.alarm_window
-        alarm_start = window_start(now, alarm_window)
+        width, bucket, oldest = alarm_buckets(now, alarm_window)
         marker = self._marker(tag)
         epoch = self._seen_epoch(marker, "reserve")
         keys = [
             f"{tag}:kill",
             f"{tag}:rec:{space}:{request.payment_id}",
             f"{tag}:stats",
-            f"{tag}:alarm:{alarm_window}:{alarm_start}",
+            f"{tag}:alarm:{alarm_window}",
             marker,
         ]
         args: list[str | int] = [
@@ -196,9 +197,13 @@ class RedisStore:
             repr(now),
             self._record_ttl_ms,
             "" if request.alarm_amount is None else request.alarm_amount,
-            _ttl_ms(alarm_start, alarm_window, now),
+            # the alarm's key lives until its newest bucket leaves the window
+            _ttl_ms(bucket, width + alarm_window, now) if alarm_window else 0,
             alarm_window,
             epoch,
+            bucket,
+            oldest,
+            oldest - WINDOW_SLACK,
         ]
         for spec in request.counters:
             start = window_start(now, spec.window)

@@ -4,7 +4,7 @@
 -- KEYS[1] kill switch         (string: JSON {reason, at})
 -- KEYS[2] reservation record  (hash: fp, payload, amount, keys)
 -- KEYS[3] statistics          (hash: granted_count, granted_amount, shadow_count, shadow_amount)
--- KEYS[4] rate-alarm window   (string: amount granted in the window)
+-- KEYS[4] rate alarm          (hash: bucket start -> amount granted in that bucket)
 -- KEYS[5] epoch marker        (string: the epoch written by initialise, in this rule's slot)
 -- KEYS[6..] counters          (hash: count, amount), one key per counter and window
 --
@@ -12,8 +12,10 @@
 -- ARGV[4] amount                  ARGV[5] now (seconds)    ARGV[6] record ttl (ms)
 -- ARGV[7] alarm amount ('' = none) ARGV[8] alarm key ttl (ms, 0 = none)  ARGV[9] alarm window (s)
 -- ARGV[10] the epoch the caller saw
--- then for counter i: ARGV[10 + 3i - 2] max count ('' = none), ARGV[10 + 3i - 1] max amount ('' = none),
---                     ARGV[10 + 3i] key ttl (ms, 0 = lifetime)
+-- ARGV[11] start of the alarm bucket holding now   ARGV[12] start of the oldest alarm bucket to sum
+-- ARGV[13] alarm buckets older than this are deleted
+-- then for counter i: ARGV[13 + 3i - 2] max count ('' = none), ARGV[13 + 3i - 1] max amount ('' = none),
+--                     ARGV[13 + 3i] key ttl (ms, 0 = lifetime)
 --
 -- Replies: {0} granted, {1, payload} replayed, {2} mismatch, {3, i} counter i is full,
 --          {4, reason} rate alarm tripped (kill switch now set), {5} killed,
@@ -44,10 +46,11 @@ if not shadow and redis.call('EXISTS', KEYS[1]) == 1 then
   return {5}
 end
 
+local base = 13
 local n = #KEYS - 5
 for i = 1, n do
-  local max_count = ARGV[10 + 3 * i - 2]
-  local max_amount = ARGV[10 + 3 * i - 1]
+  local max_count = ARGV[base + 3 * i - 2]
+  local max_amount = ARGV[base + 3 * i - 1]
   local current = redis.call('HMGET', KEYS[5 + i], 'count', 'amount')
   local count = tonumber(current[1]) or 0
   local used = tonumber(current[2]) or 0
@@ -57,12 +60,25 @@ for i = 1, n do
   end
 end
 
+-- The rate alarm sums every bucket of the trailing window (see alarm_buckets in _common.py); buckets
+-- past it are kept a while for claims stamped a little in the past, then deleted.
 if alarm then
-  local granted = tonumber(redis.call('GET', KEYS[4])) or 0
+  local oldest = tonumber(ARGV[12])
+  local stale = tonumber(ARGV[13])
+  local granted = 0
+  local buckets = redis.call('HGETALL', KEYS[4])
+  for j = 1, #buckets, 2 do
+    local start = tonumber(buckets[j])
+    if start >= oldest then
+      granted = granted + tonumber(buckets[j + 1])
+    elseif start < stale then
+      redis.call('HDEL', KEYS[4], buckets[j])
+    end
+  end
   if granted + amount > tonumber(ARGV[7]) then
     local span = "over the rule's lifetime"
     if ARGV[9] ~= '0' then
-      span = 'in ' .. ARGV[9] .. 's window'
+      span = 'within ' .. ARGV[9] .. 's'
     end
     local reason = string.format('rate_alarm: granting %d would take %d past %s %s',
       amount, granted + amount, ARGV[7], span)
@@ -75,7 +91,7 @@ local counted = {}
 for i = 1, n do
   local key = KEYS[5 + i]
   if redis.call('HINCRBY', key, 'count', 1) == 1 then
-    local ttl = tonumber(ARGV[10 + 3 * i])
+    local ttl = tonumber(ARGV[base + 3 * i])
     if ttl > 0 then
       redis.call('PEXPIRE', key, ttl)
     end
@@ -85,7 +101,7 @@ for i = 1, n do
 end
 
 if alarm then
-  redis.call('INCRBY', KEYS[4], ARGV[4])
+  redis.call('HINCRBY', KEYS[4], ARGV[11], ARGV[4])
   if ARGV[8] ~= '0' then
     redis.call('PEXPIRE', KEYS[4], ARGV[8])
   end

@@ -36,6 +36,7 @@ from graylib.stores._common import (
     KILLED,
     MISMATCH,
     WINDOW_SLACK,
+    alarm_buckets,
     alarm_reason,
     check_exact,
     check_record_ttl,
@@ -66,10 +67,10 @@ Version 2 added the ``meta`` table and its epoch; a version 1 file gets both whe
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS counters (
     rule_id TEXT NOT NULL,
-    namespace TEXT NOT NULL,            -- 'real', 'shadow' or 'alarm' (the rate alarm's granted amount)
+    namespace TEXT NOT NULL,            -- 'real', 'shadow' or 'alarm' (granted per alarm bucket)
     name TEXT NOT NULL,
     window_seconds INTEGER NOT NULL,    -- 0: the rule's lifetime
-    window_start INTEGER NOT NULL,      -- 0 for lifetime counters
+    window_start INTEGER NOT NULL,      -- 0 for lifetime counters, the bucket start for 'alarm'
     count INTEGER NOT NULL,
     amount INTEGER NOT NULL,
     expires_at REAL,                    -- window end (NULL: never)
@@ -118,6 +119,10 @@ _GIVE_BACK = (
 _SELECT_RECORD = (
     "SELECT fingerprint, payload, amount, counters, created_at FROM reservations"
     " WHERE rule_id = ? AND shadow = ? AND payment_id = ?"
+)
+_SUM_ALARM = (
+    "SELECT coalesce(sum(amount), 0) FROM counters"
+    " WHERE rule_id = ? AND namespace = ? AND name = ? AND window_seconds = ? AND window_start >= ?"
 )
 _ADD_STATS = (
     "INSERT INTO stats VALUES (?, ?, 1, ?) ON CONFLICT DO UPDATE"
@@ -427,23 +432,28 @@ class SQLiteStore:
                 )
             taken.append(key)
         alarm_amount, alarm_window = request.alarm_amount, request.alarm_window
+        alarm_row: tuple[object, ...] = ()
         if alarm_amount is not None and not shadow:
-            alarm_key = (rule_id, "alarm", ALARM_LIMIT, alarm_window, window_start(now, alarm_window))
-            granted = (db.execute(_SELECT_COUNTER, alarm_key).fetchone() or (0, 0))[1]
+            width, bucket, oldest = alarm_buckets(now, alarm_window)
+            scope = (rule_id, "alarm", ALARM_LIMIT, alarm_window)
+            granted = db.execute(_SUM_ALARM, (*scope, oldest)).fetchone()[0]
             if granted + amount > alarm_amount:
                 reason = alarm_reason(amount, granted, alarm_amount, alarm_window)
                 db.execute("INSERT OR IGNORE INTO kill_switches VALUES (?, ?, ?)", (rule_id, reason, now))
                 return ReserveResult(ReserveStatus.ALARM_TRIPPED, limit=ALARM_LIMIT, detail=reason)
-            taken.append(alarm_key)
+            # The bucket stops being summed once the window has passed its end.
+            alarm_row = (*scope, bucket, amount, bucket + width + alarm_window if alarm_window else None)
         for key in taken:
             window, start = key[3], key[4]
             db.execute(_ADD_COUNTER, (*key, amount, start + window if window else None))
+        if alarm_row:
+            db.execute(_ADD_COUNTER, alarm_row)
         if row is not None:  # an expired record of the same payment: the claim counts afresh
             db.execute(
                 "DELETE FROM reservations WHERE rule_id = ? AND shadow = ? AND payment_id = ?",
                 (rule_id, shadow, request.payment_id),
             )
-        counted = json.dumps([key[2:] for key in taken if key[1] == namespace])
+        counted = json.dumps([key[2:] for key in taken])
         db.execute(
             "INSERT INTO reservations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (rule_id, shadow, request.payment_id, request.fingerprint, request.payload, amount, counted, now),
