@@ -49,6 +49,7 @@ _REQUEST_FIELDS = (
     "alarm_amount",
     "alarm_window",
     "shadow",
+    "ends_at",
 )
 """The leading fields of ``ReserveRequest``, which ``LimitPlan.request`` passes positionally."""
 _names = tuple(f.name for f in attrs.fields(ReserveRequest))
@@ -90,7 +91,16 @@ class LimitPlan:
     payment id, because the payment id is what makes a retry count once and a release give back exactly.
     """
 
-    __slots__ = ("alarm_amount", "alarm_window", "descriptions", "fixed", "guarded", "rule_id", "subjects")
+    __slots__ = (
+        "alarm_amount",
+        "alarm_window",
+        "descriptions",
+        "ends_at",
+        "fixed",
+        "guarded",
+        "rule_id",
+        "subjects",
+    )
 
     def __init__(self, rule: Rule) -> None:
         self.rule_id: str = rule.id
@@ -113,6 +123,7 @@ class LimitPlan:
         self.alarm_amount: int | None = alarm.amount if alarm is not None else None
         self.alarm_window: int = alarm.window if alarm is not None else 0
         self.guarded: bool = bool(subjects or fixed or alarm is not None)
+        self.ends_at: float | None = rule.ends_at.timestamp() if rule.ends_at is not None else None
 
     def request(self, ctx: Context, decision: Decision, now: float, *, shadow: bool) -> ReserveRequest | str:
         """The reservation for this payment, or the text of a refusal when a limited field is missing.
@@ -147,6 +158,7 @@ class LimitPlan:
             self.alarm_amount,
             self.alarm_window,
             shadow,
+            self.ends_at,
         )
 
     def full(self, counter: str) -> str:

@@ -16,15 +16,18 @@ __all__ = [
     "ALARM_BUCKETS",
     "ALARM_LIMIT",
     "DEFAULT_RECORD_TTL",
+    "ENDED_RETENTION",
     "GRANTED",
     "KILLED",
     "MAX_AMOUNT",
     "MISMATCH",
+    "PURGE_BATCH",
     "WINDOW_SLACK",
     "alarm_buckets",
     "alarm_reason",
     "check_exact",
     "check_record_ttl",
+    "lifetime_expiry",
     "lost_data",
     "new_epoch",
     "not_found",
@@ -33,6 +36,18 @@ __all__ = [
 
 DEFAULT_RECORD_TTL = 7 * 86400
 """Seconds a reservation record is kept: replays and releases of older claims are not recognised."""
+
+ENDED_RETENTION = 7 * 86400
+"""Seconds the lifetime counters of a rule are kept after its ``ends_at``.
+
+A claim after the end is refused by the client before the store is asked, so the counters serve only a
+rule whose end is moved later: extended within this time it keeps its counts; extended later, its lifetime
+limits start again from zero. Refunds (``release``) of an ended rule give back nothing once they are gone.
+"""
+
+PURGE_BATCH = 32
+"""Most expired entries (counters, records) one claim deletes: no single claim pays for a large backlog, and
+every claim deletes more than it can create, so a backlog drains."""
 
 WINDOW_SLACK = 60
 """Seconds a window's counter is kept past the window's end before it may be deleted.
@@ -100,6 +115,12 @@ def check_record_ttl(record_ttl: float, store: str) -> None:
     if not record_ttl > 0:
         msg = f"{store}: record_ttl must be a positive number of seconds (got {record_ttl!r})"
         raise ValueError(msg)
+
+
+def lifetime_expiry(request: ReserveRequest) -> float | None:
+    """When the request's lifetime counters may go: ``ENDED_RETENTION`` after the rule's end, or never."""
+    ends_at = request.ends_at
+    return None if ends_at is None else ends_at + ENDED_RETENTION
 
 
 def window_start(now: float, window: int) -> int:

@@ -8,7 +8,9 @@ claim with three limits costs a few microseconds and threads never wait long for
   follows the counters that are in use, not every account ever seen. An idle counter is dropped only
   ``WINDOW_SLACK`` seconds after its window ended, so a claim stamped just before the end that reaches the
   lock late still finds the window's counts.
-- Lifetime counters (``window == 0``) never expire.
+- Lifetime counters (``window == 0``) are dropped ``ENDED_RETENTION`` after the rule's ``ends_at``; those
+  of a rule without an end are kept as long as the store. Each claim drops at most ``PURGE_BATCH`` idle
+  counters, so no claim pays for a large backlog.
 - A counter is its name and its window length together, as in the other stores: two limits of the same
   name with different windows (say while a config change moves a limit from ``1h`` to ``1d``) count apart
   and never reset each other. The rate alarm likewise keeps one cell per alarm window length.
@@ -30,10 +32,12 @@ from graylib.stores._common import (
     GRANTED,
     KILLED,
     MISMATCH,
+    PURGE_BATCH,
     WINDOW_SLACK,
     alarm_buckets,
     alarm_reason,
     check_record_ttl,
+    lifetime_expiry,
     new_epoch,
     not_found,
 )
@@ -49,7 +53,9 @@ from graylib.stores._protocol import (
 __all__ = ["MemoryStore"]
 
 _Cell = list[int]
-"""[window length, window start, count, amount]: a counter's current window only."""
+"""[window length, window start, count, amount, dropped at]: a counter's current window only. ``dropped at``
+(whole seconds) matters for lifetime counters only: ``ENDED_RETENTION`` after the rule's end, or never."""
+_NEVER = 2**62
 _CounterKey = tuple[str, int]
 """(counter name, window length)."""
 _Taken = tuple[tuple[str, int, int], ...]
@@ -121,6 +127,8 @@ class MemoryStore:
             if self._window_ends and self._window_ends[0][0] <= now:
                 self._drop_idle_counters(now)
             counters = table.counters
+            expiry = lifetime_expiry(request)
+            dropped_at = _NEVER if expiry is None else int(expiry) + 1
             fits: list[tuple[_CounterKey, _Cell]] = []
             for spec in request.counters:
                 window = spec.window
@@ -128,8 +136,12 @@ class MemoryStore:
                 key = (spec.name, window)
                 cell = counters.get(key)
                 if cell is None or cell[1] < start:
-                    cell = [window, start, 0, 0]
+                    cell = [window, start, 0, 0, _NEVER]
                 # else: the current window, or a later one opened by a caller whose clock is ahead.
+                if not window and cell[4] != dropped_at:  # a lifetime counter: the latest rule end wins
+                    cell[4] = dropped_at
+                    if dropped_at != _NEVER and cell[2]:
+                        heapq.heappush(self._window_ends, (dropped_at, rule_id, shadow, key))
                 if (spec.max_count is not None and cell[2] >= spec.max_count) or (
                     spec.max_amount is not None and cell[3] + amount > spec.max_amount
                 ):
@@ -160,8 +172,8 @@ class MemoryStore:
             for key, cell in fits:
                 if cell[2] == 0 and counters.get(key) is not cell:
                     counters[key] = cell
-                    if cell[0]:
-                        end = cell[0] + cell[1] + WINDOW_SLACK
+                    end = cell[0] + cell[1] + WINDOW_SLACK if cell[0] else cell[4]
+                    if end != _NEVER:
                         heapq.heappush(self._window_ends, (end, rule_id, shadow, key))
                 cell[2] += 1
                 cell[3] += amount
@@ -236,14 +248,20 @@ class MemoryStore:
     # -- internals; the caller holds the lock ------------------------------------------------------------
 
     def _drop_idle_counters(self, now: float) -> None:
-        """Delete counters whose window ended over ``WINDOW_SLACK`` ago; an entry is outdated when a later
-        window opened."""
+        """Delete up to ``PURGE_BATCH`` counters whose window ended over ``WINDOW_SLACK`` ago, or whose rule
+        ended over ``ENDED_RETENTION`` ago; an entry is outdated when a later window opened or the rule's
+        end moved (a newer entry was pushed then)."""
         ends = self._window_ends
-        while ends and ends[0][0] <= now:
+        for _ in range(PURGE_BATCH):
+            if not ends or ends[0][0] > now:
+                return
             _, rule_id, shadow, key = heapq.heappop(ends)
             table = self._tables.get((rule_id, shadow))
             cell = None if table is None else table.counters.get(key)
-            if cell is not None and cell[0] and cell[0] + cell[1] + WINDOW_SLACK <= now:
+            if cell is None:
+                continue
+            end = cell[0] + cell[1] + WINDOW_SLACK if cell[0] else cell[4]
+            if end <= now:
                 del table.counters[key]  # type: ignore[union-attr]
 
     def _add_record(self, key: _RecordKey, record: _Record) -> None:

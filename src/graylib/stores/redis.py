@@ -10,7 +10,9 @@ the primary that owns its keys' slot and follows ``MOVED``/``ASK`` redirections.
 
 Time comes from the callers (``request.now``), not from the Redis server, so tests can drive windows and
 every machine must keep its clock NTP-synced: a machine whose clock is off counts into the wrong window.
-Windowed counter keys expire at their window's end plus ``WINDOW_SLACK_MS``; lifetime keys never expire.
+Windowed counter keys expire at their window's end plus ``WINDOW_SLACK_MS``; lifetime counter keys at the
+rule's ``ends_at`` plus ``ENDED_RETENTION`` (set again by every claim, so the latest end wins), and never
+when the rule has no end.
 
 A rule id containing ``}:`` is refused (``StoreError``): ``{prefix:a}:rec:r:x}:kill`` would be both rule
 ``a``'s record of payment ``x}:kill`` and the kill switch of rule ``a}:rec:r:x``, so a payment id could kill
@@ -48,6 +50,7 @@ from graylib.stores._common import (
     alarm_buckets,
     check_exact,
     check_record_ttl,
+    lifetime_expiry,
     lost_data,
     new_epoch,
     not_found,
@@ -180,6 +183,7 @@ class RedisStore:
         space = "s" if request.shadow else "r"
         alarm_window = request.alarm_window
         width, bucket, oldest = alarm_buckets(now, alarm_window)
+        ended = lifetime_expiry(request)
         marker = self._marker(tag)
         epoch = self._seen_epoch(marker, "reserve")
         keys = [
@@ -204,6 +208,7 @@ class RedisStore:
             bucket,
             oldest,
             oldest - WINDOW_SLACK,
+            "" if ended is None else int(ended * 1000),
         ]
         for spec in request.counters:
             start = window_start(now, spec.window)

@@ -14,8 +14,9 @@
 -- ARGV[10] the epoch the caller saw
 -- ARGV[11] start of the alarm bucket holding now   ARGV[12] start of the oldest alarm bucket to sum
 -- ARGV[13] alarm buckets older than this are deleted
--- then for counter i: ARGV[13 + 3i - 2] max count ('' = none), ARGV[13 + 3i - 1] max amount ('' = none),
---                     ARGV[13 + 3i] key ttl (ms, 0 = lifetime)
+-- ARGV[14] when lifetime counters may go (ms since the epoch: the rule's end plus retention; '' = never)
+-- then for counter i: ARGV[14 + 3i - 2] max count ('' = none), ARGV[14 + 3i - 1] max amount ('' = none),
+--                     ARGV[14 + 3i] key ttl (ms, 0 = lifetime)
 --
 -- Replies: {0} granted, {1, payload} replayed, {2} mismatch, {3, i} counter i is full,
 --          {4, reason} rate alarm tripped (kill switch now set), {5} killed,
@@ -46,7 +47,7 @@ if not shadow and redis.call('EXISTS', KEYS[1]) == 1 then
   return {5}
 end
 
-local base = 13
+local base = 14
 local n = #KEYS - 5
 for i = 1, n do
   local max_count = ARGV[base + 3 * i - 2]
@@ -54,6 +55,14 @@ for i = 1, n do
   local current = redis.call('HMGET', KEYS[5 + i], 'count', 'amount')
   local count = tonumber(current[1]) or 0
   local used = tonumber(current[2]) or 0
+  if current[1] and ARGV[base + 3 * i] == '0' then
+    -- A lifetime counter lives until its rule has been over for a while; the latest end wins, full or not.
+    if ARGV[14] ~= '' then
+      redis.call('PEXPIREAT', KEYS[5 + i], ARGV[14])
+    else
+      redis.call('PERSIST', KEYS[5 + i])
+    end
+  end
   if (max_count ~= '' and count + 1 > tonumber(max_count))
       or (max_amount ~= '' and used + amount > tonumber(max_amount)) then
     return {3, i}
@@ -90,10 +99,12 @@ end
 local counted = {}
 for i = 1, n do
   local key = KEYS[5 + i]
+  local ttl = tonumber(ARGV[base + 3 * i])
   if redis.call('HINCRBY', key, 'count', 1) == 1 then
-    local ttl = tonumber(ARGV[base + 3 * i])
     if ttl > 0 then
       redis.call('PEXPIRE', key, ttl)
+    elseif ARGV[14] ~= '' then  -- a new lifetime counter (one that existed got its expiry above)
+      redis.call('PEXPIREAT', key, ARGV[14])
     end
   end
   redis.call('HINCRBY', key, 'amount', ARGV[4])

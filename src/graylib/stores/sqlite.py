@@ -8,9 +8,11 @@ mid-claim (even ``kill -9``) loses nothing that was acknowledged and counts noth
   power loss or an OS crash as well, pass ``durable=True`` (``synchronous=FULL``: one fsync per commit).
 - One connection per thread (``threading.local``), opened again in a child after ``os.fork()``: the child
   never touches a connection it inherited (SQLite forbids carrying one across a fork).
-- Windowed counters keep one row per window with its end in ``expires_at``; rows whose window ended more
-  than ``WINDOW_SLACK`` seconds ago and records older than ``record_ttl`` are purged in batches, at most
-  once a minute per process, inside a write. The slack keeps an ended window for a claim stamped just
+- Windowed counters keep one row per window with its end in ``expires_at``; lifetime counters of a rule
+  with an end carry ``ENDED_RETENTION`` after it. Rows whose window ended more than ``WINDOW_SLACK`` seconds
+  ago, lifetime rows past that time and records older than ``record_ttl`` are purged by the claims
+  themselves, ``PURGE_BATCH`` of each per claim at most (every claim while a backlog lasts, else once a
+  second per process). The slack keeps an ended window for a claim stamped just
   before its end that reached the file late (it waited for the write lock): that claim must find the
   window's counts, not an empty row.
 """
@@ -35,11 +37,13 @@ from graylib.stores._common import (
     GRANTED,
     KILLED,
     MISMATCH,
+    PURGE_BATCH,
     WINDOW_SLACK,
     alarm_buckets,
     alarm_reason,
     check_exact,
     check_record_ttl,
+    lifetime_expiry,
     lost_data,
     new_epoch,
     not_found,
@@ -108,10 +112,11 @@ CREATE TABLE IF NOT EXISTS stats (
 """
 
 _COUNTER_KEY = "rule_id = ? AND namespace = ? AND name = ? AND window_seconds = ? AND window_start = ?"
-_SELECT_COUNTER = f"SELECT count, amount FROM counters WHERE {_COUNTER_KEY}"
+_SELECT_COUNTER = f"SELECT count, amount, expires_at FROM counters WHERE {_COUNTER_KEY}"
+_SET_EXPIRY = f"UPDATE counters SET expires_at = ? WHERE {_COUNTER_KEY}"
 _ADD_COUNTER = (
     "INSERT INTO counters VALUES (?, ?, ?, ?, ?, 1, ?, ?) ON CONFLICT DO UPDATE"
-    " SET count = count + 1, amount = amount + excluded.amount"
+    " SET count = count + 1, amount = amount + excluded.amount, expires_at = excluded.expires_at"
 )
 _GIVE_BACK = (
     f"UPDATE counters SET count = max(count - 1, 0), amount = max(amount - ?, 0) WHERE {_COUNTER_KEY}"
@@ -137,8 +142,8 @@ _PURGE_RECORDS = (
     "DELETE FROM reservations WHERE (rule_id, shadow, payment_id) IN"
     " (SELECT rule_id, shadow, payment_id FROM reservations WHERE created_at <= ? LIMIT ?)"
 )
-_PURGE_INTERVAL = 60.0
-_PURGE_BATCH = 5000
+_PURGE_INTERVAL = 1.0
+"""Seconds between two looks for expired rows while the last look found fewer than a batch."""
 
 
 class SQLiteStore:
@@ -420,10 +425,13 @@ class SQLiteStore:
             return KILLED
         namespace = "shadow" if shadow else "real"
         taken = []
+        ended = lifetime_expiry(request)
         for spec in request.counters:
             start = window_start(now, spec.window)
             key = (rule_id, namespace, spec.name, spec.window, start)
-            count, used = db.execute(_SELECT_COUNTER, key).fetchone() or (0, 0)
+            count, used, expires_at = db.execute(_SELECT_COUNTER, key).fetchone() or (0, 0, ended)
+            if not spec.window and expires_at != ended:  # the rule's end moved: the latest end wins
+                db.execute(_SET_EXPIRY, (ended, *key))
             if (spec.max_count is not None and count + 1 > spec.max_count) or (
                 spec.max_amount is not None and used + amount > spec.max_amount
             ):
@@ -445,7 +453,7 @@ class SQLiteStore:
             alarm_row = (*scope, bucket, amount, bucket + width + alarm_window if alarm_window else None)
         for key in taken:
             window, start = key[3], key[4]
-            db.execute(_ADD_COUNTER, (*key, amount, start + window if window else None))
+            db.execute(_ADD_COUNTER, (*key, amount, start + window if window else ended))
         if alarm_row:
             db.execute(_ADD_COUNTER, alarm_row)
         if row is not None:  # an expired record of the same payment: the claim counts afresh
@@ -486,10 +494,11 @@ class SQLiteStore:
         return ReleaseResult(True, amount)
 
     def _purge(self, db: sqlite3.Connection, now: float) -> None:
-        """Delete a batch of expired counters and records; come back soon if there may be more."""
-        counters = db.execute(_PURGE_COUNTERS, (now - WINDOW_SLACK, _PURGE_BATCH)).rowcount
-        records = db.execute(_PURGE_RECORDS, (now - self._record_ttl, _PURGE_BATCH)).rowcount
-        more = max(counters, records) >= _PURGE_BATCH
+        """Delete up to ``PURGE_BATCH`` expired counters and as many records; look again at the next claim
+        if there may be more, else in a second. A claim thus never pays for more than one small batch."""
+        counters = db.execute(_PURGE_COUNTERS, (now - WINDOW_SLACK, PURGE_BATCH)).rowcount
+        records = db.execute(_PURGE_RECORDS, (now - self._record_ttl, PURGE_BATCH)).rowcount
+        more = max(counters, records) >= PURGE_BATCH
         self._next_purge = now if more else now + _PURGE_INTERVAL
 
 
