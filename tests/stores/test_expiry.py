@@ -120,3 +120,15 @@ def test_a_full_counter_follows_its_rules_new_end(tmp_path: Path, kind: int) -> 
     assert _claim(store, "other", now=GONE, ends_at=extended) is GRANTED  # past the old end's retention
     assert _claim(store, "u-1", now=GONE + 1, ends_at=extended) is ReserveStatus.LIMIT_REACHED
     store.close()
+
+
+def test_memory_records_expire_in_small_batches_and_expired_ones_are_never_replayed() -> None:
+    store = MemoryStore(record_ttl=100)
+    for i in range(5 * PURGE_BATCH):
+        assert store.reserve(request(payment=f"p-{i}", now=T0)).status is GRANTED
+    assert store.reserve(request(payment="new", now=T0 + 100)).status is GRANTED
+    assert len(store._records) == 5 * PURGE_BATCH + 1 - PURGE_BATCH  # one batch, not the whole backlog
+    # Records past their age that are still held count afresh, as in the other stores.
+    assert store.reserve(request(payment="p-100", now=T0 + 100)).status is GRANTED
+    assert not store.release("rule-1", "p-101", T0 + 100).released
+    store.close()

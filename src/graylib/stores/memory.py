@@ -115,7 +115,7 @@ class MemoryStore:
             if now >= self._next_record_expiry:
                 self._expire_records(now)
             record = self._records.get(record_key)
-            if record is not None:
+            if record is not None and record[4] > now - self._record_ttl:  # expired, not yet purged: gone
                 if record[0] == request.fingerprint:
                     return ReserveResult(ReserveStatus.REPLAYED, record[1])
                 return MISMATCH
@@ -189,8 +189,9 @@ class MemoryStore:
             if now >= self._next_record_expiry:
                 self._expire_records(now)
             for shadow in (False, True):
-                record = self._records.pop((rule_id, payment_id, shadow), None)
-                if record is not None:
+                record = self._records.get((rule_id, payment_id, shadow))
+                if record is not None and record[4] > now - self._record_ttl:
+                    del self._records[(rule_id, payment_id, shadow)]
                     break
             else:
                 return not_found(payment_id)
@@ -266,6 +267,7 @@ class MemoryStore:
 
     def _add_record(self, key: _RecordKey, record: _Record) -> None:
         records = self._records
+        records.pop(key, None)  # an expired record of the same payment: the new one goes to the end
         records[key] = record
         if len(records) > self._max_records:
             records.popitem(last=False)
@@ -274,13 +276,18 @@ class MemoryStore:
             self._next_record_expiry = record[4] + self._record_ttl
 
     def _expire_records(self, now: float) -> None:
-        """Forget records older than ``record_ttl``; they are in insertion order, so the oldest are first."""
+        """Forget up to ``PURGE_BATCH`` records older than ``record_ttl``; they are in insertion order, so
+        the oldest are first. Any left over go at the next call (``reserve`` and ``release`` ignore them)."""
         records = self._records
         horizon = now - self._record_ttl
-        while records:
+        for _ in range(PURGE_BATCH):
+            if not records:
+                break
             created = next(iter(records.values()))[4]
             if created > horizon:
                 self._next_record_expiry = created + self._record_ttl
                 return
             records.popitem(last=False)
+        else:
+            return  # a full batch: maybe more to go, look again at the next call
         self._next_record_expiry = float("inf")
