@@ -31,8 +31,8 @@ import attrs
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from graylib.stores import CounterSpec, MemoryStore, RedisStore, ReserveRequest, SQLiteStore, Store  # noqa: E402
-from graylib.stores._common import ENDED_RETENTION, WINDOW_SLACK  # noqa: E402
+from graylib.stores import CounterSpec, MemoryStore, RedisStore, ReserveRequest, SQLiteStore, Store
+from graylib.stores._common import ENDED_RETENTION, WINDOW_SLACK
 
 T0 = 1_700_000_040.0
 ENDS = T0 + 86_400.0
@@ -110,7 +110,7 @@ def _file_bytes(store: SQLiteStore) -> int:
 
 def redis(subjects: int) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from tests.redis_server import RedisServer  # noqa: PLC0415
+    from tests.redis_server import RedisServer
 
     with RedisServer() as server:
         store = RedisStore(server.url, initialise=True, timeout=5.0)
