@@ -35,7 +35,6 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from importlib import resources
 from typing import Any
-from urllib.parse import parse_qsl, unquote
 
 from graylib._errors import StoreError
 from graylib._redact import redact_url
@@ -52,7 +51,6 @@ from graylib.stores._common import (
     check_record_ttl,
     lifetime_expiry,
     lost_data,
-    new_epoch,
     not_found,
     window_start,
 )
@@ -64,6 +62,15 @@ from graylib.stores._protocol import (
     ReserveStatus,
     RuleStats,
 )
+from graylib.stores._redis_connect import (
+    CLUSTER_SCHEMES,
+    bad_url,
+    cluster_factory,
+    marker_of,
+    scrub,
+    secrets_of,
+    write_epoch,
+)
 from graylib.stores._redis_wire import ClusterScriptRunner, ScriptRunner
 
 __all__ = ["WINDOW_SLACK_MS", "RedisStore"]
@@ -72,9 +79,6 @@ WINDOW_SLACK_MS = WINDOW_SLACK * 1000
 """Windowed keys outlive their window by this much, for callers whose clocks lag a little."""
 _INDEX_REPAIR_INTERVAL = 10.0
 _RELEASE_ATTEMPTS = 3
-_CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
-_SLOTS = 16_384
-_DEFAULT_PORT = 6379
 
 
 @cache
@@ -116,7 +120,7 @@ class RedisStore:
             msg = "RedisStore needs the redis package: pip install 'graylib[redis]'"
             raise ImportError(msg) from exc
         self._shown = redact_url(url)
-        self._secrets = _secrets_of(url)
+        self._secrets = secrets_of(url)
         # Every exception class redis-py defines (a few cluster and fork errors do not derive from
         # RedisError), OSError for sockets, and ValueError for text that cannot be sent as UTF-8 (a lone
         # surrogate in an id) or a stored value that does not parse: all of them become StoreError.
@@ -141,8 +145,8 @@ class RedisStore:
         self._cluster_lock = threading.Lock()
         _fork.track(self)
         self._connect_cluster: Callable[[], Any] | None = None
-        if cluster or url.partition(":")[0].lower() in _CLUSTER_SCHEMES:
-            self._connect_cluster = _cluster_factory(url, timeout, self._secrets)
+        if cluster or url.partition(":")[0].lower() in CLUSTER_SCHEMES:
+            self._connect_cluster = cluster_factory(url, timeout, self._secrets)
             self._redis: Any = None  # built by the first call that needs it
             self._scripts: dict[str, ScriptRunner | ClusterScriptRunner] = {
                 name: ClusterScriptRunner(self._client, _script(name))
@@ -164,7 +168,7 @@ class RedisStore:
                 decode_responses=True,
             )
         except ValueError as exc:  # redis-py's URL parser: a configuration mistake, not a failing backend
-            raise _bad_url(f"RedisStore: bad URL {self._shown!r}", exc, self._secrets) from None
+            raise bad_url(f"RedisStore: bad URL {self._shown!r}", exc, self._secrets) from None
         self._scripts = {
             name: ScriptRunner(self._redis, _script(name)) for name in ("reserve.lua", "release.lua")
         }
@@ -338,23 +342,7 @@ class RedisStore:
         instance that saw the old one refuses until restarted. This instance adopts the epoch it returns.
         """
         try:
-            if self._connect_cluster is None:
-                marker = f"{{{self._prefix}}}:epoch"
-                self._client().set(marker, new_epoch(), nx=True)
-                epoch: str | None = self._client().get(marker)
-            else:
-                markers = _slot_markers(self._prefix)
-                pipe = self._client().pipeline(transaction=False)
-                for marker in markers:
-                    pipe.get(marker)
-                found = set(pipe.execute())
-                epoch = found.pop() if len(found) == 1 else None
-                if epoch is None:
-                    epoch = new_epoch()
-                    pipe = self._client().pipeline(transaction=False)
-                    for marker in markers:
-                        pipe.set(marker, epoch)
-                    pipe.execute()
+            epoch = write_epoch(self._client(), self._prefix, cluster=self._connect_cluster is not None)
         except self._errors as exc:
             raise self._store_error("initialise", exc) from exc
         if epoch is None:  # deleted between the SET and the GET: an operator is at work; say so
@@ -404,12 +392,7 @@ class RedisStore:
     def _marker(self, tag: str) -> str:
         """The epoch marker a script touching keys of hash tag ``tag`` reads: the one key on a single
         Redis; on a cluster, the marker that lives in that tag's slot (a script may only use one slot)."""
-        if self._connect_cluster is None:
-            return f"{{{self._prefix}}}:epoch"
-        from redis.crc import key_slot  # noqa: PLC0415 - the optional extra
-
-        slot: int = key_slot(tag.encode())
-        return _slot_markers(self._prefix)[slot]
+        return marker_of(self._prefix, tag, cluster=self._connect_cluster is not None)
 
     def _seen_epoch(self, marker: str, what: str) -> str:
         """The epoch this instance works with, read from ``marker`` the first time (one round trip, once)."""
@@ -445,7 +428,7 @@ class RedisStore:
 
     def _store_error(self, what: str, exc: BaseException) -> StoreError:
         """``StoreError`` naming the call and the backend error, with every password of the URL masked."""
-        text = _scrub(str(exc), self._secrets)
+        text = scrub(str(exc), self._secrets)
         return StoreError(f"RedisStore({self._shown!r}).{what}: {type(exc).__name__}: {text}")
 
     def __repr__(self) -> str:
@@ -469,139 +452,8 @@ class RedisStore:
                 self._index_repaired.pop(rule_id, None)
 
 
-def _cluster_factory(url: str, timeout: float, secrets: Sequence[str]) -> Callable[[], Any]:
-    """Check a cluster URL now (``ValueError`` when it is malformed); return what connects to it later.
-
-    ``redis+cluster://[user:password@]host:port[,host:port...][/0][?options]``: the first node and the
-    options go to redis-py's URL parser, the other nodes become extra seeds. A plain ``redis://`` or
-    ``rediss://`` URL (with ``cluster=True``) is read the same way.
-    """
-    from redis import cluster as redis_cluster  # noqa: PLC0415 - the optional extra
-    from redis import connection as redis_connection  # noqa: PLC0415
-
-    # Partly typed in redis-py; used through Any like the rest of the client.
-    parse_url: Any = redis_connection.parse_url
-    node: Any = redis_cluster.ClusterNode
-
-    shown = redact_url(url)
-    scheme, sep, rest = url.partition("://")
-    base_scheme = _CLUSTER_SCHEMES.get(scheme.lower(), scheme.lower())
-    if not sep or base_scheme not in ("redis", "rediss"):
-        msg = f"RedisStore: bad cluster URL {shown!r}: expected redis+cluster://host:port[,host:port...]"
-        raise ValueError(msg)
-    cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
-    netloc, tail = rest[:cut], rest[cut:]
-    userinfo, at, hosts = netloc.rpartition("@")
-    seeds = [_host_port(part, shown) for part in hosts.split(",")]
-    host, port = seeds[0]
-    first = f"{base_scheme}://{userinfo}{at}{f'[{host}]' if ':' in host else host}:{port}{tail}"
-    try:
-        options = parse_url(first)
-    except ValueError as exc:
-        raise _bad_url(f"RedisStore: bad URL {shown!r}", exc, secrets) from None
-    if options.get("db", 0) != 0 or "path" in options:
-        msg = f"RedisStore: bad cluster URL {shown!r}: a cluster has database 0 only, over TCP"
-        raise ValueError(msg)
-
-    def connect() -> Any:
-        from redis.backoff import NoBackoff  # noqa: PLC0415
-        from redis.retry import Retry  # noqa: PLC0415
-
-        # One retry of a command after a broken connection or a changed slot layout (redis-py refreshes
-        # its view of the cluster first), as the single-node path retries a broken connection once.
-        return _cluster_class()(
-            url=first,
-            startup_nodes=[node(seed, seed_port) for seed, seed_port in seeds[1:]],
-            retry=Retry(NoBackoff(), 1),
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            health_check_interval=0,
-            decode_responses=True,
-        )
-
-    return connect
-
-
-@cache
-def _cluster_class() -> Any:
-    """redis-py's ``RedisCluster``, except that a timeout is not retried.
-
-    redis-py retries a command after a timeout too, which lets one call wait twice ``timeout`` (while the
-    script that timed out may still run on its node). As on a single node, a timeout fails the call at
-    once; a broken connection and a changed slot layout are still retried once.
-    """
-    import redis  # noqa: PLC0415 - the optional extra
-    from redis import cluster as redis_cluster  # noqa: PLC0415
-
-    base: Any = redis_cluster.RedisCluster
-    retried = tuple(cls for cls in base.ERRORS_ALLOW_RETRY if not issubclass(cls, redis.TimeoutError))
-    return type("RedisClusterNoTimeoutRetry", (base,), {"ERRORS_ALLOW_RETRY": retried})
-
-
-@cache
-def _slot_markers(prefix: str) -> tuple[str, ...]:
-    """The epoch marker key of every cluster slot, by slot: ``{prefix:epoch:N}`` with N chosen so that the
-    key hashes to that slot (about 120,000 CRC16s, some 60 ms, once per prefix)."""
-    from redis.crc import key_slot  # noqa: PLC0415 - the optional extra
-
-    markers: list[str | None] = [None] * _SLOTS
-    missing = _SLOTS
-    n = 0
-    while missing:
-        key = f"{{{prefix}:epoch:{n}}}"
-        slot = key_slot(key.encode())
-        if markers[slot] is None:
-            markers[slot] = key
-            missing -= 1
-        n += 1
-    return tuple(key for key in markers if key is not None)
-
-
-def _host_port(text: str, url: str) -> tuple[str, int]:
-    """``host:port``, ``host`` (port 6379) or ``[v6::addr]:port`` of one cluster seed (``url``: as shown)."""
-    host, port = text, ""
-    if text.startswith("["):
-        host, bracket, after = text[1:].partition("]")
-        if not bracket or (after and not after.startswith(":")):
-            host = ""
-        port = after[1:]
-    elif ":" in text:
-        host, _, port = text.rpartition(":")
-    if not host or (port and not port.isdigit()) or not 0 < int(port or _DEFAULT_PORT) < 65_536:
-        msg = f"RedisStore: bad cluster URL {url!r}: {redact_url('//' + text)[2:]!r} is not host:port"
-        raise ValueError(msg)
-    return host, int(port or _DEFAULT_PORT)
-
-
 def _ttl_ms(start: int, window: int, now: float) -> int:
     """Milliseconds a window's key must live from ``now``: to the window's end plus slack; 0 = forever."""
     if not window:
         return 0
     return max(int((start + window - now) * 1000), 0) + WINDOW_SLACK_MS
-
-
-def _secrets_of(url: str) -> tuple[str, ...]:
-    """Every password ``url`` carries, as written and percent-decoded, to mask in backend error texts."""
-    found: list[str] = []
-    for netloc in url.partition("://")[2].split("/")[0].split(","):
-        userinfo, at, _ = netloc.rpartition("@")
-        if at:
-            found.append(userinfo.partition(":")[2] or userinfo)
-    for key, value in parse_qsl(url.partition("?")[2].partition("#")[0], keep_blank_values=True):
-        if key.lower() in ("password", "pass", "pwd", "secret", "token", "auth"):
-            found.append(value)
-    return tuple({text for secret in found for text in (secret, unquote(secret)) if text})
-
-
-def _scrub(text: str, secrets: Sequence[str]) -> str:
-    """``text`` with URLs redacted and every known password replaced by ``***``."""
-    text = redact_url(text)
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text
-
-
-def _bad_url(what: str, exc: ValueError, secrets: Sequence[str]) -> ValueError:
-    """The ``ValueError`` for a URL redis-py could not parse; its text (which may quote the URL) is scrubbed,
-    and the caller raises it ``from None`` so that the original text does not travel along as the cause."""
-    return ValueError(f"{what}: {_scrub(str(exc), secrets)}")

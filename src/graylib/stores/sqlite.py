@@ -57,91 +57,24 @@ from graylib.stores._protocol import (
     ReserveStatus,
     RuleStats,
 )
+from graylib.stores._sqlite_sql import (
+    ADD_COUNTER,
+    ADD_STATS,
+    GIVE_BACK,
+    PURGE_COUNTERS,
+    PURGE_RECORDS,
+    SCHEMA,
+    SCHEMA_VERSION,
+    SELECT_COUNTER,
+    SELECT_RECORD,
+    SET_EXPIRY,
+    SUM_ALARM,
+)
 
-__all__ = ["SQLiteStore"]
+__all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
 _T = TypeVar("_T")
 
-SCHEMA_VERSION = 2
-"""Kept in ``PRAGMA user_version``; a file with a newer version is refused rather than misread.
-
-Version 2 added the ``meta`` table and its epoch; a version 1 file gets both when first opened.
-"""
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS counters (
-    rule_id TEXT NOT NULL,
-    namespace TEXT NOT NULL,            -- 'real', 'shadow' or 'alarm' (granted per alarm bucket)
-    name TEXT NOT NULL,
-    window_seconds INTEGER NOT NULL,    -- 0: the rule's lifetime
-    window_start INTEGER NOT NULL,      -- 0 for lifetime counters, the bucket start for 'alarm'
-    count INTEGER NOT NULL,
-    amount INTEGER NOT NULL,
-    expires_at REAL,                    -- window end (NULL: never)
-    PRIMARY KEY (rule_id, namespace, name, window_seconds, window_start)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS counters_expiry ON counters (expires_at) WHERE expires_at IS NOT NULL;
-CREATE TABLE IF NOT EXISTS reservations (
-    rule_id TEXT NOT NULL,
-    shadow INTEGER NOT NULL,
-    payment_id TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    amount INTEGER NOT NULL,
-    counters TEXT NOT NULL,             -- JSON [[name, window_seconds, window_start], ...] that were counted
-    created_at REAL NOT NULL,
-    PRIMARY KEY (rule_id, shadow, payment_id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS reservations_age ON reservations (created_at);
-CREATE TABLE IF NOT EXISTS kill_switches (
-    rule_id TEXT PRIMARY KEY,
-    reason TEXT NOT NULL,
-    at REAL NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS meta (
-    key TEXT PRIMARY KEY,               -- 'epoch': written once, when the schema is created
-    value TEXT NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS stats (
-    rule_id TEXT NOT NULL,
-    shadow INTEGER NOT NULL,
-    count INTEGER NOT NULL,
-    amount INTEGER NOT NULL,
-    PRIMARY KEY (rule_id, shadow)
-) WITHOUT ROWID;
-"""
-
-_COUNTER_KEY = "rule_id = ? AND namespace = ? AND name = ? AND window_seconds = ? AND window_start = ?"
-_SELECT_COUNTER = f"SELECT count, amount, expires_at FROM counters WHERE {_COUNTER_KEY}"
-_SET_EXPIRY = f"UPDATE counters SET expires_at = ? WHERE {_COUNTER_KEY}"
-_ADD_COUNTER = (
-    "INSERT INTO counters VALUES (?, ?, ?, ?, ?, 1, ?, ?) ON CONFLICT DO UPDATE"
-    " SET count = count + 1, amount = amount + excluded.amount, expires_at = excluded.expires_at"
-)
-_GIVE_BACK = (
-    f"UPDATE counters SET count = max(count - 1, 0), amount = max(amount - ?, 0) WHERE {_COUNTER_KEY}"
-)
-_SELECT_RECORD = (
-    "SELECT fingerprint, payload, amount, counters, created_at FROM reservations"
-    " WHERE rule_id = ? AND shadow = ? AND payment_id = ?"
-)
-_SUM_ALARM = (
-    "SELECT coalesce(sum(amount), 0) FROM counters"
-    " WHERE rule_id = ? AND namespace = ? AND name = ? AND window_seconds = ? AND window_start >= ?"
-)
-_ADD_STATS = (
-    "INSERT INTO stats VALUES (?, ?, 1, ?) ON CONFLICT DO UPDATE"
-    " SET count = count + 1, amount = amount + excluded.amount"
-)
-_PURGE_COUNTERS = (
-    "DELETE FROM counters WHERE (rule_id, namespace, name, window_seconds, window_start) IN"
-    " (SELECT rule_id, namespace, name, window_seconds, window_start FROM counters"
-    " WHERE expires_at <= ? LIMIT ?)"
-)
-_PURGE_RECORDS = (
-    "DELETE FROM reservations WHERE (rule_id, shadow, payment_id) IN"
-    " (SELECT rule_id, shadow, payment_id FROM reservations WHERE created_at <= ? LIMIT ?)"
-)
 _PURGE_INTERVAL = 1.0
 """Seconds between two looks for expired rows while the last look found fewer than a batch."""
 
@@ -404,7 +337,7 @@ class SQLiteStore:
             raise StoreError(msg)
         if version < SCHEMA_VERSION:
             # One statement at a time: executescript() would commit the transaction holding the write lock.
-            for statement in _SCHEMA.split(";"):
+            for statement in SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -416,7 +349,7 @@ class SQLiteStore:
 
     def _reserve(self, db: sqlite3.Connection, request: ReserveRequest) -> ReserveResult:
         rule_id, now, amount, shadow = request.rule_id, request.now, request.amount, request.shadow
-        row = db.execute(_SELECT_RECORD, (rule_id, shadow, request.payment_id)).fetchone()
+        row = db.execute(SELECT_RECORD, (rule_id, shadow, request.payment_id)).fetchone()
         if row is not None and row[4] > now - self._record_ttl:
             if row[0] == request.fingerprint:
                 return ReserveResult(ReserveStatus.REPLAYED, row[1])
@@ -429,9 +362,9 @@ class SQLiteStore:
         for spec in request.counters:
             start = window_start(now, spec.window)
             key = (rule_id, namespace, spec.name, spec.window, start)
-            count, used, expires_at = db.execute(_SELECT_COUNTER, key).fetchone() or (0, 0, ended)
+            count, used, expires_at = db.execute(SELECT_COUNTER, key).fetchone() or (0, 0, ended)
             if not spec.window and expires_at != ended:  # the rule's end moved: the latest end wins
-                db.execute(_SET_EXPIRY, (ended, *key))
+                db.execute(SET_EXPIRY, (ended, *key))
             if (spec.max_count is not None and count + 1 > spec.max_count) or (
                 spec.max_amount is not None and used + amount > spec.max_amount
             ):
@@ -444,7 +377,7 @@ class SQLiteStore:
         if alarm_amount is not None and not shadow:
             width, bucket, oldest = alarm_buckets(now, alarm_window)
             scope = (rule_id, "alarm", ALARM_LIMIT, alarm_window)
-            granted = db.execute(_SUM_ALARM, (*scope, oldest)).fetchone()[0]
+            granted = db.execute(SUM_ALARM, (*scope, oldest)).fetchone()[0]
             if granted + amount > alarm_amount:
                 reason = alarm_reason(amount, granted, alarm_amount, alarm_window)
                 db.execute("INSERT OR IGNORE INTO kill_switches VALUES (?, ?, ?)", (rule_id, reason, now))
@@ -453,9 +386,9 @@ class SQLiteStore:
             alarm_row = (*scope, bucket, amount, bucket + width + alarm_window if alarm_window else None)
         for key in taken:
             window, start = key[3], key[4]
-            db.execute(_ADD_COUNTER, (*key, amount, start + window if window else ended))
+            db.execute(ADD_COUNTER, (*key, amount, start + window if window else ended))
         if alarm_row:
-            db.execute(_ADD_COUNTER, alarm_row)
+            db.execute(ADD_COUNTER, alarm_row)
         if row is not None:  # an expired record of the same payment: the claim counts afresh
             db.execute(
                 "DELETE FROM reservations WHERE rule_id = ? AND shadow = ? AND payment_id = ?",
@@ -466,14 +399,14 @@ class SQLiteStore:
             "INSERT INTO reservations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (rule_id, shadow, request.payment_id, request.fingerprint, request.payload, amount, counted, now),
         )
-        db.execute(_ADD_STATS, (rule_id, shadow, amount))
+        db.execute(ADD_STATS, (rule_id, shadow, amount))
         if now >= self._next_purge:
             self._purge(db, now)
         return GRANTED
 
     def _release(self, db: sqlite3.Connection, rule_id: str, payment_id: str, now: float) -> ReleaseResult:
         for shadow in (False, True):
-            row = db.execute(_SELECT_RECORD, (rule_id, shadow, payment_id)).fetchone()
+            row = db.execute(SELECT_RECORD, (rule_id, shadow, payment_id)).fetchone()
             if row is not None and row[4] > now - self._record_ttl:
                 break
         else:
@@ -481,7 +414,7 @@ class SQLiteStore:
         amount = row[2]
         namespace = "shadow" if shadow else "real"
         for name, window, start in json.loads(row[3]):
-            db.execute(_GIVE_BACK, (amount, rule_id, namespace, name, window, start))
+            db.execute(GIVE_BACK, (amount, rule_id, namespace, name, window, start))
         db.execute(
             "DELETE FROM reservations WHERE rule_id = ? AND shadow = ? AND payment_id = ?",
             (rule_id, shadow, payment_id),
@@ -496,8 +429,8 @@ class SQLiteStore:
     def _purge(self, db: sqlite3.Connection, now: float) -> None:
         """Delete up to ``PURGE_BATCH`` expired counters and as many records; look again at the next claim
         if there may be more, else in a second. A claim thus never pays for more than one small batch."""
-        counters = db.execute(_PURGE_COUNTERS, (now - WINDOW_SLACK, PURGE_BATCH)).rowcount
-        records = db.execute(_PURGE_RECORDS, (now - self._record_ttl, PURGE_BATCH)).rowcount
+        counters = db.execute(PURGE_COUNTERS, (now - WINDOW_SLACK, PURGE_BATCH)).rowcount
+        records = db.execute(PURGE_RECORDS, (now - self._record_ttl, PURGE_BATCH)).rowcount
         more = max(counters, records) >= PURGE_BATCH
         self._next_purge = now if more else now + _PURGE_INTERVAL
 
