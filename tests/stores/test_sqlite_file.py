@@ -115,3 +115,21 @@ def test_a_new_thread_reopens_paths_a_uri_would_misread(tmp_path: Path, name: st
     thread.join(timeout=30)
     assert len(results) == 1
     store.close()
+
+
+def test_initialise_adopts_the_file_now_at_the_path(tmp_path: Path) -> None:
+    """After a deleted file was replaced by a new one, an explicit initialise makes this store count there
+    (and nowhere else): the new worker sees its claims."""
+    path = tmp_path / "graylib.db"
+    running = SQLiteStore(path)
+    assert running.reserve(request(TOTAL, amount=1)).status is ReserveStatus.GRANTED
+    _delete(path, with_journal=True)
+    worker = SQLiteStore(path)
+    assert worker.reserve(request(TOTAL, amount=1)).status is ReserveStatus.GRANTED
+    with pytest.raises(StoreError, match="no longer the file"):
+        running.reserve(request(TOTAL, amount=1))
+    assert running.initialise() == worker.initialise()
+    assert running.reserve(request(TOTAL, amount=1)).status is ReserveStatus.GRANTED
+    assert worker.reserve(request(TOTAL, amount=1)).status is ReserveStatus.LIMIT_REACHED  # 2 of 2, shared
+    running.close()
+    worker.close()

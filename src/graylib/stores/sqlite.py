@@ -117,6 +117,8 @@ class SQLiteStore:
         self._closed = False
         self._identity: tuple[int, int] | None = None
         """(device, inode) of the file this store opened, taken in its first transaction."""
+        self._generation = 0
+        """Bumped by ``initialise``: connections of an older generation are closed and opened again."""
         self._epoch: str | None = None
         """The file's epoch, read when the schema is checked; every later transaction must find it again."""
         self._in_flight = _fork.InFlight()
@@ -174,6 +176,7 @@ class SQLiteStore:
         it). Other processes that saw the old file keep refusing until they are restarted.
         """
         self._identity = None
+        self._generation += 1  # every thread opens the path again: the old file may be unlinked
         return self._transaction(self._create_schema, check=False)
 
     def close(self) -> None:
@@ -271,7 +274,9 @@ class SQLiteStore:
         local = self._local
         db: sqlite3.Connection | None = getattr(local, "db", None)
         if db is not None and local.pid == os.getpid():
-            return db
+            if local.generation == self._generation:
+                return db
+            self._forget(db)  # opened before ``initialise`` adopted the file now at the path
         if self._closed:
             msg = f"SQLiteStore({self._path!r}) is closed"
             raise StoreError(msg)
@@ -292,7 +297,7 @@ class SQLiteStore:
             db.close()  # a file that is not a database (or is locked): do not leak the handle
             msg = f"SQLiteStore({self._path!r}): cannot open: {type(exc).__name__}: {exc}"
             raise StoreError(msg) from exc
-        local.db, local.pid = db, os.getpid()
+        local.db, local.pid, local.generation = db, os.getpid(), self._generation
         self._track(db)
         return db
 
@@ -325,6 +330,13 @@ class SQLiteStore:
             self._connections.append((pid, threading.current_thread(), db))
         for _, _, old in ended:
             old.close()
+
+    def _forget(self, db: sqlite3.Connection) -> None:
+        """Close this thread's own connection ``db`` and stop tracking it."""
+        with self._guard():
+            self._connections[:] = [entry for entry in self._connections if entry[2] is not db]
+        with contextlib.suppress(sqlite3.Error):
+            db.close()
 
     def _create_schema(self, db: sqlite3.Connection) -> str:
         """Create or upgrade the schema; the file's epoch (created with the schema) becomes this store's."""
