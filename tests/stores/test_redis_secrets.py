@@ -98,3 +98,13 @@ def test_a_malformed_url_is_refused_without_showing_the_password(url: str) -> No
     with pytest.raises(ValueError, match="bad") as caught:
         RedisStore(url)
     assert CORE not in "".join(traceback.format_exception(caught.value))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [f"redis+clusterx://:{SECRET}@127.0.0.1:1", f"rediss:/admin:{SECRET}@h", f"memory://?password={SECRET}"],
+)
+def test_a_store_url_of_no_known_form_is_refused_without_showing_the_password(url: str) -> None:
+    with pytest.raises(ValueError, match=r"store URL|bad") as caught:
+        store_from_url(url)
+    assert CORE not in "".join(traceback.format_exception(caught.value))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from graylib._redact import redact_url
 from graylib.stores._protocol import Store
 from graylib.stores.memory import MemoryStore
 from graylib.stores.redis import RedisStore
@@ -40,5 +41,14 @@ def store_from_url(url: str) -> Store:
             return SQLiteStore(rest)
     if colon and scheme in _REDIS_SCHEMES and rest.startswith("//") and len(rest) > 2:
         return RedisStore(f"{scheme}:{rest}")
-    msg = f"store URL: expected one of {_FORMS} (got {url!r})"
+    msg = f"store URL: expected one of {_FORMS} (got {_shown(url)!r})"
     raise ValueError(msg)
+
+
+def _shown(url: str) -> str:
+    """``url`` as an error may show it: redacted, and for text too malformed for that (``rediss:/u:pw@h``)
+    everything between the scheme and the last ``@`` masked."""
+    shown = redact_url(url)
+    if "@" in shown and "***@" not in shown:
+        shown = f"{shown.partition(':')[0]}:***@{shown.rpartition('@')[2]}"
+    return shown
