@@ -128,6 +128,7 @@ def test_a_cluster_shard_that_lost_its_data_stops_its_rules(redis_cluster: Local
     lost, kept = CLUSTER_RULES
     for rule_id in CLUSTER_RULES:
         assert store.reserve(request(ONE, rule_id=rule_id, payment="first")).status is GRANTED
+    store.kill(lost, "stopped before the shard lost it", 0.0)
     # The shard owning `lost` loses everything of this prefix (as a primary restarted empty would).
     node = redis.Redis(port=redis_cluster.node_of_key(f"{spec.prefix}:{lost}"), decode_responses=True)
     doomed = list(node.scan_iter(match=f"*{spec.prefix}*", count=1000))
@@ -139,6 +140,8 @@ def test_a_cluster_shard_that_lost_its_data_stops_its_rules(redis_cluster: Local
         store.reserve(request(ONE, rule_id=lost))
     with pytest.raises(StoreError, match="lost its data"):
         store.release(lost, "first", 0.0)
+    with pytest.raises(StoreError, match="lost its data"):  # the index still names the lost switch
+        store.kill_switches()
     assert store.reserve(request(ONE, rule_id=kept)).status is ReserveStatus.LIMIT_REACHED
     # The operator re-initialises: a new epoch everywhere, so every instance that saw the old one stops.
     epoch = spec.open().initialise()
