@@ -14,6 +14,12 @@ Windowed counter keys expire at their window's end plus ``WINDOW_SLACK_MS``; lif
 rule's ``ends_at`` plus ``ENDED_RETENTION`` (set again by every claim, so the latest end wins), and never
 when the rule has no end.
 
+Data loss: ``initialise`` (an explicit act, never done by a service on start) writes an epoch marker; every
+claim and release script reads the marker of its own slot first and refuses (``StoreError``, the claim
+fails closed) when it is missing or is not the epoch this instance saw, and ``kill_switches`` reads the
+markers in its pipelines. A Redis restarted empty or flushed would otherwise grant every budget again and
+forget every kill switch. On a cluster each slot holds its own marker (a script may touch one slot only).
+
 A rule id containing ``}:`` is refused (``StoreError``): ``{prefix:a}:rec:r:x}:kill`` would be both rule
 ``a``'s record of payment ``x}:kill`` and the kill switch of rule ``a}:rec:r:x``, so a payment id could kill
 another rule. Every other text is safe in any part of a key: after the tag, each key has a fixed shape whose
