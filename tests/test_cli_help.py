@@ -41,6 +41,7 @@ def test_every_command_is_walked() -> None:
         "plan",
         "status",
         "schema",
+        "init-store",
     }
 
 
