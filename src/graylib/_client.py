@@ -16,6 +16,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -26,10 +27,11 @@ from ._redact import describe_error, redact_url
 from ._runtime._claims import AlertHook, Claims, ReleaseOutcome
 from ._runtime._follow import Follower, ReloadErrorHook, ReloadHook
 from ._runtime._kills import KillView
+from ._runtime._metered import MeteredStore, Reading, Recorder
 from ._runtime._served import Entry, Served, compose
 from ._runtime._source import FileSource
 from ._runtime._startup import start_from
-from ._runtime._tallies import new_tallies, prepare_tallies
+from ._runtime._tallies import combined, new_tallies, prepare_tallies
 from ._status import Status, running_status
 from ._values import Context, Decision, Reason
 from .stores import KillSwitch, MemoryStore, Store
@@ -65,6 +67,17 @@ def _error(rule_id: str, exc: BaseException) -> Decision:
     return Decision(applies=False, reason=Reason.ERROR, rule_id=rule_id, detail=detail[:300])
 
 
+def _weak_reading(client: Client) -> Callable[[], Reading | None]:
+    """``client._reading`` through a weak reference: a recorder must not keep a client alive."""
+    ref = weakref.ref(client)
+
+    def read() -> Reading | None:
+        target = ref()
+        return None if target is None else target._reading()
+
+    return read
+
+
 class Client:
     """Decides, per payment, whether a discount rule applies and for how much.
 
@@ -84,6 +97,8 @@ class Client:
     ``on_alert`` is called with an ``Alert`` when a claim trips a rule's rate alarm; ``clock`` is the time
     everything goes by (schedules, in ``evaluate`` too; limit windows, record ages, kill times),
     ``time.time`` unless a test or a simulation drives it.
+    ``metrics`` is where measurements go (``graylib.otel.Metrics``); None (the default) measures nothing
+    beyond ``status()``, and the payment path carries nothing for it.
     """
 
     def __init__(
@@ -97,6 +112,7 @@ class Client:
         kill_max_stale: float | None = None,
         on_alert: AlertHook | None = None,
         clock: Callable[[], float] = time.time,
+        metrics: Recorder | None = None,
     ) -> None:
         if not isinstance(cluster, str) or not isinstance(node, str):
             msg = "Client(cluster=..., node=...) must be strings"
@@ -113,10 +129,14 @@ class Client:
         self._clock = clock
         self._own_clock = None if clock is time.time else clock
         self._swap_lock = threading.Lock()
-        self._tallies = new_tallies(snapshot.rules)  # decisions by reason, for status()
+        self._tallies = new_tallies(snapshot.rules)  # evaluations by reason, for status() and metrics
+        self._claim_tallies = new_tallies(snapshot.rules)  # claims' final answers by reason
         self._snapshot = snapshot
+        # With metrics on, the claims and the kill view talk to the store through a recorder; without,
+        # to the store itself (bound here, so the payment path checks nothing).
+        talk_to: Store = self._store if metrics is None else MeteredStore(self._store, metrics)
         self._kills = KillView(
-            self._store.kill_switches,
+            talk_to.kill_switches,
             refresh=kill_refresh,
             max_stale=kill_max_stale,
             on_change=self._swap,
@@ -126,7 +146,7 @@ class Client:
             snapshot, self._kills.state, self._kills, self._settled, self._own_clock
         )
         self._claims = Claims(
-            self._store,
+            talk_to,
             served=self._current,
             kills=self._kills,
             tally=self._tally,
@@ -134,6 +154,9 @@ class Client:
             clock=clock,
         )
         self._follower: Follower | None = None
+        self._talk_to = talk_to
+        if metrics is not None:
+            metrics.watch(_weak_reading(self))
 
     @classmethod
     def from_file(
@@ -191,6 +214,7 @@ class Client:
         with self._swap_lock:
             if snapshot is not None:
                 prepare_tallies(self._tallies, snapshot.rules)  # counters exist before the rules go live
+                prepare_tallies(self._claim_tallies, snapshot.rules)
                 self._snapshot = snapshot
             kills = self._kills
             self._served = compose(self._snapshot, kills.state, kills, self._settled, self._own_clock)
@@ -210,9 +234,14 @@ class Client:
         self._swap_lock = threading.Lock()
 
     def _tally(self, decision: Decision) -> None:
-        """Count a decision by reason for ``status()`` (rules of the running config only)."""
+        """Count a claim's answer by reason for ``status()`` (rules of the running config only)."""
         if decision.rule_id in self._snapshot.rules:
-            next(self._tallies[decision.rule_id][decision.reason])
+            next(self._claim_tallies[decision.rule_id][decision.reason])
+
+    def _reading(self) -> Reading:
+        """What a metrics recorder reads when it is collected."""
+        snapshot = self._snapshot
+        return Reading(self._tallies, self._claim_tallies, snapshot.version, snapshot.loaded_at)
 
     # -- what is running ---------------------------------------------------------------------------------
 
@@ -298,12 +327,12 @@ class Client:
 
     def kill(self, rule_id: str, *, reason: str) -> None:
         """Stop a rule everywhere: set its kill switch in the store (every client sharing it obeys)."""
-        self._store.kill(rule_id, reason, self._clock())
+        self._talk_to.kill(rule_id, reason, self._clock())
         self._kills.refresh(force=True)
 
     def revive(self, rule_id: str) -> bool:
         """Clear a rule's kill switch; True when one was set. The config's own ``state`` still applies."""
-        was = self._store.revive(rule_id)
+        was = self._talk_to.revive(rule_id)
         self._kills.refresh(force=True)
         return was
 
@@ -352,7 +381,7 @@ class Client:
             store=self._store,
             switches=self._kills.switches,
             stale=self._kills.state.stale,
-            tallies=self._tallies,
+            tallies=combined(self._tallies, self._claim_tallies),
             reload_fields=fields,
         )
 

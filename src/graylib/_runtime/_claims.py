@@ -274,7 +274,7 @@ class Claims:
                 "%s for rule %r failed closed on the store %s: %s",
                 what,
                 rule_id,
-                describe_store(self._store),
+                describe_store(getattr(self._store, "wrapped", self._store)),
                 detail,
             )
         except Exception:  # logging must never cost a payment its answer

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from .._values import Reason
 
-__all__ = ["Tallies", "new_tallies", "prepare_tallies", "read_tallies"]
+__all__ = ["Tallies", "combined", "new_tallies", "prepare_tallies", "read_tallies"]
 
 Tallies = defaultdict[str, dict[Reason, "itertools.count[int]"]]
 """Per rule id, one counter per reason: ``next(tallies[rule_id][decision.reason])`` counts a decision."""
@@ -49,3 +49,15 @@ def read_tallies(tallies: Tallies, rule_id: str) -> dict[str, int]:
         return {}
     counts = {reason.value: _value(c) for reason, c in counters.items()}
     return {reason: n for reason, n in counts.items() if n}
+
+
+def combined(first: Tallies, second: Tallies) -> Tallies:
+    """New tallies holding, per rule and reason, the sum of two (what ``status()`` shows: evaluations and
+    claims together)."""
+    out: Tallies = new_tallies()
+    for tallies in (first, second):
+        for rule_id in list(tallies):
+            counters = out[rule_id]
+            for reason, counter in tallies[rule_id].items():
+                counters[reason] = itertools.count(_value(counters[reason]) + _value(counter))
+    return out

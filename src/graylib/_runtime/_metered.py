@@ -1,0 +1,150 @@
+"""What a client reports to a metrics recorder, bound when the client is built.
+
+A client without a recorder (the default) has none of this on its paths: its claims and its kill view talk
+to the store directly, and decisions are counted only by the tallies ``status()`` already reads. With a
+recorder (``Client(metrics=...)``, see ``graylib.otel``), the claims and the kill view are given a
+``MeteredStore`` instead of the store: it times every ``reserve``, counts every store call that raises
+(and raises on), and reports each real grant's amount. Decisions are not reported per payment at all: the
+recorder reads the client's tallies when it is collected (``Recorder.watch``), so evaluation costs the same
+with metrics on as with them off.
+
+Only the rule id, the reason, the operation and the store's class name ever reach a recorder: never an
+account, a payment id, an IP or any other value of one payment.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Protocol
+
+import attrs
+
+from ..stores import KillSwitch, ReleaseResult, ReserveRequest, ReserveResult, ReserveStatus, RuleStats, Store
+from ._tallies import Tallies, read_tallies
+
+__all__ = ["MeteredStore", "Reading", "Recorder", "nonzero"]
+
+_GRANTED = ReserveStatus.GRANTED
+
+
+@attrs.frozen
+class Reading:
+    """What a client shows a recorder when it is collected: decisions counted so far and the served config.
+
+    ``evaluations`` and ``claims`` are the client's tallies (``next`` is never called on them here);
+    ``loaded_at`` is when the served config version was loaded (seconds since the epoch).
+    """
+
+    evaluations: Tallies
+    claims: Tallies
+    version: str
+    loaded_at: float
+
+
+class Recorder(Protocol):
+    """Where a client's measurements go (``graylib.otel.Metrics`` is the OpenTelemetry one)."""
+
+    def watch(self, read: Callable[[], Reading | None]) -> None:
+        """Read ``read()`` whenever the metrics are collected (None: the client is gone)."""
+        ...
+
+    def claim_duration(self, store: str, seconds: float) -> None:
+        """One ``reserve`` call took ``seconds`` (answered or failed)."""
+        ...
+
+    def store_error(self, op: str) -> None:
+        """A store call (``claim``, ``release``, ``kill_switches``, ``kill``, ``revive``) raised."""
+        ...
+
+    def granted(self, rule_id: str, amount: int) -> None:
+        """The store granted a real (not shadow) claim of ``amount`` minor units under ``rule_id``."""
+        ...
+
+
+class MeteredStore:
+    """A store that reports its calls to a recorder, and otherwise is the store it wraps.
+
+    Every error is re-raised unchanged after it is counted: what a claim makes of it (fail closed, warn)
+    does not change.
+    """
+
+    __slots__ = ("_name", "_recorder", "_store")
+
+    def __init__(self, store: Store, recorder: Recorder) -> None:
+        self._store = store
+        self._recorder = recorder
+        self._name = type(store).__name__
+
+    @property
+    def wrapped(self) -> Store:
+        return self._store
+
+    def reserve(self, request: ReserveRequest) -> ReserveResult:
+        recorder = self._recorder
+        started = time.perf_counter()
+        try:
+            result = self._store.reserve(request)
+        except BaseException:
+            recorder.claim_duration(self._name, time.perf_counter() - started)
+            recorder.store_error("claim")
+            raise
+        recorder.claim_duration(self._name, time.perf_counter() - started)
+        if getattr(result, "status", None) is _GRANTED and not request.shadow:
+            recorder.granted(request.rule_id, request.amount)
+        return result
+
+    def release(self, rule_id: str, payment_id: str, now: float) -> ReleaseResult:
+        with self._counting("release"):
+            return self._store.release(rule_id, payment_id, now)
+
+    def kill(self, rule_id: str, reason: str, now: float) -> None:
+        with self._counting("kill"):
+            self._store.kill(rule_id, reason, now)
+
+    def revive(self, rule_id: str) -> bool:
+        with self._counting("revive"):
+            return self._store.revive(rule_id)
+
+    def kill_switches(self) -> Mapping[str, KillSwitch]:
+        with self._counting("kill_switches"):
+            return self._store.kill_switches()
+
+    def stats(self, rule_id: str) -> RuleStats:
+        return self._store.stats(rule_id)
+
+    def initialise(self) -> str:
+        return self._store.initialise()
+
+    def close(self) -> None:
+        self._store.close()
+
+    def _counting(self, op: str) -> _Counting:
+        return _Counting(self._recorder, op)
+
+    def __repr__(self) -> str:
+        return repr(self._store)
+
+
+class _Counting:
+    """A context manager counting a store error of ``op`` when its block raises (and letting it raise)."""
+
+    __slots__ = ("_op", "_recorder")
+
+    def __init__(self, recorder: Recorder, op: str) -> None:
+        self._recorder = recorder
+        self._op = op
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        if kind is not None and issubclass(kind, Exception):
+            self._recorder.store_error(self._op)
+
+
+def nonzero(tallies: Tallies) -> Iterator[tuple[str, str, int]]:
+    """``(rule_id, reason, count)`` for every count above zero in ``tallies``."""
+    for rule_id in list(tallies):
+        for reason, count in read_tallies(tallies, rule_id).items():
+            yield rule_id, reason, count
