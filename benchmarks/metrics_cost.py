@@ -23,13 +23,13 @@ for _path in (str(ROOT / "src"), str(ROOT)):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
+from benchmarks._timing import measure  # noqa: E402
+from benchmarks.run import bench_config, claim_config  # noqa: E402
 from opentelemetry.sdk.metrics import MeterProvider  # noqa: E402
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader  # noqa: E402
 
 import graylib  # noqa: E402
 from benchmarks import peers  # noqa: E402
-from benchmarks._timing import measure  # noqa: E402
-from benchmarks.run import bench_config, claim_config  # noqa: E402
 from graylib.otel import Metrics  # noqa: E402
 
 NUMBER = 20_000
