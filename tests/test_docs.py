@@ -13,6 +13,8 @@ Markers (an HTML comment on the line before a fenced block, invisible in the ren
   line ending in ``# expected output`` must print exactly that.
 - ``<!-- example: run, standalone -->``: the same, executed in an empty temporary directory, as a user runs
   it right after installing (it may read no file of the repository).
+- ``<!-- example: pytest -->`` before a ```python block: a test module, run by pytest in an empty temporary
+  directory; every test in it must pass, and there must be at least one.
 
 Every ```toml and ```json block must carry a marker and every ```python block is at least compiled, so an
 unchecked snippet cannot slip in. The README quickstart runs as a user would run it: standalone.
@@ -233,6 +235,30 @@ def test_quickstart_runs_after_a_plain_install(page: str) -> None:
 def test_python_example_prints_what_it_says(block: Block, tmp_path: Path) -> None:
     cwd = tmp_path if block.marker == "run, standalone" else ROOT
     assert _run(block.body, cwd) == _expected_output(block.body)
+
+
+PYTESTS = [b for b in PYTHON if b.marker == "pytest"]
+
+
+@pytest.mark.parametrize("block", PYTESTS, ids=lambda b: b.id)
+def test_pytest_example_passes(block: Block, tmp_path: Path) -> None:
+    (tmp_path / "test_example.py").write_text(block.body, encoding="utf-8")
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error", "test_example.py"],
+        check=False,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"\b[1-9]\d* passed\b", done.stdout) and " failed" not in done.stdout, done.stdout
+
+
+def test_the_docs_have_a_pytest_example() -> None:
+    assert PYTESTS, "docs/integration.md shows a pytest example of graylib.testing"
 
 
 # -- pictures -----------------------------------------------------------------------------------------------
