@@ -78,6 +78,18 @@ def _weak_reading(client: Client) -> Callable[[], Reading | None]:
     return read
 
 
+def _weak_notify(client: Client) -> Callable[[object], None]:
+    """``client._notify`` through a weak reference (for the follower, which must not keep it alive)."""
+    ref = weakref.ref(client)
+
+    def notify(_: object) -> None:
+        target = ref()
+        if target is not None:
+            target._notify()
+
+    return notify
+
+
 class Client:
     """Decides, per payment, whether a discount rule applies and for how much.
 
@@ -129,6 +141,7 @@ class Client:
         self._clock = clock
         self._own_clock = None if clock is time.time else clock
         self._swap_lock = threading.Lock()
+        self._listeners: list[Callable[[], object]] = []
         self._tallies = new_tallies(snapshot.rules)  # evaluations by reason, for status() and metrics
         self._claim_tallies = new_tallies(snapshot.rules)  # claims' final answers by reason
         self._snapshot = snapshot
@@ -141,6 +154,7 @@ class Client:
             max_stale=kill_max_stale,
             on_change=self._swap,
             on_fork=self._forked,
+            on_health=self._notify,
         )
         self._served: Served = compose(
             snapshot, self._kills.state, self._kills, self._settled, self._own_clock
@@ -202,6 +216,7 @@ class Client:
             on_reload=on_reload,
             on_reload_error=on_reload_error,
             last_good_path=last_good,
+            on_change=_weak_notify(client),
         )
         client._follower.begin(startup)
         return client
@@ -218,6 +233,45 @@ class Client:
                 self._snapshot = snapshot
             kills = self._kills
             self._served = compose(self._snapshot, kills.state, kills, self._settled, self._own_clock)
+        self._notify()
+
+    # -- listeners: told that something a front end shows may have changed ----------------------------
+
+    def _listen(self, listener: Callable[[], object]) -> Callable[[], None]:
+        """Call ``listener()`` after every change of what is served, when kill-switch reads start failing or
+        succeed again, and when a reload is refused or the refusal ends. It may be called on any thread,
+        with graylib's locks held: it must only take note (e.g. put a token in a queue) and return.
+        Returns the function that removes it."""
+        self._listeners = [*self._listeners, listener]
+
+        def remove() -> None:
+            self._listeners = [known for known in self._listeners if known is not listener]
+
+        return remove
+
+    def _notify(self) -> None:
+        for listener in self._listeners:
+            try:
+                listener()
+            except Exception:  # a listener must never break a swap or a refresh
+                log.exception("graylib listener failed")
+
+    def _health(self) -> tuple[str, str]:
+        """``("ready" | "stale" | "error", why)``: whether the served rules are current and obeyed.
+
+        ``error``: the kill switches are unknown (every rule fails closed); ``stale``: the kill switches
+        could not be read lately (the last ones read are obeyed), or the rules source holds a refused
+        version (the last good one is served).
+        """
+        kills = self._kills
+        if kills.state.stale:
+            return "error", kills.stale_detail()
+        if kills.error:
+            return "stale", f"kill switches could not be read (the last ones read are obeyed): {kills.error}"
+        follower = self._follower
+        if follower is not None and follower.refusing:
+            return "stale", f"serving the last good rules; the source was refused: {follower.last_error}"
+        return "ready", ""
 
     def _current(self) -> Served:
         return self._served
@@ -348,8 +402,9 @@ class Client:
     # -- lifecycle ---------------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Stop background work (the reloader thread, joined). The store is the caller's and stays open."""
-        self._kills.close()
+        """Stop background work (the kill-switch and reloader threads, joined). The store is the caller's and
+        stays open."""
+        self._kills.close(join=True)
         if self._follower is not None:
             self._follower.stop()
 

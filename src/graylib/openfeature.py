@@ -33,6 +33,16 @@ graylib                                            OpenFeature
 ``ERROR``                                          ``ERROR``, code ``GENERAL``
 =================================================  ==================================================
 
+Lifecycle: the SDK calls ``initialize`` when the provider is registered (it reads the kill switches once
+and starts the client's watcher) and ``shutdown`` on ``api.shutdown()`` or when the provider is replaced:
+that closes the client (its kill-switch and reloader threads are joined) unless the provider was built
+with ``close_client=False``. The provider emits ``PROVIDER_CONFIGURATION_CHANGED`` for every new config
+version (``flags_changed`` lists the rules that changed) and every kill switch set or cleared;
+``PROVIDER_STALE`` while a reload is refused or the kill switches cannot be read (the last good rules and
+switches are served), ``PROVIDER_ERROR`` once the kill switches are unknown (every rule fails closed), and
+``PROVIDER_READY`` when all is well again (``graylib._provider_events``). ``status`` is the provider's
+own view of the same.
+
 A context without a targeting key answers ``TARGETING_KEY_MISSING`` and one whose attributes have the wrong
 types (an amount that is not an integer, a region that is not a string) ``INVALID_CONTEXT``; asking for a
 string, float or object value answers ``TYPE_MISMATCH``. Every error returns the caller's default value, as
@@ -45,12 +55,14 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from openfeature.evaluation_context import EvaluationContext
-from openfeature.exception import ErrorCode
+from openfeature.event import ProviderEvent, ProviderEventDetails
+from openfeature.exception import ErrorCode, ProviderNotReadyError
 from openfeature.flag_evaluation import FlagResolutionDetails, FlagValueType
 from openfeature.flag_evaluation import Reason as OFReason
-from openfeature.provider import AbstractProvider, Metadata
+from openfeature.provider import AbstractProvider, Metadata, ProviderStatus
 
 from ._client import Client
+from ._provider_events import ProviderEvents
 from ._values import CONTEXT_FIELDS, TEXT_FIELDS, Context, Decision, Reason
 
 __all__ = ["REASONS", "GraylibProvider"]
@@ -141,13 +153,56 @@ class GraylibProvider(AbstractProvider):
     rule does not apply). See the module docstring for the context attributes and the reason mapping.
     """
 
-    def __init__(self, client: Client, *, name: str = "graylib") -> None:
+    def __init__(self, client: Client, *, name: str = "graylib", close_client: bool = True) -> None:
         super().__init__()
         if not isinstance(client, Client):
             msg = f"GraylibProvider(client) needs a graylib.Client (got {type(client).__name__})"
             raise TypeError(msg)
         self._client = client
         self._metadata = Metadata(name=name)
+        self._close_client = close_client
+        self._events = ProviderEvents(client, self._emit)
+        self._status = ProviderStatus.NOT_READY
+
+    # -- lifecycle -----------------------------------------------------------------------------------------
+
+    def initialize(self, evaluation_context: EvaluationContext) -> None:
+        """Read the kill switches now, start watching the client; raise when every rule would fail closed.
+
+        The SDK then reports the provider ``READY``, or ``ERROR`` (it emits ``PROVIDER_READY`` later, once
+        the kill switches are read again).
+        """
+        self._client._kills.poll()  # one read of the store now, and the watcher thread from here on
+        health, why = self._client._health()
+        self._events.start("error" if health == "error" else "ready")
+        self._status = ProviderStatus.ERROR if health == "error" else ProviderStatus.READY
+        if health == "error":
+            raise ProviderNotReadyError(why)
+
+    def shutdown(self) -> None:
+        """Stop emitting events and close the client (unless ``close_client=False``): no graylib thread
+        of it keeps running."""
+        self._events.stop()
+        self._status = ProviderStatus.NOT_READY
+        if self._close_client:
+            self._client.close()
+
+    @property
+    def status(self) -> ProviderStatus:
+        """``NOT_READY`` before ``initialize`` and after ``shutdown``; else ``READY``, ``STALE`` or ``ERROR``
+        as last emitted."""
+        return self._status
+
+    def _emit(self, event: ProviderEvent, details: ProviderEventDetails) -> None:
+        if event is ProviderEvent.PROVIDER_READY:
+            self._status = ProviderStatus.READY
+        elif event is ProviderEvent.PROVIDER_STALE:
+            self._status = ProviderStatus.STALE
+        elif event is ProviderEvent.PROVIDER_ERROR:
+            self._status = ProviderStatus.ERROR
+        emit = getattr(self, "emit", None)  # every SDK the extra allows has it; a provider never raises
+        if callable(emit):
+            emit(event, details)
 
     @property
     def client(self) -> Client:

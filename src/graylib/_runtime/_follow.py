@@ -98,6 +98,7 @@ class Follower:
         on_reload: ReloadHook | None,
         on_reload_error: ReloadErrorHook | None,
         last_good_path: str | None,
+        on_change: Callable[[object], object] | None = None,
     ) -> None:
         if interval is not None and not interval > 0:
             msg = f"reload_interval must be a positive number of seconds or None (got {interval!r})"
@@ -107,6 +108,8 @@ class Follower:
         self.on_reload = on_reload
         self.on_reload_error = on_reload_error
         self.last_good_path = last_good_path
+        self.on_change = on_change
+        """Told when a version is refused and when the source serves what runs again (``refusing``)."""
         self._build = build
         self._served = _weakly(served)
         self._swap = _weakly(swap)
@@ -258,7 +261,13 @@ class Follower:
             self._failed_key = ""
             self.served_from = "source"
             self.last_reload_at = time.time()
+            call_hook("on_change", self.on_change, None)
         return True
+
+    @property
+    def refusing(self) -> bool:
+        """True while the source holds a version that was refused, or the last good copy is served."""
+        return bool(self._failed_key) or self.served_from != "source"
 
     def _failed(self, exc: Exception, key: str, force: bool) -> bool:
         repeated = key == self._failed_key
@@ -270,6 +279,7 @@ class Follower:
             "graylib kept serving the last good config; reload of %s failed: %s", self.source.name, exc
         )
         call_hook("on_reload_error", self.on_reload_error, exc)
+        call_hook("on_change", self.on_change, None)
         return False
 
     def view(self) -> tuple[Snapshot | None, dict[str, Any]]:

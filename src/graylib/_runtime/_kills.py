@@ -92,6 +92,7 @@ class KillView:
         "_lock",
         "_on_change",
         "_on_fork",
+        "_on_health",
         "_read",
         "_read_at",
         "_state_lock",
@@ -110,12 +111,15 @@ class KillView:
         max_stale: float | None,
         on_change: Callable[[], object],
         on_fork: Callable[[], object],
+        on_health: Callable[[], object] | None = None,
     ) -> None:
         self._read = read
         self.refresh_interval = float(refresh)
         self.max_stale = max_stale_seconds(max_stale, self.refresh_interval)
         self._on_change = _weak(on_change)
         self._on_fork = _weak(on_fork)
+        self._on_health = _weak(on_health) if on_health is not None else None
+        """Told when reads start failing and when they succeed again (``error`` set or cleared)."""
         self.state = KillState()
         self.error = ""
         """Why the last read failed (redacted); empty after a good read."""
@@ -179,7 +183,9 @@ class KillView:
                 self._failed(describe_error(exc))
             else:
                 self._read_at = time.monotonic()
-                self.error = ""
+                recovered, self.error = bool(self.error), ""
+                if recovered:
+                    self._health_changed()
                 if self.state.stale:
                     log.warning("kill switches read from the store again: rules are served again")
                 self._update(switches=switches, stale=False)
@@ -188,7 +194,9 @@ class KillView:
             self._lock.release()
 
     def _failed(self, error: str) -> None:
-        self.error = error
+        first, self.error = not self.error, error
+        if first:
+            self._health_changed()
         age = self.age
         if age < self.max_stale:
             log.warning("could not read kill switches from the store; keeping the last known: %s", error)
@@ -213,16 +221,24 @@ class KillView:
                 self.state = state
                 self._on_change()
 
+    def _health_changed(self) -> None:
+        hook = self._on_health
+        if hook is not None:
+            try:
+                hook()
+            except Exception:  # a listener must not break the refresh
+                log.exception("kill view health listener failed")
+
     def _tick(self) -> None:
         self.refresh(force=True)
 
     # -- lifecycle -----------------------------------------------------------------------------------------
 
-    def close(self) -> None:
-        """Stop the watcher thread; the payment path polls again from now on."""
+    def close(self, *, join: bool = False) -> None:
+        """Stop the watcher thread (and wait for it with ``join``); the payment path polls from now on."""
         self._closed = True
         if self.watch is not None:
-            self.watch.stop()
+            self.watch.stop(join=join)
         self._update(polling=True)
 
     def _watch_forked(self) -> None:

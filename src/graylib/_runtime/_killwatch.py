@@ -29,6 +29,8 @@ __all__ = ["KillWatch"]
 log = logging.getLogger("graylib")
 
 _watches: weakref.WeakSet[KillWatch] = weakref.WeakSet()
+_JOIN_TIMEOUT = 5.0
+"""Longest ``stop(join=True)`` waits: a refresh in progress is bounded by the store's own timeout."""
 
 
 class KillWatch:
@@ -86,9 +88,13 @@ class KillWatch:
             self._thread = thread
             self._pid = os.getpid()
 
-    def stop(self) -> None:
-        """Stop the thread for good (it ends within one tick; this does not wait)."""
+    def stop(self, *, join: bool = False) -> None:
+        """Stop the thread for good: it ends at once, or after the refresh it is doing. With ``join``, wait
+        for that (at most ``_JOIN_TIMEOUT`` seconds; never from the thread itself)."""
         self._stop.set()
+        thread = self._thread
+        if join and thread is not None and thread is not threading.current_thread() and self.running:
+            thread.join(_JOIN_TIMEOUT)
 
     def _run(self) -> None:
         stop, interval = self._stop, self._interval
