@@ -27,15 +27,15 @@ from collections.abc import Callable
 import attrs
 import msgspec
 
-from .._limits import decode_decision
+from .._limits import LimitPlan, decode_decision
 from .._redact import describe_error, describe_store, redact_url
 from .._values import Context, Decision, Reason, field_problem
-from ..stores import ReserveRequest, ReserveStatus, Store
+from ..stores import ReleaseResult, ReserveRequest, ReserveResult, ReserveStatus, Store
 from ._kills import KillView
 from ._served import Served
 from ._throttle import LogThrottle
 
-__all__ = ["Alert", "AlertHook", "Claims", "ReleaseOutcome"]
+__all__ = ["Alert", "AlertHook", "Claims", "Pending", "ReleaseOutcome"]
 
 log = logging.getLogger("graylib")
 
@@ -88,6 +88,15 @@ class ReleaseOutcome:
     detail: str = ""
 
 
+Pending = tuple[str, Context, Decision, "Decision | None", LimitPlan, ReserveRequest, bool]
+"""A claim decided up to the store: ``(rule_id, ctx, decision, killed, plan, request, shadow)``.
+
+``decision`` is what the rule decides for the payment (granted as is when the store grants); ``killed`` the
+kill that overrides it (a retry of a payment reserved before the kill still asks the store); ``request``
+what goes to ``Store.reserve``. A plain tuple: one is built per claim that reaches the store.
+"""
+
+
 def _refuse(decision: Decision, reason: Reason, detail: str, limit: str = "") -> Decision:
     return Decision(
         applies=False,
@@ -112,7 +121,16 @@ class Claims:
     ``tally`` counts a claim's final answer for ``status()``.
     """
 
-    __slots__ = ("_clock", "_kills", "_on_alert", "_served", "_store", "_tally", "_warnings")
+    __slots__ = (
+        "_clock",
+        "_kills",
+        "_on_alert",
+        "_refresh_kills",
+        "_served",
+        "_store",
+        "_tally",
+        "_warnings",
+    )
 
     def __init__(
         self,
@@ -123,6 +141,7 @@ class Claims:
         tally: Callable[[Decision], object],
         on_alert: AlertHook | None,
         clock: Callable[[], float],
+        refresh_kills: Callable[[], object] | None = None,
     ) -> None:
         if on_alert is not None and not callable(on_alert):
             msg = f"Client(on_alert=...) must be callable (got {on_alert!r})"
@@ -137,20 +156,40 @@ class Claims:
         self._on_alert = on_alert
         self._clock = clock
         self._warnings = LogThrottle(log)
+        self._refresh_kills = refresh_kills if refresh_kills is not None else self._reread_kills
 
     def claim(self, rule_id: str, ctx: Context) -> Decision:
         """Evaluate, then reserve the rule's limits for this payment in one store call. Never raises.
 
         The final answer is what ``status()`` counts, so limit refusals and store faults show there too.
         """
-        decision = self._claim(rule_id, ctx)
+        pending = self.prepare(rule_id, ctx)
+        if isinstance(pending, Decision):
+            decision = pending
+        else:
+            try:
+                result = self._store.reserve(pending[5])
+            except Exception as exc:  # StoreError, or anything a custom store lets through
+                decision = self.unavailable(pending, exc)
+            else:
+                decision = self.answer(pending, result)
         try:
             self._tally(decision)
         except Exception as exc:  # counting must never cost a payment its answer
             log.warning("could not count a claim's decision: %r", exc)
         return decision
 
-    def _claim(self, rule_id: str, ctx: Context) -> Decision:
+    def counted(self, decision: Decision) -> Decision:
+        """``decision``, counted for ``status()`` first (counting never costs a payment its answer)."""
+        try:
+            self._tally(decision)
+        except Exception as exc:
+            log.warning("could not count a claim's decision: %r", exc)
+        return decision
+
+    def prepare(self, rule_id: str, ctx: Context) -> Decision | Pending:
+        """Everything a claim decides before the store: the final ``Decision`` when the store need not be
+        asked, else the ``Pending`` claim whose request goes to ``Store.reserve``. Pure; never raises."""
         try:
             served = self._served()
             entry = served.rules.get(rule_id)
@@ -187,12 +226,18 @@ class Claims:
             return Decision(
                 applies=False, reason=Reason.ERROR, rule_id=str(rule_id), detail=_describe(exc)[:_DETAIL_MAX]
             )
-        try:
-            result = self._store.reserve(request)
-        except Exception as exc:  # StoreError, or anything a custom store lets through
-            detail = f"store unavailable: {_describe(exc)}"
-            self._store_fault("claim", rule_id, detail, ctx.account, ctx.payment_id)
-            return _refuse(decision, Reason.ERROR, detail)
+        return (rule_id, ctx, decision, killed, plan, request, shadow)
+
+    def unavailable(self, pending: Pending, exc: BaseException) -> Decision:
+        """The answer of a claim whose ``reserve`` raised: ``ERROR``, and a (rate-limited) warning."""
+        detail = f"store unavailable: {_describe(exc)}"
+        rule_id, ctx, decision = pending[0], pending[1], pending[2]
+        self._store_fault("claim", rule_id, detail, ctx.account, ctx.payment_id)
+        return _refuse(decision, Reason.ERROR, detail)
+
+    def answer(self, pending: Pending, result: ReserveResult) -> Decision:
+        """The decision the store's answer to a pending claim makes (see the module docstring)."""
+        rule_id, ctx, decision, killed, plan, request, shadow = pending
         try:
             status = result.status
             if status is _GRANTED:
@@ -214,12 +259,12 @@ class Claims:
             if status is _ALARM_TRIPPED:
                 reason = redact_url(str(result.detail))
                 self._alert(request, reason)
-                self._kills.refresh(force=True)
+                self._refresh_kills()
                 return _refuse(decision, Reason.KILLED, f"kill switch: {reason}")
             if status is _KILLED:
                 if killed is not None:  # this client already knew: no new payment while the switch is set
                     return killed
-                self._kills.refresh(force=True)  # set after this client last looked; look again now
+                self._refresh_kills()  # set after this client last looked; look again now
                 info = self._kills.switches.get(rule_id)
                 detail = redact_url(f"kill switch: {info.reason if info else result.detail}")
                 return _refuse(decision, Reason.KILLED, detail)
@@ -234,6 +279,17 @@ class Claims:
 
     def release(self, rule_id: str, payment_id: str) -> ReleaseOutcome:
         """Give back what the payment reserved, once. Never raises for a store fault."""
+        early = self.release_check(rule_id, payment_id)
+        if early is not None:
+            return early
+        try:
+            result = self._store.release(rule_id, payment_id, self._clock())
+        except Exception as exc:
+            return self.release_failed(rule_id, payment_id, exc)
+        return self.release_answer(rule_id, payment_id, result)
+
+    def release_check(self, rule_id: str, payment_id: str) -> ReleaseOutcome | None:
+        """The outcome of a release that needs no store call, or None (``TypeError`` for non-text ids)."""
         if not isinstance(rule_id, str) or not isinstance(payment_id, str):
             msg = f"release(rule_id, payment_id) takes two strings (got {rule_id!r}, {payment_id!r})"
             raise TypeError(msg)
@@ -244,12 +300,14 @@ class Claims:
         unusable = field_problem("rule_id", rule_id) or field_problem("payment_id", payment_id)
         if unusable is not None:  # a claim never stored such a value, so there is nothing to give back
             return ReleaseOutcome(rule_id, payment_id, released=False, detail=unusable)
-        try:
-            result = self._store.release(rule_id, payment_id, self._clock())
-        except Exception as exc:
-            detail = f"store unavailable: {_describe(exc)}"[:_DETAIL_MAX]
-            self._store_fault("release", rule_id, detail, "", payment_id)
-            return ReleaseOutcome(rule_id, payment_id, released=False, failed=True, detail=detail)
+        return None
+
+    def release_failed(self, rule_id: str, payment_id: str, exc: BaseException) -> ReleaseOutcome:
+        detail = f"store unavailable: {_describe(exc)}"[:_DETAIL_MAX]
+        self._store_fault("release", rule_id, detail, "", payment_id)
+        return ReleaseOutcome(rule_id, payment_id, released=False, failed=True, detail=detail)
+
+    def release_answer(self, rule_id: str, payment_id: str, result: ReleaseResult) -> ReleaseOutcome:
         try:
             released, amount = bool(result.released), int(result.amount)
             detail = redact_url(str(result.detail))[:_DETAIL_MAX]
@@ -258,6 +316,13 @@ class Claims:
             self._store_fault("release", rule_id, detail, "", payment_id)
             return ReleaseOutcome(rule_id, payment_id, released=False, failed=True, detail=detail)
         return ReleaseOutcome(rule_id, payment_id, released, amount, detail=detail)
+
+    def now(self) -> float:
+        """The client's clock (a release is stamped with it)."""
+        return self._clock()
+
+    def _reread_kills(self) -> None:
+        self._kills.refresh(force=True)
 
     def _store_fault(self, what: str, rule_id: str, detail: str, account: object, payment_id: object) -> None:
         """Warn (at most once per rule and interval) that a claim or release failed on the store.

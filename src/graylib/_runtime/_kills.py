@@ -180,18 +180,35 @@ class KillView:
             try:
                 switches = dict(self._read())
             except Exception as exc:
-                self._failed(describe_error(exc))
+                self.reject(describe_error(exc))
             else:
-                self._read_at = time.monotonic()
-                recovered, self.error = bool(self.error), ""
-                if recovered:
-                    self._health_changed()
-                if self.state.stale:
-                    log.warning("kill switches read from the store again: rules are served again")
-                self._update(switches=switches, stale=False)
+                self.accept(switches)
             self._due = time.monotonic() + self.refresh_interval
         finally:
             self._lock.release()
+
+    def accept(self, switches: Mapping[str, KillSwitch]) -> None:
+        """A read of the store succeeded: obey ``switches`` from now on (and the view is fresh again).
+
+        ``refresh`` calls it after its own read; an owner that reads the store itself (``AsyncClient``'s
+        refresh task) calls it with what it read.
+        """
+        self._read_at = time.monotonic()
+        recovered, self.error = bool(self.error), ""
+        if recovered:
+            self._health_changed()
+        if self.state.stale:
+            log.warning("kill switches read from the store again: rules are served again")
+        self._update(switches=dict(switches), stale=False)
+
+    def reject(self, error: str) -> None:
+        """A read of the store failed (``error``, redacted): keep the last view until it is too old."""
+        self._failed(error)
+
+    def driven(self, *, stale: bool) -> None:
+        """The owner reads the store itself from now on (no polling on the payment path); ``stale``: what
+        it serves until its first read."""
+        self._update(polling=False, stale=stale)
 
     def _failed(self, error: str) -> None:
         first, self.error = not self.error, error
