@@ -187,21 +187,30 @@ class RedisStore:
         Amounts and caps must be between 0 and ``MAX_AMOUNT`` (else ``StoreError``): the script compares
         them as Lua numbers, which are doubles.
         """
-        check_exact(request, f"RedisStore({self._shown!r}).reserve")
         tag = self._tag(request.rule_id, "reserve")
+        epoch = self._seen_epoch(self._marker(tag), "reserve")
+        keys, args = self._reserve_command(request, tag, epoch)
+        result, index = self._reserve_result(request, self._run("reserve.lua", keys, args), epoch)
+        if index is not None:
+            self._index(request.rule_id, force=index)
+        return result
+
+    def _reserve_command(
+        self, request: ReserveRequest, tag: str, epoch: str
+    ) -> tuple[list[str], list[str | int]]:
+        """The keys and arguments of ``reserve.lua`` for ``request``; no I/O (an async store sends them)."""
+        check_exact(request, f"RedisStore({self._shown!r}).reserve")
         now = request.now
         space = "s" if request.shadow else "r"
         alarm_window = request.alarm_window
         width, bucket, oldest = alarm_buckets(now, alarm_window)
         ended = lifetime_expiry(request)
-        marker = self._marker(tag)
-        epoch = self._seen_epoch(marker, "reserve")
         keys = [
             f"{tag}:kill",
             f"{tag}:rec:{space}:{request.payment_id}",
             f"{tag}:stats",
             f"{tag}:alarm:{alarm_window}",
-            marker,
+            self._marker(tag),
         ]
         args: list[str | int] = [
             "1" if request.shadow else "0",
@@ -226,24 +235,30 @@ class RedisStore:
             args.append("" if spec.max_count is None else spec.max_count)
             args.append("" if spec.max_amount is None else spec.max_amount)
             args.append(_ttl_ms(start, spec.window, now))
-        reply = self._run("reserve.lua", keys, args)
+        return keys, args
+
+    def _reserve_result(
+        self, request: ReserveRequest, reply: Any, epoch: str
+    ) -> tuple[ReserveResult, bool | None]:
+        """What ``reserve.lua`` answered, and whether the kill index needs repair (forced or not; None: no).
+
+        Raises ``StoreError`` when the store lost its data.
+        """
         code = reply[0]
         if code == 0:
-            return GRANTED
+            return GRANTED, None
         if code == 1:
-            return ReserveResult(ReserveStatus.REPLAYED, reply[1])
+            return ReserveResult(ReserveStatus.REPLAYED, reply[1]), None
         if code == 2:
-            return MISMATCH
+            return MISMATCH, None
         if code == 3:
             name = request.counters[reply[1] - 1].name
-            return ReserveResult(ReserveStatus.LIMIT_REACHED, limit=name, detail=f"{name} is full")
+            return ReserveResult(ReserveStatus.LIMIT_REACHED, limit=name, detail=f"{name} is full"), None
         if code == 4:
-            self._index(request.rule_id, force=True)
-            return ReserveResult(ReserveStatus.ALARM_TRIPPED, limit=ALARM_LIMIT, detail=reply[1])
+            return ReserveResult(ReserveStatus.ALARM_TRIPPED, limit=ALARM_LIMIT, detail=reply[1]), True
         if code == 6:
             raise lost_data(f"RedisStore({self._shown!r}).reserve", epoch, reply[1] or None)
-        self._index(request.rule_id, force=False)
-        return KILLED
+        return KILLED, False
 
     def release(self, rule_id: str, payment_id: str, now: float) -> ReleaseResult:
         """Give back what the payment's reservation (real first, then shadow) took, and forget it.
@@ -253,32 +268,52 @@ class RedisStore:
         tag = self._tag(rule_id, "release")
         marker = self._marker(tag)
         epoch = self._seen_epoch(marker, "release")
-        records = [f"{tag}:rec:r:{payment_id}", f"{tag}:rec:s:{payment_id}"]
+        records = self._release_records(tag, payment_id)
         for _ in range(_RELEASE_ATTEMPTS):
             try:
                 pipe = self._client().pipeline(transaction=False)
                 for key in records:
                     pipe.hget(key, "keys")
                 pipe.get(marker)
-                found: list[str | None] = pipe.execute()
-                if found[2] != epoch:
-                    raise lost_data(f"RedisStore({self._shown!r}).release", epoch, found[2])
-                shadow = 0 if found[0] is not None else 1
-                key, listed = records[shadow], found[shadow]
-                if listed is None:
-                    return not_found(payment_id)
-                counters: Sequence[str] = json.loads(listed) or ()
+                found = self._release_found(pipe.execute(), tag, payment_id, epoch)
             except self._errors as exc:
                 raise self._store_error("release", exc) from exc
-            reply = self._run(
-                "release.lua", [key, f"{tag}:stats", marker, *counters], [listed, str(shadow), epoch]
-            )
-            if reply[0] == 1:
-                return ReleaseResult(True, int(reply[1]))
-            if reply[0] == 3:
-                raise lost_data(f"RedisStore({self._shown!r}).release", epoch, reply[1] or None)
+            if isinstance(found, ReleaseResult):
+                return found
+            result = self._release_result(self._run("release.lua", *found), epoch)
+            if result is not None:
+                return result
+        raise self._release_kept_changing(payment_id)
+
+    def _release_records(self, tag: str, payment_id: str) -> list[str]:
+        """The two records a release looks for (real, then shadow): read first with the epoch marker."""
+        return [f"{tag}:rec:r:{payment_id}", f"{tag}:rec:s:{payment_id}"]
+
+    def _release_found(
+        self, found: Sequence[Any], tag: str, payment_id: str, epoch: str
+    ) -> ReleaseResult | tuple[list[str], list[str]]:
+        """From the records and the marker read: nothing to release, or the keys and arguments of
+        ``release.lua``. Raises ``StoreError`` when the store lost its data."""
+        if found[2] != epoch:
+            raise lost_data(f"RedisStore({self._shown!r}).release", epoch, found[2])
+        shadow = 0 if found[0] is not None else 1
+        key, listed = self._release_records(tag, payment_id)[shadow], found[shadow]
+        if listed is None:
+            return not_found(payment_id)
+        counters: Sequence[str] = json.loads(listed) or ()
+        return [key, f"{tag}:stats", self._marker(tag), *counters], [listed, str(shadow), epoch]
+
+    def _release_result(self, reply: Any, epoch: str) -> ReleaseResult | None:
+        """What ``release.lua`` answered; None: the record changed meanwhile (try again)."""
+        if reply[0] == 1:
+            return ReleaseResult(True, int(reply[1]))
+        if reply[0] == 3:
+            raise lost_data(f"RedisStore({self._shown!r}).release", epoch, reply[1] or None)
+        return None
+
+    def _release_kept_changing(self, payment_id: str) -> StoreError:
         msg = f"RedisStore.release: the record of payment {payment_id!r} kept changing; try again"
-        raise StoreError(msg)
+        return StoreError(msg)
 
     def kill(self, rule_id: str, reason: str, now: float) -> None:
         """Set the rule's kill switch; an existing switch keeps its first reason and time."""
