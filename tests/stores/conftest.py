@@ -28,27 +28,45 @@ def redis_cluster() -> Iterator[LocalCluster]:
         yield cluster
 
 
-@pytest.fixture(
-    params=[
-        "memory",
-        "sqlite",
-        pytest.param("redis", marks=pytest.mark.redis),
-        pytest.param("redis-cluster", marks=pytest.mark.redis),
-    ]
-)
+SYNC_KINDS = [
+    "memory",
+    "sqlite",
+    pytest.param("redis", marks=pytest.mark.redis),
+    pytest.param("redis-cluster", marks=pytest.mark.redis),
+]
+ASYNC_KINDS = [
+    "async-memory",
+    "async-sqlite",
+    pytest.param("async-redis", marks=pytest.mark.redis),
+]
+
+
+@pytest.fixture(params=SYNC_KINDS)
 def store_spec(request: pytest.FixtureRequest, tmp_path: Path) -> StoreSpec:
     """How to open a fresh, empty store of each kind (picklable, for other processes)."""
-    kind: str = request.param
+    return spec_of(request.param, request, tmp_path)
+
+
+@pytest.fixture(params=SYNC_KINDS + ASYNC_KINDS)
+def any_store_spec(request: pytest.FixtureRequest, tmp_path: Path) -> StoreSpec:
+    """Every kind, sync and async (an async store is driven through a ``SyncFacade``)."""
+    return spec_of(request.param, request, tmp_path)
+
+
+def spec_of(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> StoreSpec:
+    """A fresh, empty, initialised store of ``kind`` (``async-`` before a kind: its async store)."""
+    asynchronous = kind.startswith("async-")
+    kind = kind.removeprefix("async-")
     if kind == "memory":
-        return StoreSpec("memory")
+        return StoreSpec("memory", asynchronous=asynchronous)
     if kind == "sqlite":
-        return StoreSpec("sqlite", str(tmp_path / "graylib.db"))
+        return StoreSpec("sqlite", str(tmp_path / "graylib.db"), asynchronous=asynchronous)
     if kind == "redis-cluster":
         cluster: LocalCluster = request.getfixturevalue("redis_cluster")
         spec = StoreSpec("redis-cluster", cluster.url, cluster_prefix(cluster))
     else:
         server: RedisServer = request.getfixturevalue("redis_server")
-        spec = StoreSpec("redis", server.url, unique_prefix())
+        spec = StoreSpec("redis", server.url, unique_prefix(), asynchronous=asynchronous)
     spec.initialise()  # once, as an operator would; every process then opens it plainly
     return spec
 

@@ -15,6 +15,7 @@ import attrs
 import pytest
 
 from graylib.stores import CounterSpec, MemoryStore, RedisStore, ReserveRequest, SQLiteStore, Store
+from graylib.stores.aio import AsyncMemoryStore, AsyncRedisStore, AsyncSQLiteStore, AsyncStore
 from tests.redis_cluster import LocalCluster
 
 T0 = 1_700_000_040.0
@@ -92,17 +93,32 @@ class StoreSpec:
     kind: str
     location: str = ""
     prefix: str = "graylib"
+    asynchronous: bool = False
+    """Open the async store of the kind, driven through a ``SyncFacade`` (``open_async`` gives it bare)."""
 
     def open(self) -> Store:
+        if self.asynchronous:
+            from tests.stores.aio_support import SyncFacade
+
+            return SyncFacade(self.open_async)
         if self.kind == "memory":
             return MemoryStore()
         if self.kind == "sqlite":
             return SQLiteStore(self.location)
         return RedisStore(self.location, prefix=self.prefix, timeout=2.0)  # redis:// or redis+cluster://
 
+    def open_async(self) -> AsyncStore:
+        """The async store of this kind (its own connections; a memory store is a new, empty one)."""
+        if self.kind == "memory":
+            return AsyncMemoryStore()
+        if self.kind == "sqlite":
+            return AsyncSQLiteStore(self.location)
+        assert self.kind == "redis", f"no async store for {self.kind!r}"
+        return AsyncRedisStore(self.location, prefix=self.prefix, timeout=2.0)
+
     def initialise(self) -> None:
         """Initialise the store once (the explicit act a new Redis needs before it grants anything)."""
-        store = self.open()
+        store = attrs.evolve(self, asynchronous=False).open()
         store.initialise()
         store.close()
 

@@ -1,6 +1,11 @@
-"""One meaning for every store: the same suite runs against MemoryStore, SQLiteStore and RedisStore."""
+"""One meaning for every store: the same suite runs against MemoryStore, SQLiteStore and RedisStore, and
+against their async stores (driven through ``tests.stores.aio_support.SyncFacade``)."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
 
 from graylib.stores import (
     KillSwitch,
@@ -10,9 +15,17 @@ from graylib.stores import (
     Store,
 )
 from graylib.stores._common import MAX_AMOUNT
-from tests.stores.support import T0, counter, request
+from tests.stores.support import T0, StoreSpec, counter, request
 
 GRANTED = ReserveStatus.GRANTED
+
+
+@pytest.fixture(name="store")
+def conformance_store(any_store_spec: StoreSpec) -> Iterator[Store]:
+    """A fresh, empty store of every kind, sync and async."""
+    opened = any_store_spec.open()
+    yield opened
+    opened.close()
 
 
 def test_store_satisfies_the_protocol(store: Store) -> None:

@@ -1,4 +1,8 @@
-"""Zero overspend under concurrency: threads and processes race on one budget, grants are counted exactly."""
+"""Zero overspend under concurrency: threads and processes race on one budget, grants are counted exactly.
+
+The shared stores race as sync stores and as async stores (each process drives its async store from its
+threads through a ``SyncFacade``: the threads' claims are tasks in flight together on that loop).
+"""
 
 from __future__ import annotations
 
@@ -37,19 +41,23 @@ def test_threads_never_overspend_a_memory_store() -> None:
         "sqlite",
         pytest.param("redis", marks=pytest.mark.redis),
         pytest.param("redis-cluster", marks=pytest.mark.redis),
+        "async-sqlite",
+        pytest.param("async-redis", marks=pytest.mark.redis),
     ]
 )
 def shared_spec(request: pytest.FixtureRequest, tmp_path: Path) -> StoreSpec:
-    """A store that other processes can open too."""
-    if request.param == "sqlite":
-        return StoreSpec("sqlite", str(tmp_path / "race.db"))
+    """A store that other processes can open too (sync, or async behind a facade)."""
+    kind: str = request.param
+    asynchronous = kind.startswith("async-")
+    if kind.endswith("sqlite"):
+        return StoreSpec("sqlite", str(tmp_path / "race.db"), asynchronous=asynchronous)
     if request.param == "redis-cluster":
         cluster: LocalCluster = request.getfixturevalue("redis_cluster")
         spec = StoreSpec("redis-cluster", cluster.url, cluster_prefix(cluster))
         spec.initialise()
         return spec
     server: RedisServer = request.getfixturevalue("redis_server")
-    spec = StoreSpec("redis", server.url, unique_prefix())
+    spec = StoreSpec("redis", server.url, unique_prefix(), asynchronous=asynchronous)
     spec.initialise()
     return spec
 
