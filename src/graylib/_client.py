@@ -3,7 +3,8 @@
 Everything a client does is done by a part that knows no client (``graylib._runtime``): the kill view
 (``_kills``), what is served (``_served``: the snapshot with the kill switches folded in), claims
 (``_claims``), the follower of a rules file (``_follow``) and the status (``_status``). The client builds
-them, passes each what it needs, and keeps one thing itself: ``_swap``, the only writer of what is served.
+them and passes each what it needs. What every client does with what it serves (``_swap``, the only
+writer of it; ``evaluate``; the tallies) is ``_serving.Serving``, shared with ``AsyncClient``.
 
 ``evaluate`` is the hot path: it reads what is served once, looks the rule up and lets its entry decide (a
 compiled rule, or a killed, stale or polling one: decided when it was served, not per payment). It never
@@ -16,31 +17,28 @@ import logging
 import os
 import threading
 import time
-import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from ._compile import Snapshot
-from ._config import Config
 from ._load import RulesText, build
-from ._redact import describe_error, redact_url
+from ._redact import redact_url
 from ._runtime._claims import AlertHook, Claims, ReleaseOutcome
 from ._runtime._follow import Follower, ReloadErrorHook, ReloadHook
 from ._runtime._kills import KillView
 from ._runtime._metered import MeteredStore, Reading, Recorder
-from ._runtime._served import Entry, Served, compose
+from ._runtime._served import Entry, Served
 from ._runtime._source import FileSource
 from ._runtime._startup import start_from
-from ._runtime._tallies import combined, new_tallies, prepare_tallies
+from ._runtime._tallies import combined
+from ._serving import ConfigSource, Serving, weak_notify, weak_reading
 from ._status import Status, running_status
-from ._values import Context, Decision, Reason
-from .stores import KillSwitch, MemoryStore, Store
+from ._values import Context, Decision
+from .stores import MemoryStore, Store
 
-__all__ = ["Client"]
+__all__ = ["Client", "ConfigSource"]
 
 log = logging.getLogger("graylib")
-
-ConfigSource = Config | Mapping[str, Any] | str | os.PathLike[str]
 
 
 def _checked_store(store: object) -> Store:
@@ -62,35 +60,7 @@ def _checked_store(store: object) -> Store:
     raise TypeError(msg)
 
 
-def _error(rule_id: str, exc: BaseException) -> Decision:
-    detail = describe_error(exc)
-    return Decision(applies=False, reason=Reason.ERROR, rule_id=rule_id, detail=detail[:300])
-
-
-def _weak_reading(client: Client) -> Callable[[], Reading | None]:
-    """``client._reading`` through a weak reference: a recorder must not keep a client alive."""
-    ref = weakref.ref(client)
-
-    def read() -> Reading | None:
-        target = ref()
-        return None if target is None else target._reading()
-
-    return read
-
-
-def _weak_notify(client: Client) -> Callable[[object], None]:
-    """``client._notify`` through a weak reference (for the follower, which must not keep it alive)."""
-    ref = weakref.ref(client)
-
-    def notify(_: object) -> None:
-        target = ref()
-        if target is not None:
-            target._notify()
-
-    return notify
-
-
-class Client:
+class Client(Serving):
     """Decides, per payment, whether a discount rule applies and for how much.
 
     ``config`` is a ``Config``, a mapping in the config format, a path to a rules file, or another client's
@@ -130,21 +100,7 @@ class Client:
             msg = "Client(cluster=..., node=...) must be strings"
             raise TypeError(msg)
         self._store: Store = _checked_store(store)
-        if isinstance(config, Snapshot) and (config.cluster, config.node) == (cluster, node):
-            snapshot = config  # built by ``build`` for this identity (``from_file``)
-        else:
-            snapshot = build(
-                config.config if isinstance(config, Snapshot) else config, cluster=cluster, node=node
-            )
-        self._cluster = cluster
-        self._node = node
-        self._clock = clock
-        self._own_clock = None if clock is time.time else clock
-        self._swap_lock = threading.Lock()
-        self._listeners: list[Callable[[], object]] = []
-        self._tallies = new_tallies(snapshot.rules)  # evaluations by reason, for status() and metrics
-        self._claim_tallies = new_tallies(snapshot.rules)  # claims' final answers by reason
-        self._snapshot = snapshot
+        self._begin(config, cluster=cluster, node=node, clock=clock, name="Client")
         # With metrics on, the claims and the kill view talk to the store through a recorder; without,
         # to the store itself (bound here, so the payment path checks nothing).
         talk_to: Store = self._store if metrics is None else MeteredStore(self._store, metrics)
@@ -156,9 +112,7 @@ class Client:
             on_fork=self._forked,
             on_health=self._notify,
         )
-        self._served: Served = compose(
-            snapshot, self._kills.state, self._kills, self._settled, self._own_clock
-        )
+        self._serve_first()
         self._claims = Claims(
             talk_to,
             served=self._current,
@@ -170,7 +124,7 @@ class Client:
         self._follower: Follower | None = None
         self._talk_to = talk_to
         if metrics is not None:
-            metrics.watch(_weak_reading(self))
+            metrics.watch(weak_reading(self))
 
     @classmethod
     def from_file(
@@ -216,45 +170,10 @@ class Client:
             on_reload=on_reload,
             on_reload_error=on_reload_error,
             last_good_path=last_good,
-            on_change=_weak_notify(client),
+            on_change=weak_notify(client),
         )
         client._follower.begin(startup)
         return client
-
-    # -- what is served: one writer ----------------------------------------------------------------------
-
-    def _swap(self, snapshot: Snapshot | None = None) -> None:
-        """Serve ``snapshot`` (or the current one again under a changed kill view): the only writer of what
-        is served. A reference assignment, so an evaluation sees the old or the new, never a mix."""
-        with self._swap_lock:
-            if snapshot is not None:
-                prepare_tallies(self._tallies, snapshot.rules)  # counters exist before the rules go live
-                prepare_tallies(self._claim_tallies, snapshot.rules)
-                self._snapshot = snapshot
-            kills = self._kills
-            self._served = compose(self._snapshot, kills.state, kills, self._settled, self._own_clock)
-        self._notify()
-
-    # -- listeners: told that something a front end shows may have changed ----------------------------
-
-    def _listen(self, listener: Callable[[], object]) -> Callable[[], None]:
-        """Call ``listener()`` after every change of what is served, when kill-switch reads start failing or
-        succeed again, and when a reload is refused or the refusal ends. It may be called on any thread,
-        with graylib's locks held: it must only take note (e.g. put a token in a queue) and return.
-        Returns the function that removes it."""
-        self._listeners = [*self._listeners, listener]
-
-        def remove() -> None:
-            self._listeners = [known for known in self._listeners if known is not listener]
-
-        return remove
-
-    def _notify(self) -> None:
-        for listener in self._listeners:
-            try:
-                listener()
-            except Exception:  # a listener must never break a swap or a refresh
-                log.exception("graylib listener failed")
 
     def _health(self) -> tuple[str, str]:
         """``("ready" | "stale" | "error", why)``: whether the served rules are current and obeyed.
@@ -300,69 +219,10 @@ class Client:
     # -- what is running ---------------------------------------------------------------------------------
 
     @property
-    def snapshot(self) -> Snapshot:
-        """The compiled rule set currently served (immutable; replaced whole on reload)."""
-        return self._snapshot
-
-    @property
-    def config(self) -> Config:
-        return self._snapshot.config
-
-    @property
     def store(self) -> Store:
         return self._store
 
-    @property
-    def cluster(self) -> str:
-        return self._cluster
-
-    @property
-    def node(self) -> str:
-        return self._node
-
     # -- the payment path --------------------------------------------------------------------------------
-
-    def evaluate(self, rule_id: str, ctx: Context) -> Decision:
-        """Does rule ``rule_id`` apply to this payment, and for how much? Pure: no counter is touched.
-
-        Never raises for a payment's data; a fault answers ``applies=False`` with ``Reason.ERROR``.
-        """
-        try:
-            served = self._served
-            try:
-                rule = served.rules[rule_id]  # a subscript costs half a mapping proxy's .get
-            except KeyError:
-                return Decision(
-                    applies=False,
-                    reason=Reason.UNKNOWN_RULE,
-                    rule_id=str(rule_id),
-                    rule_version=served.version,
-                )
-            decision = rule.evaluate(ctx)
-            next(self._tallies[rule_id][decision.reason])  # decisions by reason, for status()
-            return decision
-        except Exception as exc:  # the payment path never raises: fail closed
-            return _error(str(rule_id), exc)
-
-    def evaluate_all(self, ctx: Context) -> dict[str, Decision]:
-        """Decisions of every rule that lists this payment's type (the others cannot apply).
-
-        The cost grows with the rules indexed under the payment type, not with all rules.
-        """
-        try:
-            tallies = self._tallies
-            out: dict[str, Decision] = {}
-            for rule in self._served.by_payment_type.get(ctx.payment_type, ()):
-                rid = rule.rule_id
-                try:
-                    out[rid] = decision = rule.evaluate(ctx)
-                    next(tallies[rid][decision.reason])
-                except Exception as exc:  # one bad rule must not hide the others
-                    out[rid] = _error(rid, exc)
-            return out
-        except Exception as exc:  # the payment path never raises: fail closed
-            log.warning("evaluate_all failed closed: %s", describe_error(exc))
-            return {}
 
     def claim(self, rule_id: str, ctx: Context) -> Decision:
         """Evaluate, and when the rule applies reserve its limits atomically (all or none) in one store call.
@@ -389,15 +249,6 @@ class Client:
         was = self._talk_to.revive(rule_id)
         self._kills.refresh(force=True)
         return was
-
-    def kill_switches(self) -> Mapping[str, KillSwitch]:
-        """The kill switches this client currently obeys, as last read from the store."""
-        return self._kills.switches
-
-    @property
-    def kill_switches_stale(self) -> bool:
-        """True while the kill switches are older than ``kill_max_stale``: every rule fails closed."""
-        return self._kills.state.stale
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 

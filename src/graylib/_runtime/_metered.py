@@ -21,9 +21,10 @@ from typing import Protocol
 import attrs
 
 from ..stores import KillSwitch, ReleaseResult, ReserveRequest, ReserveResult, ReserveStatus, RuleStats, Store
+from ..stores.aio import AsyncStore
 from ._tallies import Tallies, read_tallies
 
-__all__ = ["MeteredStore", "Reading", "Recorder", "nonzero"]
+__all__ = ["AsyncMeteredStore", "MeteredStore", "Reading", "Recorder", "nonzero"]
 
 _GRANTED = ReserveStatus.GRANTED
 
@@ -141,6 +142,63 @@ class _Counting:
     def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
         if kind is not None and issubclass(kind, Exception):
             self._recorder.store_error(self._op)
+
+
+class AsyncMeteredStore:
+    """``MeteredStore`` for an async store (``graylib.stores.aio.AsyncStore``): the same reports."""
+
+    __slots__ = ("_name", "_recorder", "_store")
+
+    def __init__(self, store: AsyncStore, recorder: Recorder) -> None:
+        self._store = store
+        self._recorder = recorder
+        self._name = type(store).__name__
+
+    @property
+    def wrapped(self) -> AsyncStore:
+        return self._store
+
+    async def reserve(self, request: ReserveRequest) -> ReserveResult:
+        recorder = self._recorder
+        started = time.perf_counter()
+        try:
+            result = await self._store.reserve(request)
+        except BaseException:
+            recorder.claim_duration(self._name, time.perf_counter() - started)
+            recorder.store_error("claim")
+            raise
+        recorder.claim_duration(self._name, time.perf_counter() - started)
+        if getattr(result, "status", None) is _GRANTED and not request.shadow:
+            recorder.granted(request.rule_id, request.amount)
+        return result
+
+    async def release(self, rule_id: str, payment_id: str, now: float) -> ReleaseResult:
+        with _Counting(self._recorder, "release"):
+            return await self._store.release(rule_id, payment_id, now)
+
+    async def kill(self, rule_id: str, reason: str, now: float) -> None:
+        with _Counting(self._recorder, "kill"):
+            await self._store.kill(rule_id, reason, now)
+
+    async def revive(self, rule_id: str) -> bool:
+        with _Counting(self._recorder, "revive"):
+            return await self._store.revive(rule_id)
+
+    async def kill_switches(self) -> Mapping[str, KillSwitch]:
+        with _Counting(self._recorder, "kill_switches"):
+            return await self._store.kill_switches()
+
+    async def stats(self, rule_id: str) -> RuleStats:
+        return await self._store.stats(rule_id)
+
+    async def initialise(self) -> str:
+        return await self._store.initialise()
+
+    async def close(self) -> None:
+        await self._store.close()
+
+    def __repr__(self) -> str:
+        return repr(self._store)
 
 
 def nonzero(tallies: Tallies) -> Iterator[tuple[str, str, int]]:
