@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import os
 import time
@@ -51,9 +52,16 @@ log = logging.getLogger("graylib")
 def _checked_store(store: object) -> AsyncStore:
     if store is None:
         return AsyncMemoryStore()
-    if isinstance(store, AsyncStore):
+    methods = ("reserve", "release", "kill", "revive", "kill_switches", "stats", "initialise", "close")
+    if isinstance(store, AsyncStore) and all(
+        inspect.iscoroutinefunction(getattr(store, name)) for name in methods
+    ):
         return store
-    found = f"a str {redact_url(store)[:80]!r}" if isinstance(store, str) else f"{type(store).__name__}"
+    found = (
+        f"a str {redact_url(store)[:80]!r}"
+        if isinstance(store, str)
+        else f"{type(store).__name__}, whose methods are not all coroutines"
+    )
     msg = (
         "AsyncClient(store=...) must be a graylib AsyncStore (AsyncMemoryStore, AsyncSQLiteStore, "
         f"AsyncRedisStore from graylib.stores.aio), not {found}"

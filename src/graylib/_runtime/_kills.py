@@ -197,7 +197,7 @@ class KillView:
         recovered, self.error = bool(self.error), ""
         if recovered:
             self._health_changed()
-        if self.state.stale:
+        if recovered and self.state.stale:  # not an owner's first read (``driven``)
             log.warning("kill switches read from the store again: rules are served again")
         self._update(switches=dict(switches), stale=False)
 

@@ -36,8 +36,9 @@ class AsyncRedisStore:
 
     ``timeout``, ``prefix`` and ``record_ttl`` mean what they mean for ``RedisStore``; the keys are the
     same, so an ``AsyncRedisStore`` and a ``RedisStore`` with one URL and prefix share every limit, record
-    and kill switch. ``max_connections`` bounds the pool (claims beyond it wait for a connection). Needs
-    the ``graylib[redis]`` extra.
+    and kill switch. ``max_connections`` bounds the pool: claims beyond it wait for a connection, at most
+    ``pool_timeout`` seconds (then ``StoreError``: the claim fails closed). Needs the ``graylib[redis]``
+    extra.
     """
 
     def __init__(
@@ -48,6 +49,7 @@ class AsyncRedisStore:
         prefix: str = "graylib",
         record_ttl: float | None = None,
         max_connections: int = 64,
+        pool_timeout: float = 1.0,
         initialise: bool = False,
     ) -> None:
         if url.partition(":")[0].lower() in CLUSTER_SCHEMES:
@@ -61,18 +63,22 @@ class AsyncRedisStore:
         from redis.exceptions import NoScriptError  # noqa: PLC0415
 
         try:
-            self._redis: Any = redis_asyncio.Redis.from_url(
+            # A blocking pool: a claim beyond ``max_connections`` in flight waits (up to ``pool_timeout``)
+            # for a connection instead of failing.
+            pool = redis_asyncio.BlockingConnectionPool.from_url(
                 url,
+                max_connections=max_connections,
+                timeout=pool_timeout,
                 socket_timeout=timeout,
                 socket_connect_timeout=timeout,
                 health_check_interval=0,
                 decode_responses=True,
-                max_connections=max_connections,
             )
         except ValueError as exc:
             raise bad_url(
                 f"AsyncRedisStore: bad URL {self._sync._shown!r}", exc, self._sync._secrets
             ) from None
+        self._redis: Any = redis_asyncio.Redis(connection_pool=pool)
         self._no_script: type[BaseException] = NoScriptError
         self._scripts = {name: _script(name) for name in ("reserve.lua", "release.lua")}
         self._shas = {
@@ -143,7 +149,7 @@ class AsyncRedisStore:
         """Close both connection pools."""
         store = self._sync
         try:
-            await self._redis.aclose()
+            await self._redis.aclose(close_connection_pool=True)
         except store._errors as exc:
             raise store._store_error("close", exc) from exc
         store.close()
