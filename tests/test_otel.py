@@ -152,3 +152,25 @@ def test_without_metrics_the_claims_talk_to_the_store_itself() -> None:
     with Client(limited_config(), cluster=CLUSTER, store=store) as client:
         assert client._claims._store is store
         assert type(client).evaluate is Client.evaluate
+
+
+def test_an_async_client_reports_the_same_metrics(metrics: tuple[Metrics, InMemoryMetricReader]) -> None:
+    import asyncio
+
+    from graylib.aio import AsyncClient
+
+    recorder, reader = metrics
+
+    async def scenario() -> None:
+        config = limited_config({"total": {"count": 1}})
+        async with AsyncClient(config, cluster=CLUSTER, metrics=recorder) as client:
+            assert (await client.claim(RULE, payment("a-1"))).applies
+            assert (await client.claim(RULE, payment("a-2"))).reason is Reason.LIMIT_REACHED
+            assert client.evaluate(RULE, payment("a-3")).applies
+
+    asyncio.run(scenario())
+    points = _points(reader)
+    assert _value(points, "graylib.decisions", rule=RULE, reason="LIMIT_REACHED", op="claim") == 1
+    assert _value(points, "graylib.decisions", rule=RULE, reason="APPLIES_ROLLOUT", op="evaluate") == 1
+    assert _value(points, "graylib.granted", rule=RULE) == DISCOUNT
+    assert [a for a, _ in points["graylib.claim.duration"]] == [{"store": "AsyncMemoryStore"}]

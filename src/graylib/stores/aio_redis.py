@@ -3,8 +3,10 @@
 A claim is the same single ``EVALSHA`` of ``reserve.lua`` as ``RedisStore.reserve`` sends, with the same
 keys and arguments (built by ``RedisStore._reserve_command``) and the same reading of the answer
 (``RedisStore._reserve_result``); a release is the same pipelined read of the records and the epoch marker
-followed by ``release.lua``. Only the round trips differ: awaited on a ``redis.asyncio`` connection pool,
-so thousands of claims can be in flight from one event loop. A script Redis does not know (a restart, a
+followed by ``release.lua``. Only the round trips differ: the scripts go out on one pipelined connection
+(``_aio_redis_wire.ScriptPipe``: the claims of many tasks in flight at once, replies matched in order)
+for a plain ``redis://`` URL, or through ``redis.asyncio`` (TLS, Unix sockets); the release's reads
+through ``redis.asyncio``. A script Redis does not know (a restart, a
 ``SCRIPT FLUSH``) is loaded and run again.
 
 The calls that are rare and not on the payment path (``kill_switches``, read by the client's refresh
@@ -22,6 +24,7 @@ import hashlib
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from graylib.stores._aio_redis_wire import ScriptPipe, pipe_options
 from graylib.stores._protocol import KillSwitch, ReleaseResult, ReserveRequest, ReserveResult, RuleStats
 from graylib.stores._redis_connect import CLUSTER_SCHEMES, bad_url
 from graylib.stores.redis import _RELEASE_ATTEMPTS, RedisStore, _script
@@ -80,6 +83,8 @@ class AsyncRedisStore:
             ) from None
         self._redis: Any = redis_asyncio.Redis(connection_pool=pool)
         self._no_script: type[BaseException] = NoScriptError
+        pipe_at = pipe_options(url)
+        self._pipe = ScriptPipe(pipe_at, timeout) if pipe_at is not None else None
         self._scripts = {name: _script(name) for name in ("reserve.lua", "release.lua")}
         self._shas = {
             name: hashlib.sha1(text.encode("utf-8")).hexdigest() for name, text in self._scripts.items()
@@ -149,6 +154,8 @@ class AsyncRedisStore:
         """Close both connection pools."""
         store = self._sync
         try:
+            if self._pipe is not None:
+                await self._pipe.close()
             await self._redis.aclose(close_connection_pool=True)
         except store._errors as exc:
             raise store._store_error("close", exc) from exc
@@ -168,7 +175,13 @@ class AsyncRedisStore:
 
     async def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
         store = self._sync
+        pipe = self._pipe
         try:
+            if pipe is not None:
+                try:
+                    return await pipe.call(["EVALSHA", self._shas[name], len(keys), *keys, *args])
+                except self._no_script:
+                    return await pipe.call(["EVAL", self._scripts[name], len(keys), *keys, *args])
             try:
                 return await self._redis.execute_command("EVALSHA", self._shas[name], len(keys), *keys, *args)
             except self._no_script:
