@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                 results.setdefault(name, []).append(rate)
             print(f"round {round_ + 1}/{args.rounds} done", file=sys.stderr)
     base = statistics.median(results["Client, 1 thread"])
-    print("| case | claims/s | × sync, 1 thread |\n| --- | --- | --- |")
+    print("| case | claims/s | x sync, 1 thread |\n| --- | --- | --- |")
     for name, rates in results.items():
         rate = statistics.median(rates)
         print(f"| {name} | {rate:,.0f} | {rate / base:.2f} |")
