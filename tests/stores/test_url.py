@@ -60,7 +60,7 @@ def test_other_urls_are_refused_with_the_accepted_forms(url: str) -> None:
 
 def test_public_surface_is_exactly_all() -> None:
     public = {name for name in vars(graylib.stores) if not name.startswith("_")}
-    modules = {"memory", "redis", "sqlite"}
+    modules = {"memory", "redis", "sqlite", "aio", "aio_memory", "aio_redis", "aio_sqlite"}  # submodules
     assert public - modules == set(graylib.stores.__all__)
     assert graylib.stores.__all__ == sorted(graylib.stores.__all__)
 
