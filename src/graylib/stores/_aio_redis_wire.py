@@ -73,11 +73,17 @@ class ScriptPipe:
             writer = await self._connect()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._waiting.append(future)
-        outgoing = self._outgoing
-        if not outgoing:
-            loop.call_soon(self._flush, writer)
-        outgoing.append(command)
+        waiting = self._waiting
+        idle = not waiting
+        waiting.append(future)
+        if idle:  # nothing in flight: send at once, no batch to wait for
+            writer.write(command)
+            self._deadline(future)
+        else:  # others are in flight: join this turn's batch, written in one go
+            outgoing = self._outgoing
+            if not outgoing:
+                loop.call_soon(self._flush, writer)
+            outgoing.append(command)
         reply = await future
         if isinstance(reply, _Reply):
             if reply.text.startswith("NOSCRIPT"):
@@ -151,9 +157,12 @@ class ScriptPipe:
         outgoing, self._outgoing = self._outgoing, []
         if outgoing and writer is self._writer:
             writer.write(b"".join(outgoing))
-            last = self._waiting[-1]
-            timer = asyncio.get_running_loop().call_later(self._timeout, self._expire, last)
-            last.add_done_callback(lambda _: timer.cancel())
+            self._deadline(self._waiting[-1])
+
+    def _deadline(self, last: asyncio.Future[Any]) -> None:
+        """Fail everything in flight when ``last`` (the latest command sent) has no reply in time."""
+        timer = asyncio.get_running_loop().call_later(self._timeout, self._expire, last)
+        last.add_done_callback(lambda _: timer.cancel())
 
     def _expire(self, future: asyncio.Future[Any]) -> None:
         """A reply is late: the connection is out of step; every claim on it fails, this one too."""
