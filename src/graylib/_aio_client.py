@@ -323,17 +323,6 @@ class AsyncClient(Serving):
             return False
         return await asyncio.to_thread(self._follower.check, force=True)
 
-    def _health(self) -> tuple[str, str]:
-        kills = self._kills
-        if kills.state.stale:
-            return "error", kills.stale_detail()
-        if kills.error:
-            return "stale", f"kill switches could not be read (the last ones read are obeyed): {kills.error}"
-        follower = self._follower
-        if follower is not None and follower.refusing:
-            return "stale", f"serving the last good rules; the source was refused: {follower.last_error}"
-        return "ready", ""
-
     async def status(self) -> Status:
         """``Client.status``: the store's statistics and switches are awaited first."""
         follower = self._follower

@@ -175,23 +175,6 @@ class Client(Serving):
         client._follower.begin(startup)
         return client
 
-    def _health(self) -> tuple[str, str]:
-        """``("ready" | "stale" | "error", why)``: whether the served rules are current and obeyed.
-
-        ``error``: the kill switches are unknown (every rule fails closed); ``stale``: the kill switches
-        could not be read lately (the last ones read are obeyed), or the rules source holds a refused
-        version (the last good one is served).
-        """
-        kills = self._kills
-        if kills.state.stale:
-            return "error", kills.stale_detail()
-        if kills.error:
-            return "stale", f"kill switches could not be read (the last ones read are obeyed): {kills.error}"
-        follower = self._follower
-        if follower is not None and follower.refusing:
-            return "stale", f"serving the last good rules; the source was refused: {follower.last_error}"
-        return "ready", ""
-
     def _current(self) -> Served:
         return self._served
 

@@ -21,6 +21,7 @@ from ._compile import Snapshot
 from ._config import Config
 from ._load import build
 from ._redact import describe_error
+from ._runtime._follow import Follower
 from ._runtime._kills import KillView
 from ._runtime._metered import Reading
 from ._runtime._served import Entry, Served, compose
@@ -68,6 +69,7 @@ class Serving:
 
     _kills: KillView
     _served: Served
+    _follower: Follower | None
 
     def _begin(
         self,
@@ -138,6 +140,23 @@ class Serving:
                 listener()
             except Exception:  # a listener must never break a swap or a refresh
                 log.exception("graylib listener failed")
+
+    def _health(self) -> tuple[str, str]:
+        """``("ready" | "stale" | "error", why)``: whether the served rules are current and obeyed.
+
+        ``error``: the kill switches are unknown (every rule fails closed); ``stale``: the kill switches
+        could not be read lately (the last ones read are obeyed), or the rules source holds a refused
+        version (the last good one is served).
+        """
+        kills = self._kills
+        if kills.state.stale:
+            return "error", kills.stale_detail()
+        if kills.error:
+            return "stale", f"kill switches could not be read (the last ones read are obeyed): {kills.error}"
+        follower = self._follower
+        if follower is not None and follower.refusing:
+            return "stale", f"serving the last good rules; the source was refused: {follower.last_error}"
+        return "ready", ""
 
     def _current(self) -> Served:
         return self._served
