@@ -175,7 +175,12 @@ class GraylibProvider(AbstractProvider):
         self._client._kills.poll()  # one read of the store now, and the watcher thread from here on
         health, why = self._client._health()
         self._events.start("error" if health == "error" else "ready")
-        self._status = ProviderStatus.ERROR if health == "error" else ProviderStatus.READY
+        # Stale at start (a refused source, the last good copy served): the SDK reports READY once this
+        # returns and cannot be told otherwise before; ``status`` says STALE, and the next change is
+        # emitted as usual.
+        self._status = {"error": ProviderStatus.ERROR, "stale": ProviderStatus.STALE}.get(
+            health, ProviderStatus.READY
+        )
         if health == "error":
             raise ProviderNotReadyError(why)
 
