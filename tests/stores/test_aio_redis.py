@@ -102,3 +102,29 @@ def test_a_password_and_a_database_number_are_used() -> None:
             await bad.close()
 
         _run(refused())
+
+
+def test_a_cancelled_claim_leaves_the_deadline_of_the_others_standing(server: RedisServer) -> None:
+    async def scenario() -> tuple[list[Any], float]:
+        store = AsyncRedisStore(server.url, prefix=unique_prefix(), timeout=0.2, initialise=True)
+        await store.reserve(request(counter("total", count=100), now=T0))
+        admin: Any = redis.Redis.from_url(server.url)
+        sleeper = asyncio.create_task(asyncio.to_thread(admin.execute_command, "DEBUG", "SLEEP", "0.8"))
+        await asyncio.sleep(0.05)
+        started = time.perf_counter()
+        claims = [
+            asyncio.create_task(store.reserve(request(counter("total", count=100), now=T0))) for _ in range(3)
+        ]
+        await asyncio.sleep(0.01)  # all written: the first alone (its own deadline), two as a batch
+        claims[0].cancel()  # the deadline of the first...
+        claims[2].cancel()  # ...and of the batch belong to cancelled claims; the middle one still waits
+        outcomes = await asyncio.gather(claims[1], return_exceptions=True)
+        waited = time.perf_counter() - started
+        await sleeper
+        admin.close()
+        await store.close()
+        return list(outcomes), waited
+
+    outcomes, waited = _run(scenario())
+    assert all(isinstance(o, StoreError) and "TimeoutError" in str(o) for o in outcomes), outcomes
+    assert waited < 0.6

@@ -12,7 +12,8 @@ reply that cannot be read puts the connection out of step, so it is closed and e
 fails (``redis.ConnectionError`` / ``redis.TimeoutError``: the store turns them into ``StoreError``, the
 claims fail closed); the next claim opens a new connection. An error reply (``NOSCRIPT``, a script error)
 fails only its own claim. Only plain ``redis://`` URLs over TCP are served this way (user, password and
-database included); TLS and Unix sockets use ``redis.asyncio``.
+database included); TLS and Unix sockets use ``redis.asyncio``. Like ``redis.asyncio`` connections, a
+pipe belongs to the event loop that first used it.
 """
 
 from __future__ import annotations
@@ -162,11 +163,13 @@ class ScriptPipe:
     def _deadline(self, last: asyncio.Future[Any]) -> None:
         """Fail everything in flight when ``last`` (the latest command sent) has no reply in time."""
         timer = asyncio.get_running_loop().call_later(self._timeout, self._expire, last)
-        last.add_done_callback(lambda _: timer.cancel())
+        # A reply (or a failure) ends the wait; a cancelled claim does not: the replies before its own
+        # are still awaited by others, and the deadline stands for them.
+        last.add_done_callback(lambda done: None if done.cancelled() else timer.cancel())
 
     def _expire(self, future: asyncio.Future[Any]) -> None:
         """A reply is late: the connection is out of step; every claim on it fails, this one too."""
-        if not future.done():
+        if future in self._waiting:  # its reply has not been read
             self._broken(self._errors.TimeoutError(f"no reply from Redis within {self._timeout:g} s"))
 
     def _broken(self, error: BaseException) -> None:
