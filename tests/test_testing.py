@@ -87,3 +87,24 @@ def test_mistakes_are_clear_errors() -> None:
     with pytest.raises(ValueError, match="needs a time zone"):
         Clock(dt.datetime(2026, 1, 1))
     assert isinstance(Client(rules_for(rule_id="r")), Client)
+
+
+def test_an_async_client_for_asyncio_tests() -> None:
+    import asyncio
+
+    from graylib.testing import make_async_client
+
+    clock = Clock()
+
+    async def scenario() -> None:
+        async with make_async_client(
+            amount_off=300, limits={"per_account": {"count": 1, "window": "1h"}}, clock=clock
+        ) as client:
+            assert (await client.claim(DEFAULT_RULE, _pay("p-1"))).discount == 300
+            assert (await client.claim(DEFAULT_RULE, _pay("p-2"))).reason is Reason.LIMIT_REACHED
+            clock.advance(3_600)
+            assert (await client.claim(DEFAULT_RULE, _pay("p-3"))).applies
+            await client.kill(DEFAULT_RULE, reason="test")
+            assert client.evaluate(DEFAULT_RULE, _pay("p-4")).reason is Reason.KILLED
+
+    asyncio.run(scenario())

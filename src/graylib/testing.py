@@ -22,11 +22,13 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ._aio_client import AsyncClient
 from ._client import Client, ConfigSource
 from ._compile import Snapshot
 from .stores import MemoryStore, Store
+from .stores.aio import AsyncMemoryStore, AsyncStore
 
-__all__ = ["DEFAULT_RULE", "Clock", "make_client", "rules_for"]
+__all__ = ["DEFAULT_RULE", "Clock", "make_async_client", "make_client", "rules_for"]
 
 DEFAULT_RULE = "rule"
 """The id of the rule ``make_client`` writes when it is given no ``config``."""
@@ -122,6 +124,36 @@ def rules_for(
     }
 
 
+def _source(config: ConfigSource | Snapshot | None, rule: dict[str, Any]) -> ConfigSource | Snapshot:
+    if config is not None and rule:
+        given = ", ".join(sorted(rule))
+        msg = f"make_client: rule keywords ({given}) build a rule; pass them or a config, not both"
+        raise TypeError(msg)
+    return config if config is not None else rules_for(**rule)
+
+
+def make_async_client(
+    config: ConfigSource | Snapshot | None = None,
+    *,
+    clock: Clock | None = None,
+    store: AsyncStore | None = None,
+    cluster: str = "",
+    node: str = "",
+    **rule: Any,
+) -> AsyncClient:
+    """``make_client`` for asyncio code: an ``AsyncClient`` on a fresh ``AsyncMemoryStore``.
+
+    Start it before use, as any ``AsyncClient``: ``async with make_async_client(...) as client:``.
+    """
+    return AsyncClient(
+        _source(config, rule),
+        cluster=cluster,
+        node=node,
+        store=store if store is not None else AsyncMemoryStore(),
+        clock=clock if clock is not None else Clock(),
+    )
+
+
 def make_client(
     config: ConfigSource | Snapshot | None = None,
     *,
@@ -138,13 +170,8 @@ def make_client(
     ``Clock``) is what the client goes by; ``store`` defaults to a new ``MemoryStore`` of this client's.
     Call ``client.close()`` when done, or use it as a context manager.
     """
-    if config is not None and rule:
-        given = ", ".join(sorted(rule))
-        msg = f"make_client: rule keywords ({given}) build a rule; pass them or a config, not both"
-        raise TypeError(msg)
-    source = config if config is not None else rules_for(**rule)
     return Client(
-        source,
+        _source(config, rule),
         cluster=cluster,
         node=node,
         store=store if store is not None else MemoryStore(),
