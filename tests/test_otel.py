@@ -151,7 +151,9 @@ def test_without_metrics_the_claims_talk_to_the_store_itself() -> None:
     store = MemoryStore()
     with Client(limited_config(), cluster=CLUSTER, store=store) as client:
         assert client._claims._store is store
-        assert type(client).evaluate is Client.evaluate
+        assert client._kills._read == store.kill_switches  # the kill view reads the store itself too
+    with Client(limited_config(), cluster=CLUSTER, store=store, metrics=Metrics()) as metered:
+        assert metered._claims._store is not store  # a MeteredStore, only when metrics are on
 
 
 def test_an_async_client_reports_the_same_metrics(metrics: tuple[Metrics, InMemoryMetricReader]) -> None:
