@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import attrs
 
 from ..stores import KillSwitch, ReleaseResult, ReserveRequest, ReserveResult, ReserveStatus, RuleStats, Store
-from ..stores.aio import AsyncStore
 from ._tallies import Tallies, read_tallies
+
+if TYPE_CHECKING:  # the async stores (and asyncio) are imported only by code that uses them
+    from ..stores.aio import AsyncStore
 
 __all__ = ["AsyncMeteredStore", "MeteredStore", "Reading", "Recorder", "nonzero"]
 
