@@ -16,7 +16,7 @@ from cachetools import LRUCache
 __all__ = ["LogThrottle"]
 
 _MAX_KEYS = 1024
-"""Most keys remembered (keys include caller-given rule ids); the least recently logged are forgotten first."""
+"""Most keys remembered (keys include caller-given rule ids); the least recently used go first."""
 
 
 class LogThrottle:
