@@ -39,6 +39,10 @@ def test_every_command_is_walked() -> None:
         "switches",
         "smoke",
         "plan",
+        "keygen",
+        "approve",
+        "verify",
+        "rotate",
         "status",
         "schema",
     }
