@@ -81,9 +81,9 @@ def sign(private: bytes, message: bytes) -> bytes:
 
 def verify(public: bytes, signature: bytes, message: bytes) -> bool:
     """True when ``signature`` is ``public``'s signature of exactly ``message``; False for anything else."""
+    ed25519 = _ed25519()  # first: it raises SigningUnavailable without the extra
     from cryptography.exceptions import InvalidSignature  # noqa: PLC0415 - optional extra
 
-    ed25519 = _ed25519()
     try:
         ed25519.Ed25519PublicKey.from_public_bytes(public).verify(signature, message)
     except (InvalidSignature, ValueError):
