@@ -262,3 +262,12 @@ def test_plan_with_signatures_to_check_without_cryptography_names_the_extra(
     run = run_without_cryptography(f"from graylib.cli import main; sys.exit(main({argv!r}))", tmp_path)
     assert run.returncode == 2, run.stdout
     assert "pip install 'graylib[sign]'" in run.stderr
+
+
+def test_the_trust_file_shown_in_the_docs_is_valid() -> None:
+    from graylib._trust import parse_trust
+
+    page = (ROOT / "docs" / "approvals.md").read_text(encoding="utf-8")
+    block = page.split("```toml\n", 1)[1].split("```", 1)[0]
+    trust = parse_trust(block.encode(), source="docs/approvals.md")
+    assert (trust.version, trust.threshold, len(trust.approvers)) == (1, 2, 3)
