@@ -226,3 +226,15 @@ def test_signatures_without_trust_is_invalid_input(team: Team, capsys: pytest.Ca
     old, new = team.case(WIDENING)
     assert main(["plan", str(old), str(new), "--signatures", str(new) + ".sig"]) == 2
     assert "--signatures needs --trust" in capsys.readouterr().err
+
+
+def test_signatures_cover_the_exact_bytes_line_endings_included(team: Team) -> None:
+    """A file with CRLF line endings is signed and checked as the bytes on disk, not as decoded text."""
+    old, new = team.case(WIDENING)
+    new.write_bytes(new.read_bytes().replace(b"\n", b"\r\n"))
+    team.approve(new, "zhang.min", "wang.fang")
+    code, out = plan(team, old, new)
+    assert code == 0, out
+    new.write_bytes(new.read_bytes().replace(b"\r\n", b"\n"))  # the same text to a reader, other bytes
+    code, out = plan(team, old, new)
+    assert code == 1 and "no line 1 zhang.min: does not count (other_bytes)" in out

@@ -27,6 +27,7 @@ from graylib._trust import (
     parse_signatures,
     parse_trust,
     read_private_key,
+    signatures_beside,
     write_private_key,
 )
 
@@ -94,6 +95,7 @@ def test_the_secret_is_not_in_the_repr() -> None:
 def key_file(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "k.key"
     path.write_text(text)
+    path.chmod(0o600)
     return path
 
 
@@ -333,3 +335,27 @@ def test_a_bad_trust_file_reports_every_problem_with_its_path(text: str, expecte
 def test_a_trust_file_that_is_not_text_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="not UTF-8 text"):
         parse_trust(b"version = 1\xff", source="trust.toml")
+
+
+def test_a_key_file_others_can_read_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "z.key"
+    write_private_key(path, "zhang.min", ZHANG.private)
+    path.chmod(0o644)
+    with pytest.raises(ConfigError, match=r"readable or writable by others \(mode 0644\)"):
+        read_private_key(path)
+
+
+def test_signatures_beside_a_file(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.toml"
+    assert signatures_beside(rules) is None
+    (tmp_path / "rules.toml.sig").write_text(line(ZHANG) + "\n")
+    assert signatures_beside(rules) == (line(ZHANG) + "\n").encode()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet='versionthreshold=[]{}"\n 0123456789approvers.keyname:ed25519', max_size=200))
+def test_any_trust_text_is_a_trust_file_or_a_config_error(text: str) -> None:
+    try:
+        parse_trust(text.encode(), source="trust.toml")
+    except ConfigError as exc:
+        assert exc.problems

@@ -15,7 +15,14 @@ from ._approve import already_signed, append_signature, approve
 from ._ed25519 import SigningUnavailable, generate
 from ._keys import PrivateKey, decode_key, encode_key, key_id, read_private_key, write_private_key
 from ._rotation import TrustChange, check_trust_change
-from ._sigfile import CorruptLine, Signature, parse_signatures, read_signature_file, signature_path
+from ._sigfile import (
+    CorruptLine,
+    Signature,
+    parse_signatures,
+    read_signature_file,
+    signature_path,
+    signatures_beside,
+)
 from ._trustfile import Approver, Trust, load_trust, parse_trust, person, read_bounded
 from ._verify import NotCounted, SignatureCheck, check_signatures, counted
 
@@ -47,5 +54,6 @@ __all__ = [
     "read_private_key",
     "read_signature_file",
     "signature_path",
+    "signatures_beside",
     "write_private_key",
 ]

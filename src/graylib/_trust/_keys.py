@@ -134,13 +134,23 @@ def write_private_key(path: str | os.PathLike[str], name: str, private: bytes) -
 
 
 def read_private_key(path: str | os.PathLike[str]) -> PrivateKey:
-    """A private key file's key; ``ConfigError`` naming the file and every problem found."""
+    """A private key file's key; ``ConfigError`` naming the file and every problem found.
+
+    Like ssh, a key file that others may read or write is refused: the key may no longer be its owner's.
+    """
     source = os.fspath(path)
     try:
         with Path(path).open("rb") as file:
+            mode = os.fstat(file.fileno()).st_mode
             data = file.read(_KEY_FILE_BYTES + 1)
     except OSError as exc:
         raise ConfigError([f"cannot read key file: {exc}"], source=source) from exc
+    if os.name == "posix" and mode & 0o077:
+        msg = (
+            f"readable or writable by others (mode {mode & 0o777:04o}): a private key must be its owner's "
+            f"alone; chmod 600 {source} if no one else had it, else make a new key"
+        )
+        raise ConfigError([msg], source=source)
     if len(data) > _KEY_FILE_BYTES:
         raise ConfigError([f"larger than {_KEY_FILE_BYTES} bytes: not a graylib key file"], source=source)
     try:

@@ -38,6 +38,7 @@ __all__ = [
     "parse_signatures",
     "read_signature_file",
     "signature_path",
+    "signatures_beside",
 ]
 
 DOMAIN = b"graylib approval v1\n"
@@ -237,3 +238,15 @@ def read_signature_file(path: str | os.PathLike[str]) -> bytes:
     """A signature file's bytes, up to one byte past the size limit; ``OSError`` if unreadable."""
     with Path(path).open("rb") as file:
         return file.read(MAX_SIGNATURE_FILE_BYTES + 1)
+
+
+def signatures_beside(path: str | os.PathLike[str]) -> bytes | None:
+    """The signature file of ``path`` (``path`` + ``.sig``), or None when there is none.
+
+    What a reloading client reads together with the rules file: no file means no signatures (a narrowing
+    change needs none); a file that exists but cannot be read raises ``OSError``.
+    """
+    try:
+        return read_signature_file(signature_path(path))
+    except FileNotFoundError:
+        return None
