@@ -183,7 +183,8 @@ def test_json_plan_says_what_counted(team: Team) -> None:
     assert code == 1
     assert data["authenticated"] is True and data["approvers"] == ["zhang.min"]
     assert data["claimed_approvers"] == ["wang.fang", "zhang.min"]
-    reasons = [s["reason"] for s in data["signatures"]["signatures"]]
+    assert data["trust"] == {"version": 1, "threshold": 2} and data["required_approvals"] == 2
+    reasons = [s["reason"] for s in data["signatures"]]
     assert reasons == [None, "author"]
     assert [v["kind"] for v in data["violations"]] == ["missing_approvals"]
 
@@ -192,7 +193,7 @@ def test_json_plan_without_trust_says_unauthenticated(team: Team) -> None:
     old, new = team.case(WIDENING)
     assert main(["plan", "--json", str(old), str(new)]) == 0
     data = json.loads(team.capsys.readouterr().out)
-    assert data["authenticated"] is False and data["signatures"] is None
+    assert data["authenticated"] is False and data["signatures"] is None and data["trust"] is None
 
 
 @pytest.mark.parametrize(

@@ -40,13 +40,9 @@ class SignedApprovals:
     def not_counted(self) -> tuple[SignatureCheck, ...]:
         return tuple(c for c in self.checks if not c.counts)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "trust_version": self.trust_version,
-            "threshold": self.threshold,
-            "approvers": list(self.approvers),
-            "signatures": [c.to_dict() for c in self.checks],
-        }
+    def trust_dict(self) -> dict[str, Any]:
+        """The trust file the signatures were checked against, as ``graylib plan --json`` shows it."""
+        return {"version": self.trust_version, "threshold": self.threshold}
 
 
 def signed_approvals(

@@ -220,7 +220,10 @@ class Plan:
             "required_approvals": self.required_approvals,
             "authenticated": self.authenticated,
             "claimed_approvers": list(self.claimed_approvers),
-            "signatures": self.approvals.to_dict() if self.approvals is not None else None,
+            "trust": self.approvals.trust_dict() if self.approvals is not None else None,
+            "signatures": [c.to_dict() for c in self.approvals.checks]
+            if self.approvals is not None
+            else None,
             "rules": [r.to_dict() for r in self.rules],
             "config_changes": [c.to_dict() for c in self.config_changes],
             "violations": [v.to_dict() for v in self.violations],
