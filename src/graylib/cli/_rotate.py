@@ -51,8 +51,9 @@ def run(args: argparse.Namespace) -> int:
         return 0 if change.accepted else 1
     new_version = change.new.version if change.new is not None else "?"
     print(f"trust file {args.current} (version {current.version}) -> {args.new} (version {new_version})")
-    print(f"  signatures from {sig_path}, counted against version {current.version}'s approvers:")
-    print("\n".join(render_checks(change.checks)))
+    if change.new is not None:
+        print(f"  signatures from {sig_path}, counted against version {current.version}'s approvers:")
+        print("\n".join(render_checks(change.checks)))
     for reason in change.reasons:
         print(f"  {'x' if not change.accepted else '='} {reason}")
     print("ACCEPTED" if change.accepted else "REFUSED")
