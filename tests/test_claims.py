@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from graylib import Alert, Client, Context, Decision, MemoryStore, Reason, ReleaseOutcome, SQLiteStore, Store
+from graylib._runtime._served import Served
 from graylib.stores import ReleaseResult, ReserveRequest, ReserveResult, RuleStats
 from tests.claims_support import (  # noqa: F401 - fixtures
     DISCOUNT,
@@ -406,7 +407,7 @@ def test_claim_judges_the_schedule_by_the_client_clock() -> None:
     in_window = 1_894_000_000.0  # 2030-01-08
     client = Client(make_config(schedule), cluster="sh-small", clock=lambda: in_window)
     payment = Context(account="u-1", payment_type="online_purchase", amount=54_000, payment_id="p-1")
-    assert client.evaluate("subsidy", payment).reason is Reason.NOT_ACTIVE  # evaluate reads the real time
+    assert client.evaluate("subsidy", payment).applies  # evaluate judges the schedule by the clock too
     assert client.claim("subsidy", payment).applies
     client.close()
 
@@ -416,16 +417,19 @@ def test_a_claim_racing_a_reload_is_judged_and_limited_by_one_snapshot() -> None
     c = Client(limited_config(), cluster="sh-small")  # takes 100 off, no limits
     new_rule = limited_config({"per_ip": {"count": 1}}, discount={"amount": 200})
     reloaded = Client(new_rule, cluster="sh-small").snapshot  # takes 200 off, counted per IP
-    judge = c._judge
+    claims = c._claims
+    served = claims._served
 
-    def judge_during_a_reload(*args: object) -> Decision:
-        c._snapshot = reloaded  # the reloader swaps the snapshot right now
-        return judge(*args)  # type: ignore[arg-type]
+    def served_during_a_reload() -> Served:
+        current = served()
+        c._swap(reloaded)  # the reloader swaps the snapshot right after the claim read it
+        return current
 
-    c._judge = judge_during_a_reload  # type: ignore[method-assign, assignment]
+    claims._served = served_during_a_reload
     decision = c.claim(RULE, payment("pay-1"))  # no ip: the new rule's limit cannot count it
     old_rule_whole = decision.applies and decision.discount == DISCOUNT
     new_rule_whole = decision.reason is Reason.LIMIT_REACHED and "no ip" in decision.detail
     assert old_rule_whole or new_rule_whole, decision
-    c._judge = judge  # type: ignore[method-assign]
+    assert c.snapshot is reloaded
+    claims._served = served
     c.close()

@@ -13,7 +13,7 @@ import warnings
 import pytest
 
 from graylib import Client, Context, MemoryStore, Reason
-from graylib._killwatch import KillWatch
+from graylib._runtime._killwatch import KillWatch
 from tests.helpers import make_config
 
 CTX = Context(account="u-1", payment_type="online_purchase", amount=54_000)
@@ -34,17 +34,17 @@ def _wait_for(condition: object, timeout: float = 5.0) -> bool:
 
 def test_no_thread_until_the_first_evaluation_and_none_after_close() -> None:
     c = Client(make_config(), cluster="sh-small", kill_refresh=0.05)
-    assert c._kill_watch is not None and not c._kill_watch.running
-    assert c._kill_poll
+    assert c._kills.watch is not None and not c._kills.watch.running
+    assert c._kills.state.polling
     assert c.evaluate("subsidy", CTX).applies
-    assert c._kill_watch.running and not c._kill_poll
-    thread = c._kill_watch._thread
+    assert c._kills.watch.running and not c._kills.state.polling
+    thread = c._kills.watch._thread
     assert thread is not None
     c.close()
     thread.join(timeout=5)
     assert not thread.is_alive()
     assert c.evaluate("subsidy", CTX).applies  # still answers after close, polling the clock
-    assert not c._kill_watch.running
+    assert not c._kills.watch.running
 
 
 def test_a_kill_through_the_store_reaches_a_client_within_the_refresh() -> None:
@@ -65,13 +65,13 @@ def test_a_kill_through_the_store_reaches_a_client_within_the_refresh() -> None:
 def test_zero_refresh_polls_on_every_call_without_a_thread() -> None:
     c = Client(make_config(), cluster="sh-small", kill_refresh=0.0)
     c.evaluate("subsidy", CTX)
-    assert c._kill_watch is None and c._kill_poll
+    assert c._kills.watch is None and c._kills.state.polling
 
 
 def test_a_dropped_client_ends_its_thread() -> None:
     c = Client(make_config(), cluster="sh-small", kill_refresh=0.02)
     c.evaluate("subsidy", CTX)
-    watch = c._kill_watch
+    watch = c._kills.watch
     assert watch is not None
     thread = watch._thread
     assert thread is not None and thread.is_alive()
@@ -127,9 +127,9 @@ def test_a_forked_child_polls_then_starts_its_own_thread() -> None:
     if pid == 0:  # the child: report, never return into pytest
         code = 1
         try:
-            ok = c._kill_poll and c._kill_watch is not None and not c._kill_watch.running
-            ok = ok and c.evaluate("subsidy", CTX).applies and bool(c._kill_watch and c._kill_watch.running)
-            ok = ok and not c._kill_poll
+            ok = c._kills.state.polling and c._kills.watch is not None and not c._kills.watch.running
+            ok = ok and c.evaluate("subsidy", CTX).applies and bool(c._kills.watch and c._kills.watch.running)
+            ok = ok and not c._kills.state.polling
             store.kill("subsidy", "in the child", time.time())
             ok = ok and _wait_for(lambda: c.evaluate("subsidy", CTX).reason is Reason.KILLED)
             code = 0 if ok else 1
@@ -137,7 +137,7 @@ def test_a_forked_child_polls_then_starts_its_own_thread() -> None:
             os.write(write, bytes([code]))
             os._exit(code)
     assert _child_succeeded(pid, read, write)
-    assert c._kill_watch is not None and c._kill_watch.running  # the parent's thread is untouched
+    assert c._kills.watch is not None and c._kills.watch.running  # the parent's thread is untouched
     c.close()
 
 
@@ -162,7 +162,7 @@ def test_a_fork_while_the_stop_event_is_locked_does_not_freeze_the_childs_watche
     store = MemoryStore()
     c = Client(make_config(), cluster="sh-small", store=store, kill_refresh=0.05)
     assert c.evaluate("subsidy", CTX).applies
-    watch = c._kill_watch
+    watch = c._kills.watch
     assert watch is not None
     read, write = os.pipe()
     stop_lock = watch._stop._cond  # type: ignore[attr-defined]  # held by every wait for an instant
@@ -177,7 +177,7 @@ def test_a_fork_while_the_stop_event_is_locked_does_not_freeze_the_childs_watche
     if pid == 0:  # the child: its watcher thread must still tick
         code = 1
         try:
-            ok = c.evaluate("subsidy", CTX).applies and c._kill_watch is not None and c._kill_watch.running
+            ok = c.evaluate("subsidy", CTX).applies and c._kills.watch is not None and c._kills.watch.running
             store.kill("subsidy", "in the child", time.time())
             ok = ok and _wait_for(lambda: c.evaluate("subsidy", CTX).reason is Reason.KILLED, timeout=3)
             code = 0 if ok else 1

@@ -169,11 +169,10 @@ def test_full_names_the_counter_and_its_caps() -> None:
 
 def test_the_client_builds_each_plan_once_per_snapshot() -> None:
     client = Client(limited_config({"total": {"count": 10}}), cluster=CLUSTER)
-    claims = client._claims
     snapshot = client.snapshot
-    plan = claims.plan(snapshot, RULE)
-    assert plan is not None and claims.plan(snapshot, RULE) is plan
-    assert claims.plan(snapshot, "no-such-rule") is None
+    plan = snapshot.rules[RULE].plan
+    assert plan is not None and snapshot.rules[RULE].plan is plan
+    assert "no-such-rule" not in snapshot.rules
     other = Client(limited_config({"total": {"count": 10}}), cluster=CLUSTER).snapshot
-    rebuilt = claims.plan(other, RULE)
+    rebuilt = other.rules[RULE].plan
     assert rebuilt is not None and rebuilt is not plan  # a new snapshot gets new plans

@@ -164,7 +164,7 @@ def test_hook_exceptions_are_logged_not_raised(rules: Path, caplog: pytest.LogCa
 
 def test_close_stops_and_joins_the_thread(rules: Path) -> None:
     client = Client.from_file(rules, reload_interval=0.01)
-    thread = client._reloader._thread if client._reloader else None
+    thread = client._follower._thread if client._follower else None
     assert thread is not None and thread.is_alive()
     client.close()
     assert not thread.is_alive() and not client.status().reloading
@@ -172,8 +172,8 @@ def test_close_stops_and_joins_the_thread(rules: Path) -> None:
 
 def test_a_forgotten_client_is_collected_and_its_thread_ends(rules: Path) -> None:
     client = Client.from_file(rules, reload_interval=0.01)
-    assert client._reloader is not None
-    thread = client._reloader._thread
+    assert client._follower is not None
+    thread = client._follower._thread
     assert thread is not None
     ref = weakref.ref(client)
     del client
@@ -269,7 +269,7 @@ def test_a_forked_child_keeps_reloading(rules: Path) -> None:
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline and client.config.version != "v2":
                 time.sleep(0.01)
-            alive = client._reloader is not None and client._reloader.running
+            alive = client._follower is not None and client._follower.running
             os.write(write_end, f"{client.config.version} {alive}".encode())
             code = 0
         finally:
@@ -360,7 +360,7 @@ def test_a_file_read_half_written_is_retried_not_reported(rules: Path) -> None:
     agree, so the torn read is neither swapped in nor reported."""
     errors: list[Exception] = []
     with Client.from_file(rules, cluster="sh-small", on_reload_error=errors.append) as client:
-        reloader = client._reloader
+        reloader = client._follower
         assert reloader is not None
         full = rules_json("v2", percent=20)
         rules.write_text(full[: len(full) // 2])  # the writer is half-way through
@@ -402,7 +402,7 @@ def test_close_during_a_reload_swaps_nothing(rules: Path, monkeypatch: pytest.Mo
         release.wait(5)
         return real_plan(*args, **kwargs)
 
-    monkeypatch.setattr("graylib._reload.plan_change", slow_plan)
+    monkeypatch.setattr("graylib._runtime._startup.plan_change", slow_plan)
     seen: list[Snapshot] = []
     client = Client.from_file(rules, cluster="sh-small", on_reload=seen.append)
     rules.write_text(rules_json("v2", percent=20))
@@ -428,8 +428,8 @@ def test_putting_the_served_text_back_makes_the_status_healthy_again(rules: Path
         status = client.status()
         assert status.healthy and status.reloads == 0 and "JSON syntax" in status.last_reload_error
         rules.write_text("{ broken")  # the same bad text again is a new failure: the poll reports it
-        assert client._reloader is not None
-        assert not client._reloader.check() and not client._reloader.check() and len(errors) == 2
+        assert client._follower is not None
+        assert not client._follower.check() and not client._follower.check() and len(errors) == 2
 
 
 def test_a_configmap_style_symlink_swap_is_picked_up(tmp_path: Path) -> None:
@@ -457,7 +457,7 @@ def test_a_configmap_style_symlink_swap_is_picked_up(tmp_path: Path) -> None:
 def test_the_collector_is_paused_while_a_config_is_built_and_restored_after() -> None:
     import gc
 
-    from graylib._reload import collector_paused
+    from graylib._load import collector_paused
 
     assert gc.isenabled()
     with collector_paused():

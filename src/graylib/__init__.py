@@ -4,19 +4,25 @@ Each payment asks "does discount rule R apply, and for how much?"; graylib answe
 snapshot of the rules with a reason, and fails closed whenever a guardrail says so.
 """
 
+import logging as _logging
+
 from ._bucketing import bucket
-from ._claims import Alert, ReleaseOutcome
 from ._client import Client
 from ._config import Config
 from ._errors import ConfigError, GraylibError, PolicyError, StoreError
 from ._load import load_config
 from ._policy import Plan, plan_change
+from ._runtime._claims import Alert, ReleaseOutcome
 from ._status import RuleStatus, Status
-from ._values import Context, Decision, Reason
+from ._values import MAX_FIELD_LENGTH, Context, Decision, Reason
 from ._version import __version__ as __version__
 from .stores import MemoryStore, RedisStore, SQLiteStore, Store
 
-__all__ = [
+_logging.getLogger("graylib").addHandler(_logging.NullHandler())
+"""A library configures no logging: without the application's own set-up, graylib's lines go nowhere
+(rather than to the interpreter's last-resort handler on stderr)."""
+
+__all__ = [  # noqa: RUF022 - plain sorted order (tests/test_public_api.py), constants included
     "Alert",
     "Client",
     "Config",
@@ -24,6 +30,7 @@ __all__ = [
     "Context",
     "Decision",
     "GraylibError",
+    "MAX_FIELD_LENGTH",
     "MemoryStore",
     "Plan",
     "PolicyError",

@@ -18,8 +18,11 @@ BUCKETS = 1_000_000
 
 
 def bucket(salt: str, account: str) -> int:
-    """The account's bucket for a rule salted with ``salt``, in ``range(BUCKETS)``."""
-    return mmh3.hash(f"{salt}:{account}", 0, False) % BUCKETS
+    """The account's bucket for a rule salted with ``salt``, in ``range(BUCKETS)``.
+
+    Raises ``UnicodeEncodeError`` (a ``ValueError``) for text that has no UTF-8 form (a lone surrogate).
+    """
+    return mmh3.hash(f"{salt}:{account}".encode(), 0, False) % BUCKETS
 
 
 def threshold(percent: float) -> int:

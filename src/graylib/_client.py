@@ -1,10 +1,13 @@
-"""Client: holds the running snapshot, answers per payment, and talks to the store for kill switches.
+"""Client: the wiring of one process's rules, store, kill view, claims and follower, and the payment path.
 
-``evaluate`` is the hot path: it reads the current snapshot reference once, looks the rule up and lets the
-compiled rule decide. It never raises on a payment's data: any fault becomes ``Reason.ERROR``. Kill switches
-live in the store so that every client sharing it obeys them; the client keeps a local view refreshed at most
-``kill_refresh`` seconds apart by a watcher thread (``_killwatch``, started by the first evaluation), so an
-evaluation costs no store round trip and no clock read.
+Everything a client does is done by a part that knows no client (``graylib._runtime``): the kill view
+(``_kills``), what is served (``_served``: the snapshot with the kill switches folded in), claims
+(``_claims``), the follower of a rules file (``_follow``) and the status (``_status``). The client builds
+them, passes each what it needs, and keeps one thing itself: ``_swap``, the only writer of what is served.
+
+``evaluate`` is the hot path: it reads what is served once, looks the rule up and lets its entry decide (a
+compiled rule, or a killed, stale or polling one: decided when it was served, not per payment). It never
+raises on a payment's data: any fault becomes ``Reason.ERROR``.
 """
 
 from __future__ import annotations
@@ -16,15 +19,18 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ._claims import AlertHook, Claims, ReleaseOutcome
-from ._compile import Snapshot, compile_config
+from ._compile import Snapshot
 from ._config import Config
-from ._errors import ConfigError
-from ._killwatch import KillWatch
-from ._load import load_config_with_digest
-from ._reload import Reloader, ReloadErrorHook, ReloadHook, open_from_file
-from ._smoke import check_smoke
-from ._status import Status, Tallies, client_status, new_tallies
+from ._load import RulesText, build
+from ._redact import describe_error, redact_url
+from ._runtime._claims import AlertHook, Claims, ReleaseOutcome
+from ._runtime._follow import Follower, ReloadErrorHook, ReloadHook
+from ._runtime._kills import KillView
+from ._runtime._served import Entry, Served, compose
+from ._runtime._source import FileSource
+from ._runtime._startup import start_from
+from ._runtime._tallies import new_tallies, prepare_tallies
+from ._status import Status, running_status
 from ._values import Context, Decision, Reason
 from .stores import KillSwitch, MemoryStore, Store
 
@@ -35,64 +41,99 @@ log = logging.getLogger("graylib")
 ConfigSource = Config | Mapping[str, Any] | str | os.PathLike[str]
 
 
+def _checked_store(store: object) -> Store:
+    """``store``, or a new ``MemoryStore`` for None; anything that is not a ``Store`` is a ``TypeError``.
+
+    A URL is not opened here: a store the client opened would be the client's to close, while a store
+    passed in stays the caller's. ``graylib.stores.store_from_url`` opens one.
+    """
+    if store is None:
+        return MemoryStore()
+    if isinstance(store, Store):
+        return store
+    methods = "reserve, release, kill, revive, kill_switches, stats, close"
+    if isinstance(store, str):
+        found = f"a str {redact_url(store)[:80]!r}; open a URL with graylib.stores.store_from_url(url)"
+    else:
+        found = f"{type(store).__name__}, which lacks some of them"
+    msg = f"Client(store=...) must be a graylib Store (methods {methods}), not {found}"
+    raise TypeError(msg)
+
+
 def _error(rule_id: str, exc: BaseException) -> Decision:
-    detail = f"{type(exc).__name__}: {exc}"
+    detail = describe_error(exc)
     return Decision(applies=False, reason=Reason.ERROR, rule_id=rule_id, detail=detail[:300])
 
 
 class Client:
     """Decides, per payment, whether a discount rule applies and for how much.
 
-    ``config`` is a validated ``Config``, a mapping in the config format, or a path to a rules file.
+    ``config`` is a ``Config``, a mapping in the config format, a path to a rules file, or another client's
+    ``snapshot`` (served as is when it was built for the same cluster and node); whichever it is, it passes
+    every check of ``load_config`` (a ``Config`` built or changed in Python is written back to a
+    document and checked again) and its smoke cases as this client, or ``ConfigError`` is raised.
     ``cluster`` and ``node`` are this process's identity, which the rollout stages target. ``store`` holds
-    kill switches and limit counters (default: a new ``MemoryStore``, private to this client).
+    kill switches and limit counters (default: a new ``MemoryStore``, private to this client); anything
+    that is not a ``Store`` (a URL string included: see ``graylib.stores.store_from_url``) is a
+    ``TypeError``.
+    ``kill_refresh`` is how often (seconds) the kill switches are re-read from the store (0: before every
+    evaluation). ``kill_max_stale`` bounds how old that view may get while the store cannot be read: past
+    it, every rule fails closed (``Reason.ERROR``, the detail says the kill switches are unknown) and
+    ``status()`` is unhealthy, until a read succeeds again. Default: 5 seconds, or 3 x ``kill_refresh``
+    when that is longer; ``math.inf`` keeps the last view forever (not advised).
     ``on_alert`` is called with an ``Alert`` when a claim trips a rule's rate alarm; ``clock`` is the time
-    claims, releases and kills go by (schedules, windows, record ages, kill times), ``time.time`` unless a
-    test or a simulation drives it. ``evaluate`` always reads the real time for schedules.
+    everything goes by (schedules, in ``evaluate`` too; limit windows, record ages, kill times),
+    ``time.time`` unless a test or a simulation drives it.
     """
 
     def __init__(
         self,
-        config: ConfigSource,
+        config: ConfigSource | Snapshot,
         *,
         cluster: str = "",
         node: str = "",
         store: Store | None = None,
         kill_refresh: float = 1.0,
+        kill_max_stale: float | None = None,
         on_alert: AlertHook | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not isinstance(cluster, str) or not isinstance(node, str):
             msg = "Client(cluster=..., node=...) must be strings"
             raise TypeError(msg)
-        if isinstance(config, Config):
-            problems = check_smoke(config, cluster=cluster, node=node)
-            if problems:
-                raise ConfigError([f"smoke case {p}" for p in problems], source=config.source or None)
-            digest = ""
+        self._store: Store = _checked_store(store)
+        if isinstance(config, Snapshot) and (config.cluster, config.node) == (cluster, node):
+            snapshot = config  # built by ``build`` for this identity (``from_file``)
         else:
-            config, digest = load_config_with_digest(config, cluster=cluster, node=node)
+            snapshot = build(
+                config.config if isinstance(config, Snapshot) else config, cluster=cluster, node=node
+            )
         self._cluster = cluster
         self._node = node
-        self._snapshot: Snapshot = compile_config(config, cluster=cluster, node=node, digest=digest)
-        self._store: Store = store if store is not None else MemoryStore()
-        self._kill_refresh = float(kill_refresh)
-        self._killed: frozenset[str] = frozenset()
-        self._kill_info: Mapping[str, KillSwitch] = {}
-        self._kills_due = 0.0
-        self._kill_lock = threading.Lock()
-        self._kill_error: str = ""
-        self._kill_poll = True  # check the clock per call until the watcher thread runs (see _killwatch)
-        self._kill_watch = (
-            KillWatch(self._watch_tick, self._after_fork, interval=self._kill_refresh)
-            if self._kill_refresh > 0
-            else None
-        )
-        self._closed = False
-        self._tallies: Tallies = new_tallies(self._snapshot.rules)  # decisions by reason, for status()
-        self._reloader: Reloader | None = None
-        self._claims = Claims(self, on_alert=on_alert, clock=clock)
         self._clock = clock
+        self._own_clock = None if clock is time.time else clock
+        self._swap_lock = threading.Lock()
+        self._tallies = new_tallies(snapshot.rules)  # decisions by reason, for status()
+        self._snapshot = snapshot
+        self._kills = KillView(
+            self._store.kill_switches,
+            refresh=kill_refresh,
+            max_stale=kill_max_stale,
+            on_change=self._swap,
+            on_fork=self._forked,
+        )
+        self._served: Served = compose(
+            snapshot, self._kills.state, self._kills, self._settled, self._own_clock
+        )
+        self._claims = Claims(
+            self._store,
+            served=self._current,
+            kills=self._kills,
+            tally=self._tally,
+            on_alert=on_alert,
+            clock=clock,
+        )
+        self._follower: Follower | None = None
 
     @classmethod
     def from_file(
@@ -114,20 +155,64 @@ class Client:
         version once it passes validation, its smoke cases and the change policy; otherwise the running
         snapshot stays and ``on_reload_error(exc)`` is called (``on_reload(snapshot)`` on success). With
         ``last_good_path`` the last good text is kept there, and served at start-up when ``path`` is broken.
-        See ``graylib._reload``.
+        Other keywords (``kill_refresh``, ``kill_max_stale``, ``on_alert``, ``clock``) are the
+        constructor's. See ``graylib._runtime._follow``.
         """
-        return open_from_file(
-            cls,
-            path,
-            cluster=cluster,
-            node=node,
-            store=store,
-            reload_interval=reload_interval,
+        _checked_store(store)
+        if not isinstance(cluster, str) or not isinstance(node, str):
+            msg = "Client(cluster=..., node=...) must be strings"
+            raise TypeError(msg)
+        source = FileSource(path)
+
+        def build_here(rules: RulesText) -> Snapshot:
+            return build(rules, cluster=cluster, node=node)
+
+        last_good = os.fspath(last_good_path) if last_good_path is not None else None
+        startup = start_from(source, build_here, last_good)
+        client = cls(startup.snapshot, cluster=cluster, node=node, store=store, **options)
+        client._follower = Follower(
+            source,
+            build=build_here,
+            served=client._current_snapshot,
+            swap=client._swap,
+            interval=reload_interval,
             on_reload=on_reload,
             on_reload_error=on_reload_error,
-            last_good_path=last_good_path,
-            options=options,
+            last_good_path=last_good,
         )
+        client._follower.begin(startup)
+        return client
+
+    # -- what is served: one writer ----------------------------------------------------------------------
+
+    def _swap(self, snapshot: Snapshot | None = None) -> None:
+        """Serve ``snapshot`` (or the current one again under a changed kill view): the only writer of what
+        is served. A reference assignment, so an evaluation sees the old or the new, never a mix."""
+        with self._swap_lock:
+            if snapshot is not None:
+                prepare_tallies(self._tallies, snapshot.rules)  # counters exist before the rules go live
+                self._snapshot = snapshot
+            kills = self._kills
+            self._served = compose(self._snapshot, kills.state, kills, self._settled, self._own_clock)
+
+    def _current(self) -> Served:
+        return self._served
+
+    def _current_snapshot(self) -> Snapshot:
+        return self._snapshot
+
+    def _settled(self, rule_id: str, snapshot: Snapshot) -> Entry | None:
+        served = self._served
+        return served.settled.get(rule_id) if served.snapshot is snapshot else None
+
+    def _forked(self) -> None:
+        """In a forked child: a thread of the parent may have held the swap lock at the fork."""
+        self._swap_lock = threading.Lock()
+
+    def _tally(self, decision: Decision) -> None:
+        """Count a decision by reason for ``status()`` (rules of the running config only)."""
+        if decision.rule_id in self._snapshot.rules:
+            next(self._tallies[decision.rule_id][decision.reason])
 
     # -- what is running ---------------------------------------------------------------------------------
 
@@ -160,52 +245,21 @@ class Client:
         Never raises for a payment's data; a fault answers ``applies=False`` with ``Reason.ERROR``.
         """
         try:
+            served = self._served
             try:
-                rule = self._snapshot.rules[rule_id]  # a subscript costs half a mapping proxy's .get
+                rule = served.rules[rule_id]  # a subscript costs half a mapping proxy's .get
             except KeyError:
                 return Decision(
                     applies=False,
                     reason=Reason.UNKNOWN_RULE,
                     rule_id=str(rule_id),
-                    rule_version=self._snapshot.config.version,
+                    rule_version=served.version,
                 )
-            if self._kill_poll and time.monotonic() >= self._kills_due:
-                self._poll_kills()
-            if rule_id in self._killed:
-                decision = self._killed_decision(rule_id, rule.d_killed)
-            else:
-                decision = rule.evaluate(ctx)
+            decision = rule.evaluate(ctx)
             next(self._tallies[rule_id][decision.reason])  # decisions by reason, for status()
             return decision
         except Exception as exc:  # the payment path never raises: fail closed
             return _error(str(rule_id), exc)
-
-    def _judge(self, snapshot: Snapshot, rule_id: str, ctx: Context, now: float) -> Decision:
-        """``evaluate`` at time ``now`` (the client's clock) and without counting: the first half of a claim.
-
-        The claim passes the snapshot it read once, so that the rule it is judged by and the limits it is
-        reserved under come from the same config even when a reload swaps the snapshot meanwhile.
-        ``evaluate`` keeps its own copy of these few lines: one more call frame there costs about a tenth of
-        the whole evaluation. May raise; the claim turns that into ``Reason.ERROR``.
-        """
-        rule = snapshot.rules.get(rule_id)
-        if rule is None:
-            return Decision(
-                applies=False,
-                reason=Reason.UNKNOWN_RULE,
-                rule_id=str(rule_id),
-                rule_version=snapshot.config.version,
-            )
-        if self._kill_poll and time.monotonic() >= self._kills_due:
-            self._poll_kills()
-        if rule_id in self._killed:
-            return self._killed_decision(rule_id, rule.d_killed)
-        return rule.evaluate(ctx, now)
-
-    def _tally(self, decision: Decision) -> None:
-        """Count a decision by reason for ``status()`` (rules of the running config only)."""
-        if decision.rule_id in self._snapshot.rules:
-            next(self._tallies[decision.rule_id][decision.reason])
 
     def evaluate_all(self, ctx: Context) -> dict[str, Decision]:
         """Decisions of every rule that lists this payment's type (the others cannot apply).
@@ -213,25 +267,18 @@ class Client:
         The cost grows with the rules indexed under the payment type, not with all rules.
         """
         try:
-            candidates = self._snapshot.by_payment_type.get(ctx.payment_type, ())
-            if not candidates:
-                return {}
-            if self._kill_poll and time.monotonic() >= self._kills_due:
-                self._poll_kills()
-            killed = self._killed
+            tallies = self._tallies
             out: dict[str, Decision] = {}
-            for rule in candidates:
+            for rule in self._served.by_payment_type.get(ctx.payment_type, ()):
                 rid = rule.rule_id
                 try:
-                    out[rid] = decision = (
-                        self._killed_decision(rid, rule.d_killed) if rid in killed else rule.evaluate(ctx)
-                    )
-                    next(self._tallies[rid][decision.reason])
+                    out[rid] = decision = rule.evaluate(ctx)
+                    next(tallies[rid][decision.reason])
                 except Exception as exc:  # one bad rule must not hide the others
                     out[rid] = _error(rid, exc)
             return out
         except Exception as exc:  # the payment path never raises: fail closed
-            log.warning("evaluate_all failed closed: %r", exc)
+            log.warning("evaluate_all failed closed: %s", describe_error(exc))
             return {}
 
     def claim(self, rule_id: str, ctx: Context) -> Decision:
@@ -252,80 +299,30 @@ class Client:
     def kill(self, rule_id: str, *, reason: str) -> None:
         """Stop a rule everywhere: set its kill switch in the store (every client sharing it obeys)."""
         self._store.kill(rule_id, reason, self._clock())
-        self._refresh_kills(force=True)
+        self._kills.refresh(force=True)
 
     def revive(self, rule_id: str) -> bool:
         """Clear a rule's kill switch; True when one was set. The config's own ``state`` still applies."""
         was = self._store.revive(rule_id)
-        self._refresh_kills(force=True)
+        self._kills.refresh(force=True)
         return was
 
     def kill_switches(self) -> Mapping[str, KillSwitch]:
         """The kill switches this client currently obeys, as last read from the store."""
-        return self._kill_info
+        return self._kills.switches
 
-    def _killed_decision(self, rule_id: str, fallback: Decision) -> Decision:
-        info = self._kill_info.get(rule_id)
-        if info is None:
-            return fallback
-        return Decision(
-            applies=False,
-            reason=Reason.KILLED,
-            rule_id=rule_id,
-            rule_version=fallback.rule_version,
-            stage=fallback.stage,
-            detail=f"kill switch: {info.reason}",
-        )
-
-    def _poll_kills(self) -> None:
-        """The payment path's refresh while no watcher thread runs here; then it hands over to one."""
-        self._refresh_kills()
-        watch = self._kill_watch
-        if watch is not None and not self._closed:
-            watch.start()
-            self._kill_poll = not watch.running
-
-    def _watch_tick(self) -> None:
-        self._refresh_kills(force=True)
-
-    def _after_fork(self) -> None:
-        """In a forked child: no watcher thread, and the lock may have been held by one at the fork."""
-        self._kill_lock = threading.Lock()
-        self._kills_due = 0.0
-        self._kill_poll = True
-
-    def _refresh_kills(self, *, force: bool = False) -> None:
-        """Re-read the store's kill switches; on a store failure keep the last known set and retry later."""
-        if force:
-            self._kill_lock.acquire()
-        elif not self._kill_lock.acquire(blocking=False):
-            return  # another thread is refreshing; use the current view meanwhile
-        try:
-            if not force and time.monotonic() < self._kills_due:
-                return
-            try:
-                info = dict(self._store.kill_switches())
-            except Exception as exc:
-                self._kill_error = f"{type(exc).__name__}: {exc}"
-                log.warning("could not read kill switches from the store; keeping the last known: %s", exc)
-            else:
-                self._kill_info = info
-                self._killed = frozenset(info)
-                self._kill_error = ""
-            self._kills_due = time.monotonic() + self._kill_refresh
-        finally:
-            self._kill_lock.release()
+    @property
+    def kill_switches_stale(self) -> bool:
+        """True while the kill switches are older than ``kill_max_stale``: every rule fails closed."""
+        return self._kills.state.stale
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 
     def close(self) -> None:
         """Stop background work (the reloader thread, joined). The store is the caller's and stays open."""
-        self._closed = True
-        self._kill_poll = True
-        if self._kill_watch is not None:
-            self._kill_watch.stop()
-        if self._reloader is not None:
-            self._reloader.stop()
+        self._kills.close()
+        if self._follower is not None:
+            self._follower.stop()
 
     # -- reload and status -------------------------------------------------------------------------------
 
@@ -336,14 +333,28 @@ class Client:
         unchanged); False when it was refused or unreadable (see ``status().last_reload_error``) or when the
         client was not built with ``from_file``.
         """
-        if self._reloader is None:
+        if self._follower is None:
             return False
-        return self._reloader.check(force=True)
+        return self._follower.check(force=True)
 
     def status(self) -> Status:
         """Version and load time of the served config, reload errors, and per rule: state, stage, kill
         switch, decisions by reason since start, granted and shadow counts and amounts from the store."""
-        return client_status(self)
+        follower = self._follower
+        snapshot: Snapshot | None
+        if follower is None:
+            snapshot = self._snapshot
+            fields: dict[str, Any] = {"source": snapshot.config.source, "served_from": "config"}
+        else:
+            snapshot, fields = follower.view()
+        return running_status(
+            snapshot or self._snapshot,
+            store=self._store,
+            switches=self._kills.switches,
+            stale=self._kills.state.stale,
+            tallies=self._tallies,
+            reload_fields=fields,
+        )
 
     def __enter__(self) -> Client:
         return self

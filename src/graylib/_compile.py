@@ -1,4 +1,9 @@
-"""Config -> Snapshot: every rule compiled for one client identity, plus the indexes the hot path uses."""
+"""Config -> Snapshot: every rule compiled once for one client identity, its limit plan beside it.
+
+``compile_rule`` is the one place a ``CompiledRule`` is made (the client, smoke cases and the blast radius
+all evaluate through one), and each rule's ``LimitPlan`` (what a claim reserves) is built with it, so that
+nothing is prepared lazily on the payment path.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,21 @@ from types import MappingProxyType
 
 import attrs
 
-from ._config import Config
+from ._config import Config, Rule
 from ._evaluate import CompiledRule
+from ._limits import LimitPlan
 
-__all__ = ["Snapshot", "compile_config"]
+__all__ = ["Snapshot", "compile_config", "compile_rule", "digest_config", "digest_text"]
+
+
+def digest_text(text: str) -> str:
+    """The digest of rules text: what a reload compares to tell a new version from the served one."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def digest_config(config: Config) -> str:
+    """The digest of a config that has no text (built from a mapping or in Python): of its repr."""
+    return digest_text(repr(config))
 
 
 @attrs.frozen
@@ -34,17 +50,21 @@ class Snapshot:
         return self.config.version
 
 
+def compile_rule(rule: Rule, *, version: str, cluster: str = "", node: str = "") -> CompiledRule:
+    """One rule, ready to evaluate at ``cluster``/``node`` and to be claimed under its limits."""
+    return CompiledRule(rule, version=version, cluster=cluster, node=node, plan=LimitPlan(rule))
+
+
 def compile_config(config: Config, *, cluster: str = "", node: str = "", digest: str = "") -> Snapshot:
     """Compile every rule of ``config`` for the client at ``cluster``/``node``."""
-    rules = {r.id: CompiledRule(r, version=config.version, cluster=cluster, node=node) for r in config.rules}
+    version = config.version
+    rules = {r.id: compile_rule(r, version=version, cluster=cluster, node=node) for r in config.rules}
     index: dict[str, list[CompiledRule]] = {}
     for compiled in rules.values():
         if compiled.killed:
             continue
         for kind in sorted(compiled.payment_types):
             index.setdefault(kind, []).append(compiled)
-    if not digest:
-        digest = hashlib.sha256(repr(config).encode()).hexdigest()
     return Snapshot(
         config=config,
         rules=MappingProxyType(rules),
@@ -52,5 +72,5 @@ def compile_config(config: Config, *, cluster: str = "", node: str = "", digest:
         cluster=cluster,
         node=node,
         loaded_at=time.time(),
-        digest=digest,
+        digest=digest or digest_config(config),
     )

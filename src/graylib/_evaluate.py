@@ -16,16 +16,39 @@ heavier for the garbage collector, so evaluation is a plain method.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 import mmh3
 
 from ._bucketing import BUCKETS, threshold
 from ._config import Rule, Stage
+from ._errors import ConfigError
 from ._iprange import IPRanges
-from ._values import Context, Decision, Reason
+from ._values import MAX_FIELD_LENGTH, Context, Decision, Reason, field_problem
 
-__all__ = ["NOT_TARGETED", "CompiledRule"]
+if TYPE_CHECKING:
+    from ._limits import LimitPlan
+
+__all__ = ["NOT_TARGETED", "STEPS", "CompiledRule"]
+
+STEPS: Mapping[Reason, str] = {
+    Reason.UNKNOWN_RULE: "1. rule lookup: no such rule in this config",
+    Reason.KILLED: "1. kill: the rule's state is killed or its kill switch is set",
+    Reason.NOT_ACTIVE: "2. schedule: outside starts_at/ends_at",
+    Reason.DENYLISTED: "3. deny lists",
+    Reason.PAYMENT_TYPE: "4. eligibility: payment type not listed by the rule",
+    Reason.REGION: "4. eligibility: region not listed by the rule",
+    Reason.NOT_ELIGIBLE: "4. eligibility: amount or account",
+    Reason.APPLIES_ALLOWLISTED: "5. allow list: smoke-test account, past stage and bucket gates",
+    Reason.OUT_OF_STAGE: "6. stage: this cluster/node is not targeted by the current stage",
+    Reason.OUT_OF_ROLLOUT: "7. rollout: bucket at or above the stage's threshold at this node",
+    Reason.APPLIES_ROLLOUT: "7. rollout: bucket below the stage's threshold at this node",
+    Reason.LIMIT_REACHED: "9. limits: a limit refused the claim",
+    Reason.SHADOW: "10. shadow: would apply, but the rule is in shadow mode",
+    Reason.ERROR: "fail closed: the payment could not be judged",
+}
+"""The step of the evaluation order that gives each reason (``graylib explain`` shows it)."""
 
 NOT_TARGETED = -1
 """Stage threshold of a node the current stage does not target."""
@@ -37,7 +60,11 @@ _THRESHOLD_CACHE_SIZE = 4096
 _CACHED_NAME_MAX = 256
 """Longest cluster + node (characters) whose threshold is remembered: longer names are judged, not kept."""
 
-_hash: Callable[[str, int, bool], int] = mmh3.hash
+_hash: Callable[[str | bytes, int, bool], int] = mmh3.hash
+"""MurmurHash3 of a key's UTF-8 form. Given a ``str`` it encodes without checking, and a lone surrogate
+(no UTF-8 form) crashes the interpreter: so only ASCII text is hashed as text (the salt prefix is checked
+when the rule is compiled); any other account is encoded first, which raises for a surrogate. Its bytes hash
+to the same bucket as its text."""
 _time = time.time
 _APPLIES_ROLLOUT = Reason.APPLIES_ROLLOUT
 _APPLIES_ALLOWLISTED = Reason.APPLIES_ALLOWLISTED
@@ -84,6 +111,7 @@ class CompiledRule:
         "node",
         "num",
         "payment_types",
+        "plan",
         "prefix",
         "regions",
         "rule",
@@ -96,8 +124,10 @@ class CompiledRule:
         "version",
     )
 
-    def __init__(self, rule: Rule, *, version: str, cluster: str, node: str) -> None:
+    def __init__(self, rule: Rule, *, version: str, cluster: str, node: str, plan: LimitPlan) -> None:
         self.rule = rule
+        self.plan = plan
+        """The rule's limits, prepared for claims (built with the rule by ``_compile.compile_rule``)."""
         self.rule_id = rule.id
         self.version = version
         self.cluster = cluster
@@ -106,6 +136,11 @@ class CompiledRule:
         self.shadow = rule.state == "shadow"
         self.stage = rule.rollout.stage
         self.prefix = f"{rule.bucket_salt}:"
+        try:
+            self.prefix.encode()  # the hot path hashes it as text: it must have a UTF-8 form
+        except UnicodeEncodeError as exc:
+            msg = f"rule {rule.id!r}: salt is not valid Unicode text (a lone surrogate): it cannot be hashed"
+            raise ConfigError([msg]) from exc
         self.payment_types = rule.payment_types
         self.regions = rule.regions
         self.min_amount = max(rule.min_amount or 1, 1)
@@ -178,9 +213,16 @@ class CompiledRule:
             if refusal is not None:
                 return refusal
         account = ctx.account
-        if type(account) is not str or not account:
-            return self.d_no_account
-        bucket = _hash(self.prefix + account, 0, False) % BUCKETS
+        if type(account) is not str or not 0 < len(account) <= MAX_FIELD_LENGTH:
+            return self._account_refusal(account)
+        if account.isascii():  # the common case: text and its UTF-8 bytes hash alike (prefix checked)
+            bucket = _hash(self.prefix + account, 0, False) % BUCKETS
+        else:
+            try:
+                key = (self.prefix + account).encode()
+            except UnicodeEncodeError:  # a lone surrogate, as a JSON body's "\ud800" gives
+                return self._account_refusal(account)
+            bucket = _hash(key, 0, False) % BUCKETS
         # 5. allow list, else 6. stage and 7. bucket
         if account in self.allow:
             reason = _APPLIES_ALLOWLISTED
@@ -244,6 +286,15 @@ class CompiledRule:
             bucket=bucket,
         )
 
+    @property
+    def compiled(self) -> CompiledRule:
+        """Itself: a live rule is served as it is (see ``_runtime._served``)."""
+        return self
+
+    def judge(self, ctx: Context, now: float) -> tuple[Decision, Decision | None]:
+        """What a claim needs: the decision, and no kill switch overriding it (see ``_runtime._served``)."""
+        return self.evaluate(ctx, now), None
+
     def _amount_refusal(self, amount: object) -> Decision | None:
         """Step 4 for an amount outside the fast range check: the refusal, or None when it is eligible.
 
@@ -255,6 +306,13 @@ class CompiledRule:
         if self.rule.max_amount is None:
             return None
         return self.d_too_large
+
+    def _account_refusal(self, account: object) -> Decision:
+        """Step 4 for an account that cannot be bucketed: missing, too long, or not valid text."""
+        problem = field_problem("account", account)
+        if problem is None:
+            return self.d_no_account
+        return self._refusal(Reason.ERROR, problem)
 
     def _denied(self, ctx: Context) -> Decision | None:
         """Step 3: the refusal of a payment on one of the rule's deny lists, or None."""

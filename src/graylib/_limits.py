@@ -22,6 +22,7 @@ replay returns the first decision field for field.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final
 
 import attrs
@@ -30,10 +31,10 @@ import msgspec
 from ._config import Limit, Rule
 from ._config._model import LIMIT_SUBJECTS
 from ._iprange import limit_key
-from ._values import Context, Decision
+from ._values import MAX_FIELD_LENGTH, Context, Decision, field_problem
 from .stores import CounterSpec, ReserveRequest
 
-__all__ = ["LimitPlan", "decode_decision", "describe_limit", "encode_decision"]
+__all__ = ["LimitPlan", "LimitRefusal", "decode_decision", "describe_limit", "encode_decision"]
 
 _encode: Final = msgspec.json.Encoder().encode
 _decoder: Final = msgspec.json.Decoder(Decision)
@@ -58,8 +59,23 @@ if (
     _msg = f"graylib._limits passes ReserveRequest fields positionally as {_REQUEST_FIELDS}, got {_names}"
     raise ImportError(_msg)
 
+_FINGERPRINT_FIELDS = ("payment_id", "account", "payment_type", "merchant")
+"""The context fields every claim stores: its payment id, and the fingerprint (see the module docstring)."""
 _Subject = tuple[str, str, int, "int | None", "int | None"]
 """(kind, context field, window seconds, max count, max amount) of one ``per_X`` limit."""
+
+
+class LimitRefusal(str):
+    """The detail of a claim refused before the store call, which also says which kind of limit refused."""
+
+    __slots__ = ("limit",)
+
+    def __new__(cls, limit: str, detail: str) -> LimitRefusal:
+        refusal = super().__new__(cls, detail)
+        refusal.limit = limit
+        return refusal
+
+    limit: str
 
 
 def encode_decision(decision: Decision) -> str:
@@ -72,13 +88,16 @@ def decode_decision(payload: str) -> Decision:
     return _decoder.decode(payload)
 
 
-def describe_limit(limit: Limit) -> str:
-    """``"count 3, amount 100000, per 1d"``: a limit's caps and window, as the rules file says them."""
+def describe_limit(limit: Limit, *, amount: Callable[[int], str] = str) -> str:
+    """``"count 3, amount 100000, per 1d"``: a limit's caps and window, as the rules file says them.
+
+    ``amount`` writes the amount cap (a plan shows it as money, a refusal in the file's minor units).
+    """
     caps = []
     if limit.count is not None:
         caps.append(f"count {limit.count}")
     if limit.amount is not None:
-        caps.append(f"amount {limit.amount}")
+        caps.append(f"amount {amount(limit.amount)}")
     caps.append(f"per {limit.window_text}" if limit.window else "lifetime")
     return ", ".join(caps)
 
@@ -90,7 +109,16 @@ class LimitPlan:
     payment id, because the payment id is what makes a retry count once and a release give back exactly.
     """
 
-    __slots__ = ("alarm_amount", "alarm_window", "descriptions", "fixed", "guarded", "rule_id", "subjects")
+    __slots__ = (
+        "alarm_amount",
+        "alarm_window",
+        "descriptions",
+        "fixed",
+        "guarded",
+        "rule_id",
+        "stored_fields",
+        "subjects",
+    )
 
     def __init__(self, rule: Rule) -> None:
         self.rule_id: str = rule.id
@@ -113,9 +141,25 @@ class LimitPlan:
         self.alarm_amount: int | None = alarm.amount if alarm is not None else None
         self.alarm_window: int = alarm.window if alarm is not None else 0
         self.guarded: bool = bool(subjects or fixed or alarm is not None)
+        self.stored_fields: tuple[str, ...] = (*_FINGERPRINT_FIELDS, *(s[1] for s in subjects))
+        """The context fields a claim of this rule stores: the payment id, the fingerprint, the counters'."""
 
-    def request(self, ctx: Context, decision: Decision, now: float, *, shadow: bool) -> ReserveRequest | str:
-        """The reservation for this payment, or the text of a refusal when a limited field is missing.
+    def unusable(self, ctx: Context) -> str | None:
+        """The detail refusing a payment whose stored fields are too long or not valid text, or None."""
+        for name in self.stored_fields:
+            value = getattr(ctx, name)
+            # Short ASCII text is fine: only other values pay for the full check.
+            if type(value) is str and (len(value) > MAX_FIELD_LENGTH or not value.isascii()):
+                problem = field_problem(name, value)
+                if problem is not None:
+                    return problem
+        return None
+
+    def request(
+        self, ctx: Context, decision: Decision, now: float, *, shadow: bool
+    ) -> ReserveRequest | LimitRefusal:
+        """The reservation for this payment, or the refusal (its text, naming the limit kind) when a limited
+        field is missing.
 
         The caller has checked that ``ctx.payment_id`` is a non-empty string.
         """
@@ -125,13 +169,15 @@ class LimitPlan:
             for kind, field, window, max_count, max_amount in self.subjects:
                 value = getattr(ctx, field)
                 if type(value) is not str or not value:
-                    return f"{kind}: the payment has no {field}, so the limit cannot count it"
+                    return LimitRefusal(
+                        kind, f"{kind}: the payment has no {field}, so the limit cannot count it"
+                    )
                 if field == "ip":
                     key = limit_key(value)
                     if key is None:
                         shown = value[:64]
                         why = "is not an IP address, so the limit cannot count it"
-                        return f"{kind}: the payment's ip {shown!r} {why}"
+                        return LimitRefusal(kind, f"{kind}: the payment's ip {shown!r} {why}")
                     value = key
                 named.append(CounterSpec(f"{kind}:{value}", window, max_count, max_amount))
             counters = (*named, *counters)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["redact_url"]
+__all__ = ["describe_error", "describe_store", "redact_url"]
 
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^@/?#]*)@")
 _SECRET_QUERY = re.compile(r"(?i)(?P<key>[?&;](?:password|pass|pwd|secret|token|auth)=)[^&;#]*")
@@ -34,3 +34,21 @@ def redact_url(url: str) -> str:
     # cluster seeds after the first: ",user:secret@host:port"
     text = re.sub(r",(?P<user>[^,@/?#:]*):[^,@/?#]*@", lambda m: f",{m['user']}:{_MASK}@", text)
     return _SECRET_QUERY.sub(lambda m: f"{m['key']}{_MASK}", text)
+
+
+def describe_error(exc: BaseException) -> str:
+    """``"StoreError: ..."``: an exception as a detail, a status field or a log line may show it.
+
+    Every URL in the text is redacted (``redact_url``): a store's error may quote its URL.
+    """
+    return redact_url(f"{type(exc).__name__}: {exc}")
+
+
+def describe_store(store: object) -> str:
+    """``"RedisStore('redis://:***@host:6379/0')"``: a store as a log line may name it, without secrets."""
+    name = type(store).__name__
+    for attribute in ("url", "path", "_url", "_path"):
+        where = getattr(store, attribute, None)
+        if isinstance(where, str) and where:
+            return f"{name}({redact_url(where)!r})"
+    return name

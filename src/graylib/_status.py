@@ -1,72 +1,28 @@
 """What a client (or a store) can say about the rules it serves: ``Client.status()`` and ``graylib status``.
 
-Decisions by reason are counted on the payment path, so the counting has to cost next to nothing: each
-rule gets one ``itertools.count`` per ``Reason`` when its config is installed, and ``Client.evaluate`` does
-one ``next()`` on the right one (two dict lookups and a C call, atomic under the GIL, so threads never lose
-a count). Everything else here runs only when someone asks for a status.
+Everything here runs only when someone asks for a status; the per-rule decision counts it shows are kept
+on the payment path by ``_runtime._tallies``. The functions take what they show as arguments (a snapshot,
+the reload counters, the kill view's switches, a store, the tallies) and know no client.
 """
 
 from __future__ import annotations
 
-import itertools
 import time
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from ._config import Config
-from ._values import Reason
+from ._redact import describe_error
+from ._runtime._tallies import read_tallies
 from .stores import KillSwitch, RuleStats, Store
 
 if TYPE_CHECKING:
-    from ._client import Client
+    from ._compile import Snapshot
+    from ._runtime._tallies import Tallies
 
-__all__ = [
-    "RuleStatus",
-    "Status",
-    "Tallies",
-    "client_status",
-    "new_tallies",
-    "prepare_tallies",
-    "store_status",
-]
-
-Tallies = defaultdict[str, dict[Reason, "itertools.count[int]"]]
-"""Per rule id, one counter per reason: ``next(tallies[rule_id][decision.reason])`` counts a decision."""
-
-
-def _rule_counters() -> dict[Reason, itertools.count[int]]:
-    return {reason: itertools.count() for reason in Reason}
-
-
-def new_tallies(rule_ids: Iterable[str] = ()) -> Tallies:
-    """Counters for every rule id given; a rule id not prepared gets its counters on first use."""
-    tallies: Tallies = defaultdict(_rule_counters)
-    prepare_tallies(tallies, rule_ids)
-    return tallies
-
-
-def prepare_tallies(tallies: Tallies, rule_ids: Iterable[str]) -> None:
-    """Create the counters of new rule ids before a snapshot that has them goes live (counts never reset)."""
-    for rule_id in rule_ids:
-        if rule_id not in tallies:
-            tallies[rule_id] = _rule_counters()
-
-
-def _value(counter: itertools.count[int]) -> int:
-    # A count's repr is "count(N)": N is the next value, i.e. how many times next() was called.
-    return int(repr(counter)[6:-1])
-
-
-def read_tallies(tallies: Tallies, rule_id: str) -> dict[str, int]:
-    """Decisions by reason for one rule, reasons that never happened left out."""
-    counters = tallies.get(rule_id)
-    if counters is None:
-        return {}
-    counts = {reason.value: _value(c) for reason, c in counters.items()}
-    return {reason: n for reason, n in counts.items() if n}
+__all__ = ["RuleStatus", "Status", "running_status", "store_status"]
 
 
 @attrs.frozen
@@ -118,12 +74,16 @@ class Status:
     last_reload_error: str = ""
     last_reload_error_at: float | None = None
     kill_switch_error: str = ""
+    kill_switches_stale: bool = False
+    """The client could not read the kill switches for longer than its ``kill_max_stale``: every rule
+    answers ``Reason.ERROR`` until the store can be read again."""
     rules: tuple[RuleStatus, ...] = ()
 
     @property
     def healthy(self) -> bool:
-        """No reload error newer than the last successful load, and the source itself is what is served."""
-        if self.served_from == "last_good":
+        """No reload error newer than the last successful load, the source itself is what is served, and the
+        kill switches are fresh enough to serve by."""
+        if self.served_from == "last_good" or self.kill_switches_stale:
             return False
         if self.last_reload_error_at is None:
             return True
@@ -155,7 +115,7 @@ def _rules(
         try:
             stats = store.stats(rule.id)
         except Exception as exc:  # a status must still show the rest when the store is down
-            stats, stats_error = RuleStats(), f"{type(exc).__name__}: {exc}"
+            stats, stats_error = RuleStats(), describe_error(exc)
         out.append(
             RuleStatus(
                 rule_id=rule.id,
@@ -181,22 +141,25 @@ def _switches(store: Store, fallback: Mapping[str, KillSwitch]) -> tuple[Mapping
     try:
         return dict(store.kill_switches()), ""
     except Exception as exc:  # keep the client's last known view
-        return fallback, f"{type(exc).__name__}: {exc}"
+        return fallback, describe_error(exc)
 
 
-def client_status(client: Client) -> Status:
+def running_status(
+    snapshot: Snapshot,
+    *,
+    store: Store,
+    switches: Mapping[str, KillSwitch],
+    stale: bool,
+    tallies: Tallies,
+    reload_fields: Mapping[str, Any],
+) -> Status:
     """The status of a running client: its snapshot, reloads, kill switches, decisions and grants.
 
-    The snapshot and the reload counters are read together (``Reloader.view``), so they describe the same
-    moment; the store is asked afterwards, outside any lock.
+    ``switches`` is the client's own view, shown when the store cannot be read now; ``reload_fields`` are
+    the ``Status`` fields of its reloader (read together with ``snapshot``, so they describe one moment).
+    The store is asked here, outside any lock.
     """
-    reloader = client._reloader
-    if reloader is None:
-        snapshot = client.snapshot
-        reload_fields: dict[str, Any] = {"source": snapshot.config.source, "served_from": "config"}
-    else:
-        snapshot, reload_fields = reloader.view(client)
-    switches, switch_error = _switches(client.store, client.kill_switches())
+    current, switch_error = _switches(store, switches)
     return Status(
         version=snapshot.version,
         loaded_at=snapshot.loaded_at,
@@ -204,7 +167,8 @@ def client_status(client: Client) -> Status:
         node=snapshot.node,
         digest=snapshot.digest,
         kill_switch_error=switch_error,
-        rules=_rules(snapshot.config, client.store, switches, client._tallies),
+        kill_switches_stale=stale,
+        rules=_rules(snapshot.config, store, current, tallies),
         **reload_fields,
     )
 

@@ -15,7 +15,29 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["Context", "Decision", "Reason"]
+__all__ = [
+    "CONTEXT_FIELDS",
+    "MAX_FIELD_LENGTH",
+    "MAX_MONEY",
+    "TEXT_FIELDS",
+    "Context",
+    "Decision",
+    "Reason",
+    "field_problem",
+]
+
+MAX_MONEY = 2**53 - 1
+"""The largest amount (minor units) or count graylib handles: exact in every store, Redis's Lua numbers
+(doubles) included. A config may name nothing larger, and stores refuse to count past it."""
+
+MAX_FIELD_LENGTH = 256
+"""The longest text (in characters) a ``Context`` field may hold when it is hashed or stored.
+
+The account is hashed by every evaluation; a claim stores the account, payment id, payment type and
+merchant (the payment's fingerprint) and the fields its limits count by (ip, device, region). A longer value
+is refused (``Reason.ERROR``, the detail names the field) instead of being kept in a shared store, where
+a thousand claims with a 100 KB account would take hundreds of megabytes.
+"""
 
 
 class Reason(str, enum.Enum):
@@ -60,6 +82,12 @@ class Context(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     ``amount`` is in integer minor units (cents, fen). ``cluster`` and ``node`` override the client's own
     identity when given (a gateway deciding for another node). ``attributes`` carries anything else a
     caller wants recorded with the payment; evaluation does not read it.
+
+    Text fields that are hashed or stored (``account`` by every evaluation; ``payment_id``,
+    ``payment_type``, ``merchant`` and the fields a rule's limits count by, by a claim) must be valid
+    Unicode text of at most ``MAX_FIELD_LENGTH`` (256) characters. A longer value, or one that cannot be
+    encoded as UTF-8 (a lone surrogate such as ``json.loads('"\\ud800"')`` gives), is refused with
+    ``Reason.ERROR`` and a detail naming the field: nothing is hashed or stored.
     """
 
     account: str = ""
@@ -92,3 +120,35 @@ class Decision(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     stage: str = ""
     bucket: int = -1
     detail: str = ""
+    limit: str = ""
+    """For ``LIMIT_REACHED``: the kind of limit that refused the claim (``per_account``, ``per_ip``,
+    ``per_device``, ``per_merchant``, ``per_region`` or ``total``); empty otherwise."""
+
+
+CONTEXT_FIELDS: tuple[str, ...] = tuple(
+    f.name for f in msgspec.structs.fields(Context) if f.name != "attributes"
+)
+"""The ``Context`` fields a payment is described by (all but the free-form ``attributes``), in order."""
+TEXT_FIELDS: tuple[str, ...] = tuple(f.name for f in msgspec.structs.fields(Context) if f.type is str)
+"""The ``Context`` fields that hold text (every one but ``amount`` and ``attributes``)."""
+
+
+def field_problem(name: str, value: object) -> str | None:
+    """Why the text ``value`` of the field ``name`` cannot be hashed or stored, or None when it can.
+
+    A value that is not text is left to the caller (evaluation judges types itself). The detail never
+    repeats the value: it may be huge, or not printable as UTF-8.
+    """
+    if type(value) is not str:
+        return None
+    if len(value) > MAX_FIELD_LENGTH:
+        return f"{name}: longer than {MAX_FIELD_LENGTH} characters (got {len(value)}); not hashed or stored"
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError as exc:
+            return (
+                f"{name}: not valid Unicode text (a lone surrogate at position {exc.start}); "
+                "not hashed or stored"
+            )
+    return None

@@ -51,7 +51,7 @@ from openfeature.flag_evaluation import Reason as OFReason
 from openfeature.provider import AbstractProvider, Metadata
 
 from ._client import Client
-from ._values import Context, Decision, Reason
+from ._values import CONTEXT_FIELDS, TEXT_FIELDS, Context, Decision, Reason
 
 __all__ = ["REASONS", "GraylibProvider"]
 
@@ -80,8 +80,10 @@ _ERROR_CODES: Mapping[Reason, ErrorCode] = {
     Reason.ERROR: ErrorCode.GENERAL,
 }
 
-_TEXT_FIELDS = ("payment_type", "payment_id", "region", "ip", "device", "merchant", "cluster", "node")
-_FIELDS = frozenset((*_TEXT_FIELDS, "amount"))
+_TEXT_FIELDS = tuple(f for f in TEXT_FIELDS if f != "account")
+"""The text ``Context`` fields an attribute fills (the account is the targeting key): derived from
+``Context``, so a field added there is mapped here too."""
+_FIELDS = frozenset(f for f in CONTEXT_FIELDS if f != "account")
 
 
 class _InvalidContext(Exception):

@@ -15,12 +15,10 @@ from collections.abc import Iterable, Mapping
 from fractions import Fraction
 from typing import Any
 
+from .._values import MAX_MONEY
 from ._time import FORMS, parse_datetime
 
 __all__ = ["MAX_MONEY", "Problems", "describe"]
-
-MAX_MONEY = 2**53 - 1
-"""The largest amount (minor units) a config may name: exact in every store, Redis's Lua numbers included."""
 # Whole-value patterns are matched with ``fullmatch``: ``$`` also matches before a trailing newline.
 _IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _WINDOW = re.compile(r"([1-9][0-9]*)([smhd])")

@@ -7,13 +7,10 @@ both ways, so a key cannot be added to one without the other.
 
 from __future__ import annotations
 
-from .._values import Context
+from .._values import CONTEXT_FIELDS
 from ._model import LIMIT_SUBJECTS
 
 __all__ = ["CONTEXT_FIELDS", "KEYS", "REQUIRED"]
-
-CONTEXT_FIELDS: tuple[str, ...] = tuple(f for f in Context.__struct_fields__ if f != "attributes")
-"""The ``Context`` fields a config can name (smoke cases, payment samples): all but free-form attributes."""
 
 KEYS: dict[str, tuple[str, ...]] = {
     "config": ("version", "guardrails", "change", "traffic", "rules"),

@@ -23,9 +23,9 @@ from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from typing import Any
 
+from .._compile import compile_rule
 from .._config import CONTEXT_FIELDS, ClusterTraffic, Limit, Rule, Stage
 from .._config._stages import _OTHER, label
-from .._evaluate import CompiledRule
 from .._values import Context
 from ._model import BlastRadius
 
@@ -180,8 +180,8 @@ def _traffic_share(
 
 def _sample_share(old: Rule | None, new: Rule, sample: Sequence[Context]) -> tuple[int, int]:
     """(payments that newly get a discount, their discounts' sum) when each is evaluated by both versions."""
-    before = CompiledRule(old, version="old", cluster="", node="") if old is not None else None
-    after = CompiledRule(new, version="new", cluster="", node="")
+    before = compile_rule(old, version="old") if old is not None else None
+    after = compile_rule(new, version="new")
     count = amount = 0
     for ctx in sample:
         try:

@@ -22,7 +22,7 @@ from fractions import Fraction
 
 from .._config import LIMIT_SUBJECTS, Config, Discount, Limit, RateAlarm, Rule, Stage
 from .._config._stages import label, probe_points
-from .._limits import LimitPlan
+from .._limits import LimitPlan, describe_limit
 from .._money import money
 from ._model import Direction, FieldChange
 
@@ -45,15 +45,7 @@ def _fmt_discount(d: Discount) -> str:
 
 
 def _fmt_limit(limit: Limit | None) -> str:
-    if limit is None:
-        return _ABSENT
-    parts = []
-    if limit.count is not None:
-        parts.append(f"count {limit.count}")
-    if limit.amount is not None:
-        parts.append(f"amount {_fmt_money(limit.amount)}")
-    parts.append(f"per {limit.window_text}" if limit.window else "lifetime")
-    return ", ".join(parts)
+    return _ABSENT if limit is None else describe_limit(limit, amount=_fmt_money)
 
 
 def _fmt_alarm(alarm: RateAlarm | None) -> str:

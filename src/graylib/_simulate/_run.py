@@ -17,10 +17,10 @@ from collections.abc import Callable
 
 import attrs
 
-from .._claims import Alert
 from .._client import Client
 from .._config import Config, Rule
 from .._policy import plan_change
+from .._runtime._claims import Alert
 from .._values import Context, Decision, Reason
 from ..stores import Store
 from ._payments import PaymentStream
@@ -151,19 +151,7 @@ def promoted(config: Config, rule_id: str) -> Config | None:
 
 def _uncapped(rule: Rule) -> Callable[[int], int]:
     """The rule's discount on one payment with its cap taken away (the exposure baseline)."""
-    discount = rule.discount
-    if discount.amount is not None:
-        fixed = discount.amount
-        return lambda amount: min(fixed, amount)
-    assert discount.percent is not None
-    num, den = discount.percent.numerator, 100 * discount.percent.denominator
-    return lambda amount: amount * num // den
-
-
-def _limit_kind(detail: str) -> str:
-    """``per_account`` from ``"limit reached: per_account:u-1 is full (...)"`` or a missing-field refusal."""
-    text = detail.removeprefix("shadow: ").removeprefix("limit reached: ")
-    return text.split(" ", 1)[0].split(":", 1)[0] or "limit"
+    return attrs.evolve(rule.discount, max_off=None).of
 
 
 class _Run:
@@ -229,7 +217,7 @@ class _Run:
         key = reason.value
         row.refusals[key] = row.refusals.get(key, 0) + 1
         if reason is Reason.LIMIT_REACHED:
-            kind = _limit_kind(decision.detail)
+            kind = decision.limit or "limit"
             if kind not in self.limits_seen:
                 self.limits_seen.add(kind)
                 self.event("limit", f"{kind} limit reached for the first time ({decision.detail})")

@@ -8,33 +8,23 @@ from typing import Any
 from .._client import Client
 from .._config import Stage
 from .._errors import ConfigError
+from .._evaluate import STEPS
 from .._money import money
-from .._values import Context, Decision, Reason
+from .._values import CONTEXT_FIELDS, Context, Decision
 from ..stores import Store
 from ._output import did_you_mean, emit_json, error
 from ._store import STORE_URL_FORMS, with_store
 
 __all__ = ["STEPS", "identity_note", "register"]
 
-STEPS: dict[Reason, str] = {
-    Reason.UNKNOWN_RULE: "1. rule lookup: no such rule in this config",
-    Reason.KILLED: "1. kill: the rule's state is killed or its kill switch is set",
-    Reason.NOT_ACTIVE: "2. schedule: outside starts_at/ends_at",
-    Reason.DENYLISTED: "3. deny lists",
-    Reason.PAYMENT_TYPE: "4. eligibility: payment type not listed by the rule",
-    Reason.REGION: "4. eligibility: region not listed by the rule",
-    Reason.NOT_ELIGIBLE: "4. eligibility: amount or account",
-    Reason.APPLIES_ALLOWLISTED: "5. allow list: smoke-test account, past stage and bucket gates",
-    Reason.OUT_OF_STAGE: "6. stage: this cluster/node is not targeted by the current stage",
-    Reason.OUT_OF_ROLLOUT: "7. rollout: bucket at or above the stage's threshold at this node",
-    Reason.APPLIES_ROLLOUT: "7. rollout: bucket below the stage's threshold at this node",
-    Reason.LIMIT_REACHED: "9. limits: a limit refused the claim",
-    Reason.SHADOW: "10. shadow: would apply, but the rule is in shadow mode",
-    Reason.ERROR: "fail closed: the payment could not be judged",
-}
 
+_OPTIONAL_FIELDS = tuple(
+    f for f in CONTEXT_FIELDS if f not in ("account", "payment_type", "amount", "cluster", "node")
+)
+"""The ``Context`` fields ``explain`` takes as options (``--payment-id``, ``--region``, ...): every field but
+the required ones and the client identity, which ``--cluster``/``--node`` give."""
 
-_CONTEXT_FIELDS = {
+_FIELD_HELP = {
     "payment_id": "id (default: none)",
     "region": "region, e.g. CN-31 (default: none)",
     "ip": "client IP address (default: none)",
@@ -60,7 +50,8 @@ def register(sub: Any) -> None:
         help="the cluster of the node in question (without it, only a '*' stage target reaches the payment)",
     )
     parser.add_argument("--node", default="", help="this node's name within its cluster")
-    for field, what in _CONTEXT_FIELDS.items():
+    for field in _OPTIONAL_FIELDS:
+        what = _FIELD_HELP.get(field, f"{field.replace('_', ' ')} (default: none)")
         parser.add_argument(f"--{field.replace('_', '-')}", default="", help=f"the payment's {what}")
     parser.add_argument("--json", action="store_true", help="print the decision as JSON")
     parser.add_argument(
@@ -89,11 +80,7 @@ def _explain(args: argparse.Namespace, store: Store | None) -> int:
         account=args.account,
         payment_type=args.payment_type,
         amount=args.amount,
-        payment_id=args.payment_id,
-        region=args.region,
-        ip=args.ip,
-        device=args.device,
-        merchant=args.merchant,
+        **{field: getattr(args, field) for field in _OPTIONAL_FIELDS},
     )
     try:
         ids = [rule.id for rule in client.config.rules]

@@ -15,7 +15,7 @@ from typing import Any
 
 from .._config import Config
 from .._errors import ConfigError
-from .._load import load_config, load_config_bytes
+from .._load import build, load_config, text_of_bytes
 from .._money import money
 from .._policy import (
     BlastRadius,
@@ -77,7 +77,7 @@ def _load_signed(
         trust = None
     try:
         data = read_bounded(args.new)
-        new = load_config_bytes(data, source=args.new)
+        new = build(text_of_bytes(data, args.new)).config
     except ConfigError as exc:
         problems += [f"{args.new}: {p}" for p in exc.problems]
         return None, None

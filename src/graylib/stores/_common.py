@@ -7,6 +7,7 @@ per-call data live here. Backends import these instead of spelling the rules out
 from __future__ import annotations
 
 from graylib._errors import StoreError
+from graylib._values import MAX_MONEY
 from graylib.stores._protocol import ReleaseResult, ReserveRequest, ReserveResult, ReserveStatus
 
 __all__ = [
@@ -46,7 +47,7 @@ MISMATCH = ReserveResult(
 )
 
 
-MAX_AMOUNT = 2**53 - 1
+MAX_AMOUNT = MAX_MONEY
 """The largest amount, count or cap a reservation may carry.
 
 Redis runs its scripts in Lua 5.1, whose numbers are doubles: integers are exact only up to 2**53, and past

@@ -1,11 +1,11 @@
 """Claims and releases: a decision that applies becomes a grant only once the store has reserved its limits.
 
-``Client.claim`` and ``Client.release`` delegate here. A claim evaluates first (from the client's snapshot
-and kill-switch view, no store round trip); a payment the rule does not apply to is answered at once and
-counts nothing. A payment it applies to, or would apply to in shadow mode, costs exactly one store call:
-``Store.reserve`` checks the kill switch, the idempotency record, every limit and the rate alarm, and then
-counts all or nothing. Every answer of the store becomes a ``Decision``; every fault becomes
-``Reason.ERROR`` (fail closed). Nothing on this path raises.
+``Client.claim`` and ``Client.release`` delegate here. A claim evaluates first (from what the client
+serves: its snapshot with the kill switches folded in, no store round trip); a payment the rule does not
+apply to is answered at once and counts nothing. A payment it applies to, or would apply to in shadow
+mode, costs exactly one store call: ``Store.reserve`` checks the kill switch, the idempotency record,
+every limit and the rate alarm, and then counts all or nothing. Every answer of the store becomes a
+``Decision``; every fault becomes ``Reason.ERROR`` (fail closed). Nothing on this path raises.
 
 How the store's answers map to decisions:
 
@@ -23,18 +23,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import attrs
 import msgspec
 
-from ._compile import Snapshot
-from ._limits import LimitPlan, decode_decision
-from ._values import Context, Decision, Reason
-from .stores import ReserveRequest, ReserveStatus
-
-if TYPE_CHECKING:
-    from ._client import Client
+from .._limits import decode_decision
+from .._redact import describe_error, describe_store, redact_url
+from .._values import Context, Decision, Reason, field_problem
+from ..stores import ReserveRequest, ReserveStatus, Store
+from ._kills import KillView
+from ._served import Served
+from ._throttle import LogThrottle
 
 __all__ = ["Alert", "AlertHook", "Claims", "ReleaseOutcome"]
 
@@ -89,7 +88,7 @@ class ReleaseOutcome:
     detail: str = ""
 
 
-def _refuse(decision: Decision, reason: Reason, detail: str) -> Decision:
+def _refuse(decision: Decision, reason: Reason, detail: str, limit: str = "") -> Decision:
     return Decision(
         applies=False,
         reason=reason,
@@ -98,43 +97,46 @@ def _refuse(decision: Decision, reason: Reason, detail: str) -> Decision:
         stage=decision.stage,
         bucket=decision.bucket,
         detail=detail[:_DETAIL_MAX],
+        limit=limit,
     )
 
 
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
+_describe = describe_error
 
 
 class Claims:
-    """The claim and release logic of one ``Client``: limit plans per snapshot, the alert hook, the clock."""
+    """The claim and release logic of one client: the store, what is served, the kill view, the clock.
 
-    __slots__ = ("_client", "_clock", "_on_alert", "_plans")
+    ``served`` returns what the client serves now (read once per claim, so that the rule a payment is judged
+    by and the limits it is reserved under come from one config even when a reload swaps it meanwhile);
+    ``tally`` counts a claim's final answer for ``status()``.
+    """
 
-    def __init__(self, client: Client, *, on_alert: AlertHook | None, clock: Callable[[], float]) -> None:
+    __slots__ = ("_clock", "_kills", "_on_alert", "_served", "_store", "_tally", "_warnings")
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        served: Callable[[], Served],
+        kills: KillView,
+        tally: Callable[[Decision], object],
+        on_alert: AlertHook | None,
+        clock: Callable[[], float],
+    ) -> None:
         if on_alert is not None and not callable(on_alert):
             msg = f"Client(on_alert=...) must be callable (got {on_alert!r})"
             raise TypeError(msg)
         if not callable(clock):
             msg = f"Client(clock=...) must be callable (got {clock!r})"
             raise TypeError(msg)
-        self._client = client
+        self._store = store
+        self._served = served
+        self._kills = kills
+        self._tally = tally
         self._on_alert = on_alert
         self._clock = clock
-        self._plans: tuple[Snapshot | None, dict[str, LimitPlan]] = (None, {})
-
-    def plan(self, snapshot: Snapshot, rule_id: str) -> LimitPlan | None:
-        """The limit plan of a rule under ``snapshot``; built on first use, dropped with the snapshot."""
-        owner, plans = self._plans
-        if owner is not snapshot:
-            plans = {}
-            self._plans = (snapshot, plans)
-        plan = plans.get(rule_id)
-        if plan is None:
-            compiled = snapshot.rules.get(rule_id)
-            if compiled is None:
-                return None
-            plan = plans[rule_id] = LimitPlan(compiled.rule)
-        return plan
+        self._warnings = LogThrottle(log)
 
     def claim(self, rule_id: str, ctx: Context) -> Decision:
         """Evaluate, then reserve the rule's limits for this payment in one store call. Never raises.
@@ -143,52 +145,54 @@ class Claims:
         """
         decision = self._claim(rule_id, ctx)
         try:
-            self._client._tally(decision)
+            self._tally(decision)
         except Exception as exc:  # counting must never cost a payment its answer
             log.warning("could not count a claim's decision: %r", exc)
         return decision
 
     def _claim(self, rule_id: str, ctx: Context) -> Decision:
-        client = self._client
         try:
-            snapshot = client.snapshot
+            served = self._served()
+            entry = served.rules.get(rule_id)
+            if entry is None:
+                return Decision(
+                    applies=False,
+                    reason=Reason.UNKNOWN_RULE,
+                    rule_id=str(rule_id),
+                    rule_version=served.version,
+                )
             now = self._clock()
-            decision = client._judge(snapshot, rule_id, ctx, now)
-            killed: Decision | None = None
+            decision, killed = entry.judge(ctx, now)
+            if killed is not None and not (ctx.payment_id and decision.applies):
+                # Killed by its switch. A payment it would have granted may be a retry of one reserved
+                # while the rule was live, which still gets its first answer: only that asks the store.
+                return killed
             if not decision.applies and decision.reason is not _SHADOW:
-                if (
-                    decision.reason is not Reason.KILLED
-                    or rule_id not in client._killed
-                    or not ctx.payment_id
-                ):
-                    return decision
-                # Killed by its switch: a retry of a payment reserved while the rule was live still gets
-                # its first answer, so the store is asked (it answers a replay before the kill switch).
-                # Payments the rule would not have granted anyway are refused here, as before.
-                killed, decision = decision, snapshot.rules[rule_id].evaluate(ctx, now)
-                if not decision.applies:
-                    return killed
-            plan = self.plan(snapshot, rule_id)
-            if plan is None:  # cannot happen: the rule was judged under this snapshot
-                return _refuse(decision, Reason.ERROR, f"no limit plan for rule {rule_id!r}")
+                return decision
+            plan = entry.compiled.plan
             payment_id = ctx.payment_id
             if type(payment_id) is not str or not payment_id:
                 if plan.guarded:
                     detail = "claim needs a payment_id: the rule has limits, counted once per payment id"
                     return _refuse(decision, Reason.ERROR, detail)
                 return decision  # nothing to count and no payment id to remember it by
+            unusable = plan.unusable(ctx)
+            if unusable is not None:  # too long or not text: never hashed into a key or stored
+                return _refuse(decision, Reason.ERROR, unusable)
             shadow = decision.reason is _SHADOW
             request = plan.request(ctx, decision, now, shadow=shadow)
-            if isinstance(request, str):
-                return _refuse(decision, Reason.LIMIT_REACHED, request)
+            if isinstance(request, str):  # a LimitRefusal: a limited field the payment lacks
+                return _refuse(decision, Reason.LIMIT_REACHED, request, request.limit)
         except Exception as exc:  # the payment path never raises: fail closed
             return Decision(
                 applies=False, reason=Reason.ERROR, rule_id=str(rule_id), detail=_describe(exc)[:_DETAIL_MAX]
             )
         try:
-            result = client.store.reserve(request)
+            result = self._store.reserve(request)
         except Exception as exc:  # StoreError, or anything a custom store lets through
-            return _refuse(decision, Reason.ERROR, f"store unavailable: {_describe(exc)}")
+            detail = f"store unavailable: {_describe(exc)}"
+            self._store_fault("claim", rule_id, detail, ctx.account, ctx.payment_id)
+            return _refuse(decision, Reason.ERROR, detail)
         try:
             status = result.status
             if status is _GRANTED:
@@ -197,7 +201,10 @@ class Claims:
                 return decode_decision(result.payload)
             if status is _LIMIT_REACHED:
                 detail = plan.full(result.limit)
-                return _refuse(decision, Reason.LIMIT_REACHED, f"shadow: {detail}" if shadow else detail)
+                kind = result.limit.partition(":")[0]
+                return _refuse(
+                    decision, Reason.LIMIT_REACHED, f"shadow: {detail}" if shadow else detail, kind
+                )
             if status is _MISMATCH:
                 detail = (
                     "payment id reused with a different account, amount, payment type or merchant: "
@@ -205,22 +212,25 @@ class Claims:
                 )
                 return _refuse(decision, Reason.ERROR, detail)
             if status is _ALARM_TRIPPED:
-                self._alert(request, result.detail)
-                client._refresh_kills(force=True)
-                return _refuse(decision, Reason.KILLED, f"kill switch: {result.detail}")
+                reason = redact_url(str(result.detail))
+                self._alert(request, reason)
+                self._kills.refresh(force=True)
+                return _refuse(decision, Reason.KILLED, f"kill switch: {reason}")
             if status is _KILLED:
                 if killed is not None:  # this client already knew: no new payment while the switch is set
                     return killed
-                client._refresh_kills(force=True)  # set after this client last looked; look again now
-                info = client.kill_switches().get(rule_id)
-                detail = f"kill switch: {info.reason if info else result.detail}"
+                self._kills.refresh(force=True)  # set after this client last looked; look again now
+                info = self._kills.switches.get(rule_id)
+                detail = redact_url(f"kill switch: {info.reason if info else result.detail}")
                 return _refuse(decision, Reason.KILLED, detail)
             # A custom store answered something the protocol does not define: fail closed, say what.
-            return _refuse(decision, Reason.ERROR, f"unexpected answer from the store: {status!r}")
+            detail = redact_url(f"unexpected answer from the store: {status!r}")
         except msgspec.DecodeError as exc:
-            return _refuse(decision, Reason.ERROR, f"replayed claim: stored decision unreadable: {exc}")
+            detail = f"replayed claim: stored decision unreadable: {_describe(exc)}"
         except Exception as exc:
-            return _refuse(decision, Reason.ERROR, _describe(exc))
+            detail = _describe(exc)
+        self._store_fault("claim", rule_id, detail, ctx.account, ctx.payment_id)
+        return _refuse(decision, Reason.ERROR, detail)
 
     def release(self, rule_id: str, payment_id: str) -> ReleaseOutcome:
         """Give back what the payment reserved, once. Never raises for a store fault."""
@@ -231,20 +241,44 @@ class Claims:
             return ReleaseOutcome(
                 rule_id, payment_id, released=False, detail="no payment id: nothing to release"
             )
+        unusable = field_problem("rule_id", rule_id) or field_problem("payment_id", payment_id)
+        if unusable is not None:  # a claim never stored such a value, so there is nothing to give back
+            return ReleaseOutcome(rule_id, payment_id, released=False, detail=unusable)
         try:
-            result = self._client.store.release(rule_id, payment_id, self._clock())
+            result = self._store.release(rule_id, payment_id, self._clock())
         except Exception as exc:
             detail = f"store unavailable: {_describe(exc)}"[:_DETAIL_MAX]
-            log.warning("release of %r / %r failed: %s", rule_id, payment_id, detail)
+            self._store_fault("release", rule_id, detail, "", payment_id)
             return ReleaseOutcome(rule_id, payment_id, released=False, failed=True, detail=detail)
         try:
-            return ReleaseOutcome(
-                rule_id, payment_id, bool(result.released), int(result.amount), detail=str(result.detail)
-            )
+            released, amount = bool(result.released), int(result.amount)
+            detail = redact_url(str(result.detail))[:_DETAIL_MAX]
         except Exception:  # a custom store answered something the protocol does not define
-            detail = f"unexpected answer from the store: {result!r}"[:_DETAIL_MAX]
-            log.warning("release of %r / %r failed: %s", rule_id, payment_id, detail)
+            detail = redact_url(f"unexpected answer from the store: {result!r}")[:_DETAIL_MAX]
+            self._store_fault("release", rule_id, detail, "", payment_id)
             return ReleaseOutcome(rule_id, payment_id, released=False, failed=True, detail=detail)
+        return ReleaseOutcome(rule_id, payment_id, released, amount, detail=detail)
+
+    def _store_fault(self, what: str, rule_id: str, detail: str, account: object, payment_id: object) -> None:
+        """Warn (at most once per rule and interval) that a claim or release failed on the store.
+
+        The line names the rule and the store, never the payment: the account and the payment id are
+        blanked out of the store's message too (a custom store might quote them).
+        """
+        try:
+            for secret in (account, payment_id):
+                if isinstance(secret, str) and secret:
+                    detail = detail.replace(secret, "<redacted>")
+            self._warnings.warning(
+                (what, rule_id),
+                "%s for rule %r failed closed on the store %s: %s",
+                what,
+                rule_id,
+                describe_store(self._store),
+                detail,
+            )
+        except Exception:  # logging must never cost a payment its answer
+            return
 
     def _alert(self, request: ReserveRequest, reason: str) -> None:
         """Log the tripped alarm and call the hook; a failing hook is logged and otherwise ignored."""

@@ -1,0 +1,77 @@
+"""Where a follower's versions come from: ``Source`` (what is the current version, and its text).
+
+``look()`` answers with a ``Sighting``: a key naming the current version, and its rules text or the reason
+it cannot be read. The key is compared with the served snapshot's digest, so a source whose version is its
+text (a file) keys versions by ``digest_text``; a source with revisions of its own (a store's published
+revision) would fetch the text only when the revision differs from the served one.
+
+``FileSource`` is the one implementation today: a rules file, hashed by content so that an edit that
+keeps the size and the modification time is still seen.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Protocol
+
+import attrs
+
+from .._compile import digest_text
+from .._config import format_of
+from .._errors import ConfigError
+from .._load import RulesText, read_text
+
+__all__ = ["FileSource", "Sighting", "Source"]
+
+
+@attrs.frozen
+class Sighting:
+    """One look at a source: the version's key, and its rules or why they cannot be read.
+
+    The key of an unreadable source is its error's text, so that an unchanged failure is recognised too.
+    """
+
+    key: str
+    rules: RulesText | None = None
+    error: ConfigError | None = None
+
+
+class Source(Protocol):
+    """Where versions of the rules come from."""
+
+    @property
+    def name(self) -> str:
+        """Where the rules come from, for messages and ``status().source``."""
+        ...
+
+    def look(self) -> Sighting:
+        """The current version: its key, and its text or why it cannot be read. Never raises."""
+        ...
+
+    def read_copy(self, path: str) -> RulesText:
+        """A kept copy of a version of this source (the last good copy) in this source's format."""
+        ...
+
+
+class FileSource:
+    """A rules file (TOML, JSON or YAML by its extension)."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+
+    @property
+    def name(self) -> str:
+        return self.path
+
+    def look(self) -> Sighting:
+        try:
+            rules = read_text(self.path)
+        except ConfigError as exc:
+            return Sighting(f"unreadable:{exc}", error=exc)
+        return Sighting(digest_text(rules.text), rules)
+
+    def read_copy(self, path: str) -> RulesText:
+        """The copy's text, read in this file's format (the copy's own name may have no extension)."""
+        return read_text(path, fmt=format_of(self.path))

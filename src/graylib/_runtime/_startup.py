@@ -1,0 +1,93 @@
+"""What a client serves at start-up (its rules source, or the last good copy of it), and the change check.
+
+``start_from`` reads the source and the last good copy kept at ``last_good_path`` (if any), builds both,
+and decides which to serve; ``Follower.begin`` then records and reports how the start went. ``changed`` is
+the change policy both apply: a new version replaces a running one only when ``plan_change`` allows it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+
+import attrs
+
+from .._compile import Snapshot
+from .._errors import ConfigError, PolicyError
+from .._load import RulesText
+from .._policy import plan_change
+from ._source import Source
+
+__all__ = ["Startup", "changed", "start_from"]
+
+log = logging.getLogger("graylib")
+
+Build = Callable[[RulesText], Snapshot]
+
+
+def changed(running: Snapshot, snapshot: Snapshot, what: str, *, suffix: str = "") -> Snapshot:
+    """``snapshot`` when the change policy lets it replace ``running``; else ``PolicyError`` (each violation
+    followed by ``suffix``). The policy's warnings are logged as about ``what``."""
+    plan = plan_change(running.config, snapshot.config)
+    if not plan.allowed:
+        raise PolicyError(f"{v}{suffix}" for v in plan.violations)
+    for warning in plan.warnings:
+        log.warning("graylib %s: %s", what, warning)
+    return snapshot
+
+
+@attrs.frozen
+class Startup:
+    """What to serve at start-up, and why it is not simply the source (see ``start_from``)."""
+
+    snapshot: Snapshot
+    source_key: str
+    source_text: str | None = None
+    """The source's text when the source is served (kept as the new last good copy)."""
+    refused: Exception | None = None
+    """Why the last good copy is served instead of the source."""
+    unchecked: ConfigError | None = None
+    """Why the source is served without a change check (the last good copy is unusable)."""
+
+
+def start_from(source: Source, build: Build, last_good_path: str | None) -> Startup:
+    """The snapshot to serve at start-up, checked against the last good copy at ``last_good_path``.
+
+    With a valid last good copy the source must pass the change policy against it, exactly as a reload
+    would: a restart must not skip rollout steps that a running process would have refused. When the
+    source is broken or refused, the last good copy is served and the reason is given. When the copy
+    exists but cannot be served (unreadable, invalid, or its smoke cases fail here), there is nothing to
+    check against: a valid source is served and the unchecked start is reported. A broken source with no
+    usable copy raises the source's ``ConfigError``.
+    """
+    good = _last_good(source, build, last_good_path)
+    sighting = source.look()
+    try:
+        if sighting.error is not None:
+            raise sighting.error
+        assert sighting.rules is not None
+        snapshot = build(sighting.rules)
+    except ConfigError as exc:
+        if not isinstance(good, Snapshot):
+            raise
+        return Startup(good, sighting.key, refused=exc)
+    if isinstance(good, Snapshot):
+        try:
+            suffix = f" (start-up config checked against the last good copy {last_good_path})"
+            changed(good, snapshot, f"start from {source.name}", suffix=suffix)
+        except PolicyError as exc:
+            return Startup(good, sighting.key, refused=exc)
+    unchecked = good if isinstance(good, ConfigError) else None
+    return Startup(snapshot, sighting.key, source_text=sighting.rules.text, unchecked=unchecked)
+
+
+def _last_good(source: Source, build: Build, path: str | None) -> Snapshot | ConfigError | None:
+    """The last good copy built; its error when it exists but cannot be served; None when there is none."""
+    if path is None or not os.path.exists(path):
+        return None
+    try:
+        text = source.read_copy(path)
+        return build(attrs.evolve(text, name=f"{path} (last good copy of {source.name})"))
+    except ConfigError as exc:
+        return exc
