@@ -17,7 +17,7 @@ import attrs
 from .._config import Config
 from .._trust import SignatureCheck, Trust, check_signatures, counted
 
-__all__ = ["SignedApprovals", "signed_approvals"]
+__all__ = ["SignedApprovals", "missing_signatures", "signed_approvals"]
 
 
 @attrs.frozen
@@ -40,6 +40,13 @@ class SignedApprovals:
     def not_counted(self) -> tuple[SignatureCheck, ...]:
         return tuple(c for c in self.checks if not c.counts)
 
+    def refusals(self) -> str:
+        """``; not counted: line 2 li.wei (author), ...`` for messages; empty when every signature counts."""
+        refused = ", ".join(
+            f"line {c.line}{' ' + c.approver if c.approver else ''} ({c.reason})" for c in self.not_counted
+        )
+        return f"; not counted: {refused}" if refused else ""
+
     def trust_dict(self) -> dict[str, Any]:
         """The trust file the signatures were checked against, as ``graylib plan --json`` shows it."""
         return {"version": self.trust_version, "threshold": self.threshold}
@@ -60,3 +67,16 @@ def signed_approvals(
     """
     checks = check_signatures(data, signatures, trust, version=new.version, author=new.change.author, now=now)
     return SignedApprovals(trust_version=trust.version, threshold=trust.threshold, checks=checks)
+
+
+def missing_signatures(approvals: SignedApprovals) -> str | None:
+    """Why a config with nothing approved to compare it against cannot be served: fewer valid signatures than
+    the threshold (None when it has enough). A client that starts with no last good copy checks this, since
+    it cannot tell what the config widens."""
+    if len(approvals.approvers) >= approvals.threshold:
+        return None
+    counted = ", ".join(approvals.approvers) or "none"
+    return (
+        f"needs {approvals.threshold} valid signatures from approvers of trust file version "
+        f"{approvals.trust_version}; {len(approvals.approvers)} count ({counted}){approvals.refusals()}"
+    )

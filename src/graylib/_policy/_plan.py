@@ -267,15 +267,10 @@ def _missing_approvals(plan: Plan) -> Violation:
             f"approvers other than the author {author!r}; [change].approved_by has {found}"
         )
     else:
-        refused = ", ".join(
-            f"line {c.line}{' ' + c.approver if c.approver else ''} ({c.reason})"
-            for c in plan.approvals.not_counted
-        )
         message = (
             f"this change widens exposure ({', '.join(widening)}) and needs {plan.required_approvals} valid "
             f"signatures from approvers of trust file version {plan.approvals.trust_version} other than the "
-            f"author {author!r}; {found} count"
-            + (f"; not counted: {refused}" if refused else "")
+            f"author {author!r}; {found} count{plan.approvals.refusals()}"
             + ("; [change].approved_by names are not signatures" if plan.claimed_approvers else "")
         )
     return Violation(ViolationKind.MISSING_APPROVALS, "", message)

@@ -12,7 +12,7 @@ Counting approvals against a change (which changes need them, how many) is the p
 """
 
 from ._approve import already_signed, append_signature, approve
-from ._ed25519 import SigningUnavailable, generate
+from ._ed25519 import SigningUnavailable, generate, require_signing
 from ._keys import PrivateKey, decode_key, encode_key, key_id, read_private_key, write_private_key
 from ._rotation import TrustChange, check_trust_change
 from ._sigfile import (
@@ -53,6 +53,7 @@ __all__ = [
     "read_bounded",
     "read_private_key",
     "read_signature_file",
+    "require_signing",
     "signature_path",
     "signatures_beside",
     "write_private_key",

@@ -21,6 +21,7 @@ __all__ = [
     "SigningUnavailable",
     "generate",
     "public_of",
+    "require_signing",
     "sign",
     "verify",
 ]
@@ -43,6 +44,11 @@ def _ed25519() -> ModuleType:
         msg = f"ed25519 signatures need the 'cryptography' package: {EXTRA}"
         raise SigningUnavailable(msg) from exc
     return ed25519
+
+
+def require_signing() -> None:
+    """``SigningUnavailable`` (naming the extra) now, rather than at the first signature to check."""
+    _ed25519()
 
 
 def _serialization() -> ModuleType:
