@@ -271,3 +271,17 @@ def test_the_trust_file_shown_in_the_docs_is_valid() -> None:
     block = page.split("```toml\n", 1)[1].split("```", 1)[0]
     trust = parse_trust(block.encode(), source="docs/approvals.md")
     assert (trust.version, trust.threshold, len(trust.approvers)) == (1, 2, 3)
+
+
+def test_importing_graylib_does_not_import_cryptography(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, "-c", "import sys, graylib, graylib.cli; print('cryptography' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "False"

@@ -172,3 +172,20 @@ def test_a_bad_trust_argument_is_refused_at_once(team: Team) -> None:
         Client.from_file(rules, trust=team.trust)
     with pytest.raises(TypeError, match="must be a trust file's path, not int"):
         Client.from_file(rules, trust=3)  # type: ignore[arg-type]
+
+
+def test_a_client_with_a_trust_file_but_no_cryptography_says_which_extra(team: Team) -> None:
+    from .test_cli_trust import run_without_cryptography
+
+    rules = team.dir / "rules.toml"
+    shutil.copy(WIDENING / "old.toml", rules)
+    code = (
+        "import graylib\n"
+        "try:\n"
+        f"    graylib.Client.from_file({str(rules)!r}, trust={str(team.trust)!r})\n"
+        "except graylib.GraylibError as exc:\n"
+        "    print(type(exc).__name__, exc)\n"
+    )
+    run = run_without_cryptography(code, team.dir)
+    assert run.returncode == 0, run.stderr
+    assert "SigningUnavailable" in run.stdout and "pip install 'graylib[sign]'" in run.stdout
