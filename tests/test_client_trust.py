@@ -158,7 +158,7 @@ def test_a_start_with_nothing_to_compare_with_needs_the_threshold(team: Team) ->
     rules = team.dir / "rules.toml"
     shutil.copy(WIDENING / "old.toml", rules)
     team.approve(rules, "zhang.min")
-    with pytest.raises(PolicyError, match=r"needs 2 valid signatures .* 1 count \(zhang.min\)"):
+    with pytest.raises(PolicyError, match=r"needs 2 valid signatures .* 1 count \(zhang.min\).*: none\)"):
         Client.from_file(rules, trust=team.trust)
     team.approve(rules, "wang.fang")
     Client.from_file(rules, trust=team.trust).close()
@@ -189,3 +189,43 @@ def test_a_client_with_a_trust_file_but_no_cryptography_says_which_extra(team: T
     run = run_without_cryptography(code, team.dir)
     assert run.returncode == 0, run.stderr
     assert "SigningUnavailable" in run.stdout and "pip install 'graylib[sign]'" in run.stdout
+
+
+def test_a_widened_file_written_as_the_last_good_copy_too_does_not_start(team: Team) -> None:
+    """Someone with write access to the machine puts the widened file in both places and restarts the
+    service: the last good copy is not its approved copy nor a narrowing of it, so it vouches for nothing."""
+    client, rules, new = running(team)
+    client.close()
+    last_good = team.dir / "last-good.toml"
+    assert (team.dir / "last-good.toml.approved").read_bytes() == rules.read_bytes()
+    ship(rules, new)
+    last_good.write_bytes(new.read_bytes())
+    with pytest.raises(PolicyError) as info:
+        Client.from_file(rules, trust=team.trust, last_good_path=last_good)
+    message = str(info.value)
+    assert "needs 2 valid signatures" in message
+    assert "is neither its approved copy nor a change of it that needs no signature" in message
+
+
+def test_a_forged_approved_copy_vouches_for_nothing(team: Team) -> None:
+    client, rules, new = running(team)
+    client.close()
+    last_good = team.dir / "last-good.toml"
+    ship(rules, new)
+    for path in (last_good, team.dir / "last-good.toml.approved"):
+        path.write_bytes(new.read_bytes())
+    with pytest.raises(PolicyError, match=r"its approved copy .* does not verify"):
+        Client.from_file(rules, trust=team.trust, last_good_path=last_good)
+
+
+def test_the_approved_copy_follows_each_signed_reload(team: Team) -> None:
+    client, rules, new = running(team)
+    try:
+        ship(rules, new)
+        team.approve(rules, "zhang.min", "wang.fang")
+        assert client.reload_now() is True
+        assert (team.dir / "last-good.toml.approved").read_bytes() == new.read_bytes()
+        sig = (team.dir / "last-good.toml.approved.sig").read_bytes()
+        assert sig == (team.dir / "rules.toml.sig").read_bytes()
+    finally:
+        client.close()

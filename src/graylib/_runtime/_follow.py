@@ -31,7 +31,9 @@ from typing import Any
 from .._compile import Snapshot
 from .._errors import ConfigError
 from .._load import RulesText, collector_paused
+from .._policy import missing_signatures
 from .._trust import Trust
+from ._anchor import save_anchor
 from ._source import Sighting, Source
 from ._startup import Startup, approvals_for, changed
 
@@ -154,6 +156,8 @@ class Follower:
                 call_hook("on_reload_error", self.on_reload_error, startup.unchecked)
             if startup.source_text is not None:
                 self.save_last_good(startup.source_text)
+            if startup.approved is not None:
+                save_anchor(self.last_good_path, startup.approved.data or b"", startup.approved.signatures)
         self.start()
 
     # -- the thread ------------------------------------------------------------------------------------
@@ -252,6 +256,12 @@ class Follower:
             self.last_reload_at = time.time()
             log.info("graylib reloaded %s: version %s", self.source.name, snapshot.version)
             self.save_last_good(sighting.rules.text)
+            if (
+                self.last_good_path is not None
+                and approvals is not None
+                and missing_signatures(approvals) is None
+            ):
+                save_anchor(self.last_good_path, sighting.data or b"", sighting.signatures)
         call_hook("on_reload", self.on_reload, snapshot)
         return True
 

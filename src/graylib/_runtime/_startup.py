@@ -22,6 +22,7 @@ from .._errors import ConfigError, PolicyError
 from .._load import RulesText
 from .._policy import SignedApprovals, missing_signatures, plan_change, signed_approvals
 from .._trust import Trust
+from ._anchor import vouched
 from ._source import Sighting, Source
 
 __all__ = ["Startup", "approvals_for", "changed", "start_from"]
@@ -70,6 +71,9 @@ class Startup:
     """Why the last good copy is served instead of the source."""
     unchecked: ConfigError | None = None
     """Why the source is served without a change check (the last good copy is unusable)."""
+    approved: Sighting | None = None
+    """The source as read, when it is served and carries the trust file's threshold of signatures (kept as
+    the approved anchor of the last good copy: ``_anchor``)."""
 
 
 def start_from(
@@ -85,7 +89,7 @@ def start_from(
     usable copy raises the source's ``ConfigError``. With ``trust``, approvals are signatures; a source
     started with no usable copy must carry the trust file's threshold of them, else ``PolicyError``.
     """
-    good = _last_good(source, build, last_good_path)
+    good = _last_good(source, build, last_good_path, trust)
     sighting = source.look()
     try:
         if sighting.error is not None:
@@ -106,17 +110,27 @@ def start_from(
     elif approvals is not None:
         missing = missing_signatures(approvals)
         if missing is not None:
-            raise PolicyError([f"{source.name}: {missing} (no last good copy to check the change against)"])
+            why = f"unusable: {good}" if isinstance(good, ConfigError) else "none"
+            msg = f"{source.name}: {missing} (there is no last good copy to check it against: {why})"
+            raise PolicyError([msg])
     unchecked = good if isinstance(good, ConfigError) else None
-    return Startup(snapshot, sighting.attempt, source_text=sighting.rules.text, unchecked=unchecked)
+    approved = sighting if approvals is not None and missing_signatures(approvals) is None else None
+    return Startup(
+        snapshot, sighting.attempt, source_text=sighting.rules.text, unchecked=unchecked, approved=approved
+    )
 
 
-def _last_good(source: Source, build: Build, path: str | None) -> Snapshot | ConfigError | None:
-    """The last good copy built; its error when it exists but cannot be served; None when there is none."""
+def _last_good(
+    source: Source, build: Build, path: str | None, trust: Trust | None
+) -> Snapshot | ConfigError | None:
+    """The last good copy built; its error when it exists but cannot be served; None when there is none.
+
+    With ``trust`` the copy must also be vouched for by its approved anchor (``_anchor``)."""
     if path is None or not os.path.exists(path):
         return None
     try:
         text = source.read_copy(path)
-        return build(attrs.evolve(text, name=f"{path} (last good copy of {source.name})"))
+        good = build(attrs.evolve(text, name=f"{path} (last good copy of {source.name})"))
     except ConfigError as exc:
         return exc
+    return vouched(good, path, text.format, build, trust) if trust is not None else good
