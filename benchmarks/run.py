@@ -499,7 +499,7 @@ def _claim_cases(
     if "redis" in settings.stores:
         redis_url = url = stack.enter_context(_redis_server(skipped))
         if url is not None:
-            stores.append(("RedisStore", lambda: graylib.RedisStore(url)))
+            stores.append(("RedisStore", lambda: graylib.RedisStore(url, initialise=True)))
     eligible = peers.ELIGIBLE_PAYMENT_TYPES[0]
     pairs = [(a, eligible) for a in _accounts(settings.accounts)]
     cases = []

@@ -78,7 +78,9 @@ def store_spec_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> StoreS
     if kind == "sqlite":
         return StoreSpec("sqlite", str(tmp_path / "claims.db"))
     server: RedisServer = request.getfixturevalue("redis_server")
-    return StoreSpec("redis", server.url, unique_prefix())
+    spec = StoreSpec("redis", server.url, unique_prefix())
+    spec.initialise()  # once, as an operator would, before any process opens it
+    return spec
 
 
 @pytest.fixture(name="store")

@@ -395,6 +395,7 @@ def test_the_same_property_on_every_store(store_spec: StoreSpec, sequence: list[
     if fresh.kind == "sqlite":
         fresh = attrs.evolve(fresh, location=str(Path(fresh.location).with_name(f"{uuid.uuid4().hex}.db")))
     opened = fresh.open()
+    opened.initialise()
     try:
         _check_sequence(opened, sequence)
     finally:

@@ -62,7 +62,9 @@ def shared_spec_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Store
     if request.param == "sqlite":
         return StoreSpec("sqlite", str(tmp_path / "race.db"))
     server: RedisServer = request.getfixturevalue("redis_server")
-    return StoreSpec("redis", server.url, unique_prefix())
+    spec = StoreSpec("redis", server.url, unique_prefix())
+    spec.initialise()
+    return spec
 
 
 def test_processes_and_threads_never_overspend_through_claim(shared_spec: StoreSpec) -> None:
@@ -144,7 +146,7 @@ def test_a_kill_through_one_client_stops_another_within_a_second(store_spec: Sto
 @pytest.mark.redis
 def test_claims_fail_closed_while_redis_is_down_and_recover() -> None:
     with RedisServer() as server:
-        store = RedisStore(server.url, prefix=unique_prefix(), timeout=0.25)
+        store = RedisStore(server.url, prefix=unique_prefix(), timeout=0.25, initialise=True)
         c = Client(BUDGET_CONFIG, cluster="sh-small", store=store, kill_refresh=0.2)
         assert c.claim(RULE, payment("before")).applies
         server.stop()
@@ -158,7 +160,9 @@ def test_claims_fail_closed_while_redis_is_down_and_recover() -> None:
         assert (released.released, released.failed) == (False, True)
         time.sleep(0.3)  # past kill_refresh: evaluation keeps the last known kill switches, never raises
         assert c.evaluate(RULE, payment("during")).applies
-        server.start()
+        server.start()  # empty (no persistence): the store lost its data, and claims keep failing closed
+        _wait_for(lambda: "lost its data" in c.claim(RULE, payment("after")).detail, 5.0)
+        store.initialise()  # the operator's explicit re-initialisation
         _wait_for(lambda: c.claim(RULE, payment("after")).applies, 5.0)
         c.close()
         store.close()
@@ -169,7 +173,7 @@ def test_a_hung_redis_fails_claims_within_the_timeout_and_recovers() -> None:
     with RedisServer() as server:
         process = server._process
         assert process is not None
-        store = RedisStore(server.url, prefix=unique_prefix(), timeout=0.25)
+        store = RedisStore(server.url, prefix=unique_prefix(), timeout=0.25, initialise=True)
         c = Client(BUDGET_CONFIG, cluster="sh-small", store=store, kill_refresh=3600)
         assert c.claim(RULE, payment("before")).applies
         os.kill(process.pid, signal.SIGSTOP)  # accepts connections, answers nothing

@@ -49,6 +49,7 @@ def store_url_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     url = server.url.rsplit("/", 1)[0] + "/3"
     store = store_from_url(url)
     store._redis.flushdb()  # type: ignore[attr-defined]
+    store.initialise()
     store.close()
     return url
 

@@ -176,3 +176,17 @@ def test_the_client_builds_each_plan_once_per_snapshot() -> None:
     other = Client(limited_config({"total": {"count": 10}}), cluster=CLUSTER).snapshot
     rebuilt = other.rules[RULE].plan
     assert rebuilt is not None and rebuilt is not plan  # a new snapshot gets new plans
+
+
+def test_the_request_carries_the_rules_end_so_stores_can_drop_its_lifetime_counters() -> None:
+    import datetime as dt
+
+    (ending,) = load_config(
+        limited_config({"per_account": {"count": 1}}, ends_at=dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc))
+    ).rules
+    request = LimitPlan(ending).request(FULL, _decision(), 1_700_000_000.0, shadow=False)
+    assert not isinstance(request, str)
+    assert request.ends_at == dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc).timestamp()
+    endless = _plan({"per_account": {"count": 1}}).request(FULL, _decision(), 1_700_000_000.0, shadow=False)
+    assert not isinstance(endless, str)
+    assert endless.ends_at is None

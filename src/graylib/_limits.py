@@ -50,6 +50,7 @@ _REQUEST_FIELDS = (
     "alarm_amount",
     "alarm_window",
     "shadow",
+    "ends_at",
 )
 """The leading fields of ``ReserveRequest``, which ``LimitPlan.request`` passes positionally."""
 _names = tuple(f.name for f in attrs.fields(ReserveRequest))
@@ -113,6 +114,7 @@ class LimitPlan:
         "alarm_amount",
         "alarm_window",
         "descriptions",
+        "ends_at",
         "fixed",
         "guarded",
         "rule_id",
@@ -143,6 +145,7 @@ class LimitPlan:
         self.guarded: bool = bool(subjects or fixed or alarm is not None)
         self.stored_fields: tuple[str, ...] = (*_FINGERPRINT_FIELDS, *(s[1] for s in subjects))
         """The context fields a claim of this rule stores: the payment id, the fingerprint, the counters'."""
+        self.ends_at: float | None = rule.ends_at.timestamp() if rule.ends_at is not None else None
 
     def unusable(self, ctx: Context) -> str | None:
         """The detail refusing a payment whose stored fields are too long or not valid text, or None."""
@@ -193,6 +196,7 @@ class LimitPlan:
             self.alarm_amount,
             self.alarm_window,
             shadow,
+            self.ends_at,
         )
 
     def full(self, counter: str) -> str:

@@ -45,9 +45,12 @@ def store_spec(request: pytest.FixtureRequest, tmp_path: Path) -> StoreSpec:
         return StoreSpec("sqlite", str(tmp_path / "graylib.db"))
     if kind == "redis-cluster":
         cluster: LocalCluster = request.getfixturevalue("redis_cluster")
-        return StoreSpec("redis-cluster", cluster.url, cluster_prefix(cluster))
-    server: RedisServer = request.getfixturevalue("redis_server")
-    return StoreSpec("redis", server.url, unique_prefix())
+        spec = StoreSpec("redis-cluster", cluster.url, cluster_prefix(cluster))
+    else:
+        server: RedisServer = request.getfixturevalue("redis_server")
+        spec = StoreSpec("redis", server.url, unique_prefix())
+    spec.initialise()  # once, as an operator would; every process then opens it plainly
+    return spec
 
 
 @pytest.fixture

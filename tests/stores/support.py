@@ -100,6 +100,12 @@ class StoreSpec:
             return SQLiteStore(self.location)
         return RedisStore(self.location, prefix=self.prefix, timeout=2.0)  # redis:// or redis+cluster://
 
+    def initialise(self) -> None:
+        """Initialise the store once (the explicit act a new Redis needs before it grants anything)."""
+        store = self.open()
+        store.initialise()
+        store.close()
+
 
 def race_in_processes(
     target: Callable[..., object],

@@ -196,7 +196,7 @@ def test_rate_alarm_trips_the_kill_switch_and_counts_nothing(store: Store) -> No
         result = store.reserve(request(total, amount=1_500, alarm_amount=5_000, now=T0 + 10))
         assert result.status is GRANTED
     tripped = store.reserve(request(total, amount=1_500, alarm_amount=5_000, now=T0 + 20))
-    reason = "rate_alarm: granting 1500 would take 6000 past 5000 in 60s window"
+    reason = "rate_alarm: granting 1500 would take 6000 past 5000 within 60s"
     assert (tripped.status, tripped.limit, tripped.detail) == (
         ReserveStatus.ALARM_TRIPPED,
         "rate_alarm",
@@ -210,9 +210,10 @@ def test_rate_alarm_trips_the_kill_switch_and_counts_nothing(store: Store) -> No
     )
 
 
-def test_rate_alarm_measures_grants_per_window(store: Store) -> None:
-    for now in (T0, T0 + 59, T0 + 60, T0 + 119):
+def test_rate_alarm_measures_grants_in_the_trailing_window(store: Store) -> None:
+    for now in (T0, T0 + 59, T0 + 61):  # T0 + 61: the grant at T0 has left the last 60 s
         assert store.reserve(request(amount=2_500, alarm_amount=5_000, now=now)).status is GRANTED
+    # At T0 + 119 the last 60 s hold the grants of T0 + 59 and T0 + 61: 5,000, full.
     assert (
         store.reserve(request(amount=1, alarm_amount=5_000, now=T0 + 119)).status
         is ReserveStatus.ALARM_TRIPPED

@@ -172,7 +172,7 @@ def test_text_a_backend_cannot_store_is_a_store_error(
         store = SQLiteStore(tmp_path / "u.db")
     else:
         server: RedisServer = request.getfixturevalue("redis_server")
-        store = RedisStore(server.url, prefix=unique_prefix())
+        store = RedisStore(server.url, prefix=unique_prefix(), initialise=True)
     with pytest.raises(StoreError, match="surrogate") as caught:
         UNSTORABLE[operation](store)
     assert isinstance(caught.value.__cause__, UnicodeEncodeError)
@@ -193,7 +193,7 @@ def test_an_integer_sqlite_cannot_hold_is_a_store_error(tmp_path: Path) -> None:
 def test_an_unreadable_stored_value_is_a_store_error(redis_server: RedisServer) -> None:
     import redis
 
-    store = RedisStore(redis_server.url, prefix=unique_prefix())
+    store = RedisStore(redis_server.url, prefix=unique_prefix(), initialise=True)
     admin = redis.Redis.from_url(redis_server.url)
     admin.hset(f"{{{store._prefix}:rule-1}}:rec:r:p-1", "keys", "not json")
     admin.set(f"{{{store._prefix}:rule-2}}:kill", "not json")
@@ -227,7 +227,7 @@ def test_numbers_a_store_cannot_count_exactly_are_refused(
         store = SQLiteStore(tmp_path / "n.db")
     else:
         server: RedisServer = request.getfixturevalue("redis_server")
-        store = RedisStore(server.url, prefix=unique_prefix())
+        store = RedisStore(server.url, prefix=unique_prefix(), initialise=True)
     refused = attrs.evolve(make_request(counter("total")), **changes)
     with pytest.raises(StoreError, match=named):
         store.reserve(refused)
@@ -246,6 +246,6 @@ def test_a_record_ttl_that_is_not_positive_is_refused(record_ttl: float, tmp_pat
 
 @pytest.mark.redis
 def test_a_sub_millisecond_redis_record_ttl_still_keeps_the_record(redis_server: RedisServer) -> None:
-    store = RedisStore(redis_server.url, prefix=unique_prefix(), record_ttl=0.0004)
+    store = RedisStore(redis_server.url, prefix=unique_prefix(), record_ttl=0.0004, initialise=True)
     assert store._record_ttl_ms == 1
     store.close()

@@ -83,6 +83,7 @@ def test_redis_loses_nothing_when_a_client_is_killed(tmp_path: Path, redis_serve
     import redis
 
     spec = StoreSpec("redis", redis_server.url, unique_prefix())
+    spec.initialise()
     logged = _run_and_kill(spec, tmp_path / "granted.log")
     client = redis.Redis.from_url(redis_server.url, decode_responses=True)
     tag = f"{{{spec.prefix}:rule-1}}"

@@ -45,9 +45,13 @@ def shared_spec(request: pytest.FixtureRequest, tmp_path: Path) -> StoreSpec:
         return StoreSpec("sqlite", str(tmp_path / "race.db"))
     if request.param == "redis-cluster":
         cluster: LocalCluster = request.getfixturevalue("redis_cluster")
-        return StoreSpec("redis-cluster", cluster.url, cluster_prefix(cluster))
+        spec = StoreSpec("redis-cluster", cluster.url, cluster_prefix(cluster))
+        spec.initialise()
+        return spec
     server: RedisServer = request.getfixturevalue("redis_server")
-    return StoreSpec("redis", server.url, unique_prefix())
+    spec = StoreSpec("redis", server.url, unique_prefix())
+    spec.initialise()
+    return spec
 
 
 def test_processes_and_threads_never_overspend(shared_spec: StoreSpec) -> None:

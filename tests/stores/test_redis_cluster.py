@@ -41,7 +41,7 @@ def spec(redis_cluster: LocalCluster) -> StoreSpec:
 
 @pytest.fixture
 def store(spec: StoreSpec) -> Iterator[RedisStore]:
-    store = RedisStore(spec.location, prefix=spec.prefix, timeout=2.0)
+    store = RedisStore(spec.location, prefix=spec.prefix, timeout=2.0, initialise=True)
     yield store
     store.close()
 
@@ -87,7 +87,8 @@ def test_each_rules_keys_live_on_the_node_that_owns_its_slot(
     for rule_id in rules.values():
         assert store.reserve(request(counter("total", count=5), rule_id=rule_id)).status is GRANTED
     for client, port in zip(_node_clients(redis_cluster), redis_cluster.ports, strict=True):
-        keys = client.keys(f"{{{spec.prefix}:*")
+        # Every slot also holds its epoch marker ({prefix:epoch:N}); the rules' keys are the others.
+        keys = [key for key in client.keys(f"{{{spec.prefix}:*") if ":epoch:" not in key]
         assert keys, f"node {port} holds no key of this test"
         assert {key.split("}")[0] for key in keys} == {f"{{{spec.prefix}:{rules[port]}"}
         client.close()
@@ -158,6 +159,7 @@ def test_urls_name_a_cluster_and_are_checked_without_connecting(redis_cluster: L
     for url in (f"redis+cluster://{seeds}", f"REDIS+CLUSTER://{seeds}/0"):
         store = store_from_url(url)
         assert isinstance(store, RedisStore)
+        store.initialise()
         assert store.reserve(request(rule_id="via-url")).status is GRANTED
         store.close()
     # cluster=True with a single seed in a plain redis:// URL: the client learns the other nodes.
@@ -195,6 +197,9 @@ def test_a_store_built_before_the_cluster_starts_works_once_it_is_up(private_clu
     with pytest.raises(StoreError):
         store.reserve(request(counter("total", count=1)))
     private_cluster.start()
+    with pytest.raises(StoreError, match="never initialised"):  # a new cluster: nothing granted yet
+        store.reserve(request(counter("total", count=1)))
+    RedisStore(private_cluster.url).initialise()  # the operator's explicit first setup
     assert store.reserve(request(counter("total", count=1), payment="p-1")).status is GRANTED
     assert store.reserve(request(counter("total", count=1))).status is ReserveStatus.LIMIT_REACHED
     store.close()
@@ -204,7 +209,7 @@ def test_a_frozen_node_stops_only_its_own_rules_and_leaves_no_stale_reply(
     private_cluster: LocalCluster,
 ) -> None:
     private_cluster.start()
-    store = RedisStore(private_cluster.url, timeout=0.25)
+    store = RedisStore(private_cluster.url, timeout=0.25, initialise=True)
     rules = _rules_on_every_node(private_cluster, "graylib")
     frozen_port = private_cluster.ports[1]
     for rule_id in rules.values():

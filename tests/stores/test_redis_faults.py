@@ -33,7 +33,7 @@ def test_unreachable_redis_fails_fast_with_store_error() -> None:
 
 
 def test_a_frozen_redis_times_out_and_leaves_no_stale_reply(private_server: RedisServer) -> None:
-    store = RedisStore(private_server.url, timeout=0.25, prefix=unique_prefix())
+    store = RedisStore(private_server.url, timeout=0.25, prefix=unique_prefix(), initialise=True)
     assert store.reserve(request(counter("total"), payment="before")).status is ReserveStatus.GRANTED
     pid = _server_pid(private_server)
     os.kill(pid, signal.SIGSTOP)
@@ -50,22 +50,24 @@ def test_a_frozen_redis_times_out_and_leaves_no_stale_reply(private_server: Redi
     store.close()
 
 
-def test_store_recovers_by_itself_when_redis_returns(private_server: RedisServer) -> None:
-    store = RedisStore(private_server.url, timeout=0.25, prefix=unique_prefix())
-    assert store.reserve(request(counter("total"))).status is ReserveStatus.GRANTED
-    private_server.stop()
-    with pytest.raises(StoreError):
-        store.reserve(request(counter("total")))
-    private_server.start()  # same port, empty (no persistence), scripts not loaded
-    assert store.reserve(request(counter("total", count=1))).status is ReserveStatus.GRANTED
-    assert store.stats("rule-1") == RuleStats(1, 1_000)
-    store.close()
+def test_store_recovers_by_itself_when_redis_returns_with_its_data() -> None:
+    with RedisServer(extra_args=["--appendonly", "yes", "--appendfsync", "always"]) as server:
+        store = RedisStore(server.url, timeout=0.25, prefix=unique_prefix(), initialise=True)
+        assert store.reserve(request(counter("total", count=2))).status is ReserveStatus.GRANTED
+        server.stop()
+        with pytest.raises(StoreError):
+            store.reserve(request(counter("total", count=2)))
+        server.start()  # same port, data back from the append-only file, scripts not loaded
+        assert store.reserve(request(counter("total", count=2))).status is ReserveStatus.GRANTED
+        assert store.reserve(request(counter("total", count=2))).status is ReserveStatus.LIMIT_REACHED
+        assert store.stats("rule-1") == RuleStats(2, 2_000)
+        store.close()
 
 
 def test_script_flush_is_handled(private_server: RedisServer) -> None:
     import redis
 
-    store = RedisStore(private_server.url, prefix=unique_prefix())
+    store = RedisStore(private_server.url, prefix=unique_prefix(), initialise=True)
     assert store.reserve(request(counter("total"), payment="p-1")).status is ReserveStatus.GRANTED
     admin = redis.Redis.from_url(private_server.url)
     admin.script_flush()

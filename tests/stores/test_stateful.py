@@ -27,7 +27,7 @@ from graylib.stores import (
     SQLiteStore,
     Store,
 )
-from graylib.stores._common import alarm_reason, window_start
+from graylib.stores._common import alarm_buckets, alarm_reason, window_start
 from tests.redis_server import RedisServer
 from tests.stores.support import T0, unique_prefix
 
@@ -71,14 +71,15 @@ class Model:
                 return ReserveStatus.LIMIT_REACHED, spec.name
             keys.append(key)
         if not req.shadow and req.alarm_amount is not None:
-            start = window_start(req.now, req.alarm_window)
-            granted = self.alarm.get(start, 0)
+            # every grant whose bucket starts at or after the oldest bucket of the trailing window
+            _, bucket, oldest = alarm_buckets(req.now, req.alarm_window)
+            granted = sum(got for start, got in self.alarm.items() if start >= oldest)
             if granted + req.amount > req.alarm_amount:
                 self.killed = True
                 return ReserveStatus.ALARM_TRIPPED, alarm_reason(
                     req.amount, granted, req.alarm_amount, req.alarm_window
                 )
-            self.alarm[start] = granted + req.amount
+            self.alarm[bucket] = self.alarm.get(bucket, 0) + req.amount
         for key in keys:
             cell = self.counters.setdefault(key, [0, 0])
             cell[0] += 1
@@ -224,6 +225,6 @@ def test_store_agrees_with_the_model(open_store: Callable[[], tuple[Store, Calla
 @pytest.mark.redis
 def test_redis_store_agrees_with_the_model(redis_server: RedisServer) -> None:
     def open_store() -> tuple[Store, Callable[[], None]]:
-        return RedisStore(redis_server.url, prefix=unique_prefix()), lambda: None
+        return RedisStore(redis_server.url, prefix=unique_prefix(), initialise=True), lambda: None
 
     run_state_machine_as_test(_machine_on(open_store), settings=SETTINGS)

@@ -118,7 +118,7 @@ def _yaml(text: str, src: str | None) -> Any:
     try:
         from ._yaml import YAMLRefused, load_yaml  # noqa: PLC0415 - optional extra, imported for YAML only
     except ImportError as exc:
-        msg = "YAML needs PyYAML: pip install 'graylib[yaml]'"
+        msg = "YAML needs PyYAML: pip install PyYAML (the 'yaml' extra)"
         raise ConfigError([msg], source=src) from exc
     import yaml  # noqa: PLC0415 - present once ._yaml imported
 

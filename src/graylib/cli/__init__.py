@@ -27,6 +27,7 @@ COMMANDS = (
     "graylib.cli._explain",
     "graylib.cli._simulate",
     "graylib.cli._kill",
+    "graylib.cli._init_store",
     "graylib.cli._smoke",
     "graylib.cli._plan",
     "graylib.cli._keygen",

@@ -32,7 +32,8 @@ class CounterSpec:
 
     ``name`` identifies the counter within its rule, e.g. ``"per_account:u-1"`` or ``"total"``.
     ``window`` is the fixed window length in seconds, aligned to the UTC epoch (the window holding ``now``
-    starts at ``now // window * window``); 0 means the rule's lifetime (never expires).
+    starts at ``now // window * window``); 0 means the rule's lifetime (kept until ``ENDED_RETENTION`` after
+    the request's ``ends_at``, or for good when the rule has no end).
     A claim fits when ``count + 1 <= max_count`` and ``amount + request.amount <= max_amount`` (``None``:
     that dimension is unlimited).
     """
@@ -65,6 +66,11 @@ class ReserveRequest:
     alarm_window: int = 0
     shadow: bool = False
     """Shadow claims use counters and statistics of their own and never touch real ones or the kill switch."""
+    ends_at: float | None = None
+    """When the rule ends (seconds since the epoch), if it has an end. Its lifetime counters (and lifetime
+    rate alarm) are kept until ``ENDED_RETENTION`` after it, then dropped: a rule that has ended no longer
+    needs them. ``None``: kept for as long as the store lives. The latest claim's value wins, so extending
+    a rule's end keeps its counters."""
 
 
 class ReserveStatus(enum.Enum):
@@ -147,6 +153,18 @@ class Store(Protocol):
 
     def stats(self, rule_id: str) -> RuleStats:
         """Grant statistics of one rule."""
+        ...
+
+    def initialise(self) -> str:
+        """Mark the store as graylib's, an explicit act (first setup, or after the store lost its data).
+
+        Returns the store's epoch, an opaque text. A store that already has one keeps it (calling this again
+        changes nothing); one that has none (never initialised, or its data is gone) gets a new one. A
+        store instance that saw one epoch and later finds none or another refuses ``reserve``, ``release``
+        and ``kill_switches`` with ``StoreError``: the counters, records and kill switches it relied on are
+        gone, and granting on would hand out every budget again. Services must not call this on every
+        start, or a store that lost its data would be taken as new.
+        """
         ...
 
     def close(self) -> None:

@@ -55,5 +55,14 @@ def store_from_url(url: str, *, create: bool = True) -> Store:
         return SQLiteStore(path, create=create)
     if colon and scheme in _REDIS_SCHEMES and rest.startswith("//") and len(rest) > 2:
         return RedisStore(f"{scheme}:{rest}")
-    msg = f"store URL: expected one of {_FORMS} (got {redact_url(url)!r})"
+    msg = f"store URL: expected one of {_FORMS} (got {_shown(url)!r})"
     raise ValueError(msg)
+
+
+def _shown(url: str) -> str:
+    """``url`` as an error may show it: redacted, and for text too malformed for that (``rediss:/u:pw@h``)
+    everything between the scheme and the last ``@`` masked."""
+    shown = redact_url(url)
+    if "@" in shown and "***@" not in shown:
+        shown = f"{shown.partition(':')[0]}:***@{shown.rpartition('@')[2]}"
+    return shown

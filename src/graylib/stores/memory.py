@@ -8,7 +8,9 @@ claim with three limits costs a few microseconds and threads never wait long for
   follows the counters that are in use, not every account ever seen. An idle counter is dropped only
   ``WINDOW_SLACK`` seconds after its window ended, so a claim stamped just before the end that reaches the
   lock late still finds the window's counts.
-- Lifetime counters (``window == 0``) never expire.
+- Lifetime counters (``window == 0``) are dropped ``ENDED_RETENTION`` after the rule's ``ends_at``; those
+  of a rule without an end are kept as long as the store. Each claim drops at most ``PURGE_BATCH`` idle
+  counters, so no claim pays for a large backlog.
 - A counter is its name and its window length together, as in the other stores: two limits of the same
   name with different windows (say while a config change moves a limit from ``1h`` to ``1d``) count apart
   and never reset each other. The rate alarm likewise keeps one cell per alarm window length.
@@ -23,15 +25,20 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 
+from graylib.stores import _fork
 from graylib.stores._common import (
     ALARM_LIMIT,
     DEFAULT_RECORD_TTL,
     GRANTED,
     KILLED,
     MISMATCH,
+    PURGE_BATCH,
     WINDOW_SLACK,
+    alarm_buckets,
     alarm_reason,
     check_record_ttl,
+    lifetime_expiry,
+    new_epoch,
     not_found,
 )
 from graylib.stores._protocol import (
@@ -46,7 +53,9 @@ from graylib.stores._protocol import (
 __all__ = ["MemoryStore"]
 
 _Cell = list[int]
-"""[window length, window start, count, amount]: a counter's current window only."""
+"""[window length, window start, count, amount, dropped at]: a counter's current window only. ``dropped at``
+(whole seconds) matters for lifetime counters only: ``ENDED_RETENTION`` after the rule's end, or never."""
+_NEVER = 2**62
 _CounterKey = tuple[str, int]
 """(counter name, window length)."""
 _Taken = tuple[tuple[str, int, int], ...]
@@ -66,8 +75,8 @@ class _Table:
         self.counters: dict[_CounterKey, _Cell] = {}
         self.count = 0
         self.amount = 0
-        self.alarms: dict[int, list[int]] = {}
-        """The rate alarm's current window by window length: [window start, amount granted]."""
+        self.alarms: dict[int, dict[int, int]] = {}
+        """The rate alarm by window length: amount granted by bucket start (see ``alarm_buckets``)."""
 
 
 class MemoryStore:
@@ -92,6 +101,8 @@ class MemoryStore:
         self._records: OrderedDict[_RecordKey, _Record] = OrderedDict()
         self._next_record_expiry = float("inf")
         self._kills: dict[str, KillSwitch] = {}
+        self._epoch = f"memory-{new_epoch()}"
+        _fork.track(self)
 
     def reserve(self, request: ReserveRequest) -> ReserveResult:
         """Check the record, kill switch, every counter and the rate alarm; count all, or change nothing."""
@@ -104,7 +115,7 @@ class MemoryStore:
             if now >= self._next_record_expiry:
                 self._expire_records(now)
             record = self._records.get(record_key)
-            if record is not None:
+            if record is not None and record[4] > now - self._record_ttl:  # expired, not yet purged: gone
                 if record[0] == request.fingerprint:
                     return ReserveResult(ReserveStatus.REPLAYED, record[1])
                 return MISMATCH
@@ -116,6 +127,8 @@ class MemoryStore:
             if self._window_ends and self._window_ends[0][0] <= now:
                 self._drop_idle_counters(now)
             counters = table.counters
+            expiry = lifetime_expiry(request)
+            dropped_at = _NEVER if expiry is None else int(expiry) + 1
             fits: list[tuple[_CounterKey, _Cell]] = []
             for spec in request.counters:
                 window = spec.window
@@ -123,8 +136,12 @@ class MemoryStore:
                 key = (spec.name, window)
                 cell = counters.get(key)
                 if cell is None or cell[1] < start:
-                    cell = [window, start, 0, 0]
+                    cell = [window, start, 0, 0, _NEVER]
                 # else: the current window, or a later one opened by a caller whose clock is ahead.
+                if not window and cell[4] != dropped_at:  # a lifetime counter: the latest rule end wins
+                    cell[4] = dropped_at
+                    if dropped_at != _NEVER and cell[2]:
+                        heapq.heappush(self._window_ends, (dropped_at, rule_id, shadow, key))
                 if (spec.max_count is not None and cell[2] >= spec.max_count) or (
                     spec.max_amount is not None and cell[3] + amount > spec.max_amount
                 ):
@@ -135,22 +152,28 @@ class MemoryStore:
             alarm_amount = request.alarm_amount
             if alarm_amount is not None and not shadow:
                 window = request.alarm_window
-                start = int(now // window * window) if window else 0
-                alarm = table.alarms.get(window)
-                if alarm is None or alarm[0] < start:
-                    alarm = table.alarms[window] = [start, 0]
-                if alarm[1] + amount > alarm_amount:
-                    reason = alarm_reason(amount, alarm[1], alarm_amount, window)
+                _, bucket, oldest = alarm_buckets(now, window)
+                buckets = table.alarms.get(window)
+                if buckets is None:
+                    buckets = table.alarms[window] = {}
+                granted = 0
+                for start, got in list(buckets.items()):
+                    if start >= oldest:
+                        granted += got
+                    elif start < oldest - WINDOW_SLACK:  # kept a while for claims that reach us late
+                        del buckets[start]
+                if granted + amount > alarm_amount:
+                    reason = alarm_reason(amount, granted, alarm_amount, window)
                     self._kills[rule_id] = KillSwitch(rule_id, reason, now)
                     return ReserveResult(ReserveStatus.ALARM_TRIPPED, limit=ALARM_LIMIT, detail=reason)
-                alarm[1] += amount
+                buckets[bucket] = buckets.get(bucket, 0) + amount
             # Everything fits: count.
             taken = []
             for key, cell in fits:
                 if cell[2] == 0 and counters.get(key) is not cell:
                     counters[key] = cell
-                    if cell[0]:
-                        end = cell[0] + cell[1] + WINDOW_SLACK
+                    end = cell[0] + cell[1] + WINDOW_SLACK if cell[0] else cell[4]
+                    if end != _NEVER:
                         heapq.heappush(self._window_ends, (end, rule_id, shadow, key))
                 cell[2] += 1
                 cell[3] += amount
@@ -166,8 +189,9 @@ class MemoryStore:
             if now >= self._next_record_expiry:
                 self._expire_records(now)
             for shadow in (False, True):
-                record = self._records.pop((rule_id, payment_id, shadow), None)
-                if record is not None:
+                record = self._records.get((rule_id, payment_id, shadow))
+                if record is not None and record[4] > now - self._record_ttl:
+                    del self._records[(rule_id, payment_id, shadow)]
                     break
             else:
                 return not_found(payment_id)
@@ -204,24 +228,46 @@ class MemoryStore:
             shadow = self._tables.get((rule_id, True)) or _Table()
             return RuleStats(real.count, real.amount, shadow.count, shadow.amount)
 
+    def initialise(self) -> str:
+        """This store's epoch: its data lives and dies with the object, so it cannot lose it and live on."""
+        return self._epoch
+
     def close(self) -> None:
         """Nothing to release: the data goes with the object."""
+
+    # -- fork hooks (see ``_fork``): the lock is held across the fork, no call is half done in the child ---
+
+    def _before_fork(self) -> None:
+        self._lock.acquire()
+
+    def _after_fork_in_parent(self) -> None:
+        self._lock.release()
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()
 
     # -- internals; the caller holds the lock ------------------------------------------------------------
 
     def _drop_idle_counters(self, now: float) -> None:
-        """Delete counters whose window ended over ``WINDOW_SLACK`` ago; an entry is outdated when a later
-        window opened."""
+        """Delete up to ``PURGE_BATCH`` counters whose window ended over ``WINDOW_SLACK`` ago, or whose rule
+        ended over ``ENDED_RETENTION`` ago; an entry is outdated when a later window opened or the rule's
+        end moved (a newer entry was pushed then)."""
         ends = self._window_ends
-        while ends and ends[0][0] <= now:
+        for _ in range(PURGE_BATCH):
+            if not ends or ends[0][0] > now:
+                return
             _, rule_id, shadow, key = heapq.heappop(ends)
             table = self._tables.get((rule_id, shadow))
             cell = None if table is None else table.counters.get(key)
-            if cell is not None and cell[0] and cell[0] + cell[1] + WINDOW_SLACK <= now:
+            if cell is None:
+                continue
+            end = cell[0] + cell[1] + WINDOW_SLACK if cell[0] else cell[4]
+            if end <= now:
                 del table.counters[key]  # type: ignore[union-attr]
 
     def _add_record(self, key: _RecordKey, record: _Record) -> None:
         records = self._records
+        records.pop(key, None)  # an expired record of the same payment: the new one goes to the end
         records[key] = record
         if len(records) > self._max_records:
             records.popitem(last=False)
@@ -230,13 +276,18 @@ class MemoryStore:
             self._next_record_expiry = record[4] + self._record_ttl
 
     def _expire_records(self, now: float) -> None:
-        """Forget records older than ``record_ttl``; they are in insertion order, so the oldest are first."""
+        """Forget up to ``PURGE_BATCH`` records older than ``record_ttl``; they are in insertion order, so
+        the oldest are first. Any left over go at the next call (``reserve`` and ``release`` ignore them)."""
         records = self._records
         horizon = now - self._record_ttl
-        while records:
+        for _ in range(PURGE_BATCH):
+            if not records:
+                break
             created = next(iter(records.values()))[4]
             if created > horizon:
                 self._next_record_expiry = created + self._record_ttl
                 return
             records.popitem(last=False)
+        else:
+            return  # a full batch: maybe more to go, look again at the next call
         self._next_record_expiry = float("inf")

@@ -2,10 +2,13 @@
 -- The caller read the record's counter keys first (so that every key is declared, as Redis Cluster
 -- requires) and passes them here; if the record changed meanwhile, nothing is done and {2} asks for a retry.
 --
--- KEYS[1] reservation record   KEYS[2] statistics   KEYS[3..] the counters the record lists
+-- KEYS[1] reservation record   KEYS[2] statistics   KEYS[3] epoch marker (in the rule's slot)
+-- KEYS[4..] the counters the record lists
 -- ARGV[1] the record's 'keys' field as read by the caller   ARGV[2] '1' shadow / '0' real
+-- ARGV[3] the epoch the caller saw
 --
--- Replies: {1, amount} released, {0} no such record, {2} record changed since it was read.
+-- Replies: {1, amount} released, {0} no such record, {2} record changed since it was read,
+--          {3, epoch found ('' = none)} the store lost its data: nothing changed.
 
 -- Integers stay in Redis (HINCRBY is exact to 2^63); Lua numbers are doubles, exact only to 2^53.
 -- by: a positive integer, as text.
@@ -13,6 +16,11 @@ local function take(key, field, by)
   if redis.call('HINCRBY', key, field, '-' .. by) < 0 then
     redis.call('HSET', key, field, '0')
   end
+end
+
+local epoch = redis.call('GET', KEYS[3])
+if epoch ~= ARGV[3] then
+  return {3, epoch or ''}
 end
 
 local record = redis.call('HMGET', KEYS[1], 'keys', 'amount')
@@ -25,7 +33,7 @@ end
 
 local amount = record[2]
 local some = amount ~= '0'
-for i = 3, #KEYS do
+for i = 4, #KEYS do
   -- A counter whose window has expired is gone: nothing to give back to it.
   if redis.call('EXISTS', KEYS[i]) == 1 then
     take(KEYS[i], 'count', '1')

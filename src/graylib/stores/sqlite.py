@@ -8,9 +8,11 @@ mid-claim (even ``kill -9``) loses nothing that was acknowledged and counts noth
   power loss or an OS crash as well, pass ``durable=True`` (``synchronous=FULL``: one fsync per commit).
 - One connection per thread (``threading.local``), opened again in a child after ``os.fork()``: the child
   never touches a connection it inherited (SQLite forbids carrying one across a fork).
-- Windowed counters keep one row per window with its end in ``expires_at``; rows whose window ended more
-  than ``WINDOW_SLACK`` seconds ago and records older than ``record_ttl`` are purged in batches, at most
-  once a minute per process, inside a write. The slack keeps an ended window for a claim stamped just
+- Windowed counters keep one row per window with its end in ``expires_at``; lifetime counters of a rule
+  with an end carry ``ENDED_RETENTION`` after it. Rows whose window ended more than ``WINDOW_SLACK`` seconds
+  ago, lifetime rows past that time and records older than ``record_ttl`` are purged by the claims
+  themselves, ``PURGE_BATCH`` of each per claim at most (every claim while a backlog lasts, else once a
+  second per process). The slack keeps an ended window for a claim stamped just
   before its end that reached the file late (it waited for the write lock): that claim must find the
   window's counts, not an empty row.
 """
@@ -28,16 +30,22 @@ from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 from graylib._errors import StoreError
+from graylib.stores import _fork
 from graylib.stores._common import (
     ALARM_LIMIT,
     DEFAULT_RECORD_TTL,
     GRANTED,
     KILLED,
     MISMATCH,
+    PURGE_BATCH,
     WINDOW_SLACK,
+    alarm_buckets,
     alarm_reason,
     check_exact,
     check_record_ttl,
+    lifetime_expiry,
+    lost_data,
+    new_epoch,
     not_found,
     window_start,
 )
@@ -49,81 +57,26 @@ from graylib.stores._protocol import (
     ReserveStatus,
     RuleStats,
 )
+from graylib.stores._sqlite_sql import (
+    ADD_COUNTER,
+    ADD_STATS,
+    GIVE_BACK,
+    PURGE_COUNTERS,
+    PURGE_RECORDS,
+    SCHEMA,
+    SCHEMA_VERSION,
+    SELECT_COUNTER,
+    SELECT_RECORD,
+    SET_EXPIRY,
+    SUM_ALARM,
+)
 
-__all__ = ["SQLiteStore"]
+__all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
 _T = TypeVar("_T")
 
-SCHEMA_VERSION = 1
-"""Kept in ``PRAGMA user_version``; a file with a newer version is refused rather than misread."""
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS counters (
-    rule_id TEXT NOT NULL,
-    namespace TEXT NOT NULL,            -- 'real', 'shadow' or 'alarm' (the rate alarm's granted amount)
-    name TEXT NOT NULL,
-    window_seconds INTEGER NOT NULL,    -- 0: the rule's lifetime
-    window_start INTEGER NOT NULL,      -- 0 for lifetime counters
-    count INTEGER NOT NULL,
-    amount INTEGER NOT NULL,
-    expires_at REAL,                    -- window end (NULL: never)
-    PRIMARY KEY (rule_id, namespace, name, window_seconds, window_start)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS counters_expiry ON counters (expires_at) WHERE expires_at IS NOT NULL;
-CREATE TABLE IF NOT EXISTS reservations (
-    rule_id TEXT NOT NULL,
-    shadow INTEGER NOT NULL,
-    payment_id TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    amount INTEGER NOT NULL,
-    counters TEXT NOT NULL,             -- JSON [[name, window_seconds, window_start], ...] that were counted
-    created_at REAL NOT NULL,
-    PRIMARY KEY (rule_id, shadow, payment_id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS reservations_age ON reservations (created_at);
-CREATE TABLE IF NOT EXISTS kill_switches (
-    rule_id TEXT PRIMARY KEY,
-    reason TEXT NOT NULL,
-    at REAL NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS stats (
-    rule_id TEXT NOT NULL,
-    shadow INTEGER NOT NULL,
-    count INTEGER NOT NULL,
-    amount INTEGER NOT NULL,
-    PRIMARY KEY (rule_id, shadow)
-) WITHOUT ROWID;
-"""
-
-_COUNTER_KEY = "rule_id = ? AND namespace = ? AND name = ? AND window_seconds = ? AND window_start = ?"
-_SELECT_COUNTER = f"SELECT count, amount FROM counters WHERE {_COUNTER_KEY}"
-_ADD_COUNTER = (
-    "INSERT INTO counters VALUES (?, ?, ?, ?, ?, 1, ?, ?) ON CONFLICT DO UPDATE"
-    " SET count = count + 1, amount = amount + excluded.amount"
-)
-_GIVE_BACK = (
-    f"UPDATE counters SET count = max(count - 1, 0), amount = max(amount - ?, 0) WHERE {_COUNTER_KEY}"
-)
-_SELECT_RECORD = (
-    "SELECT fingerprint, payload, amount, counters, created_at FROM reservations"
-    " WHERE rule_id = ? AND shadow = ? AND payment_id = ?"
-)
-_ADD_STATS = (
-    "INSERT INTO stats VALUES (?, ?, 1, ?) ON CONFLICT DO UPDATE"
-    " SET count = count + 1, amount = amount + excluded.amount"
-)
-_PURGE_COUNTERS = (
-    "DELETE FROM counters WHERE (rule_id, namespace, name, window_seconds, window_start) IN"
-    " (SELECT rule_id, namespace, name, window_seconds, window_start FROM counters"
-    " WHERE expires_at <= ? LIMIT ?)"
-)
-_PURGE_RECORDS = (
-    "DELETE FROM reservations WHERE (rule_id, shadow, payment_id) IN"
-    " (SELECT rule_id, shadow, payment_id FROM reservations WHERE created_at <= ? LIMIT ?)"
-)
-_PURGE_INTERVAL = 60.0
-_PURGE_BATCH = 5000
+_PURGE_INTERVAL = 1.0
+"""Seconds between two looks for expired rows while the last look found fewer than a batch."""
 
 
 class SQLiteStore:
@@ -180,11 +133,19 @@ class SQLiteStore:
             if not initialised:
                 msg = f"no such store: {self._path} (a file graylib never initialised; create=False)"
                 raise StoreError(msg)
+        self._identity: tuple[int, int] | None = None
+        """(device, inode) of the file this store opened, taken in its first transaction."""
+        self._generation = 0
+        """Bumped by ``initialise``: connections of an older generation are closed and opened again."""
+        self._epoch: str | None = None
+        """The file's epoch, read when the schema is checked; every later transaction must find it again."""
+        self._in_flight = _fork.InFlight()
+        _fork.track(self)
         self._transaction(self._create_schema)
 
     def _uri(self, mode: str) -> str:
         """The file as an SQLite URI opened in ``mode`` (``ro``, ``rw``): neither ever creates the file."""
-        return f"file://{urllib.parse.quote(os.path.abspath(self._path))}?mode={mode}"
+        return _uri_mode(self._path, mode)
 
     @property
     def path(self) -> str:
@@ -229,6 +190,17 @@ class SQLiteStore:
         real, shadow = by_shadow.get(False, (0, 0)), by_shadow.get(True, (0, 0))
         return RuleStats(real[0], real[1], shadow[0], shadow[1])
 
+    def initialise(self) -> str:
+        """Create the schema and epoch if the file lacks them; adopt the file now at the path and its epoch.
+
+        A new file gets its schema and epoch when a store first opens it, so this is needed only to accept
+        the file now at the path after the old one was deleted or replaced (this instance then counts in
+        it). Other processes that saw the old file keep refusing until they are restarted.
+        """
+        self._identity = None
+        self._generation += 1  # every thread opens the path again: the old file may be unlinked
+        return self._transaction(self._create_schema, check=False)
+
     def close(self) -> None:
         """Close the connections this process opened; later calls raise ``StoreError``."""
         with self._guard():
@@ -243,27 +215,74 @@ class SQLiteStore:
 
     # -- transactions and connections --------------------------------------------------------------------
 
-    def _transaction(self, work: Callable[[sqlite3.Connection], _T], *, write: bool = True) -> _T:
+    def _transaction(
+        self, work: Callable[[sqlite3.Connection], _T], *, write: bool = True, check: bool = True
+    ) -> _T:
         """Run ``work`` in one transaction; commit, or roll back and raise StoreError.
 
         Writes take the write lock first (``BEGIN IMMEDIATE``): no claim can read a counter that another
         claim is about to change. Reads take a snapshot and never wait for writers (WAL). Values SQLite
         cannot take (an integer past 64 bits raises OverflowError, text with a lone surrogate
-        UnicodeEncodeError, a ValueError) are backend errors too.
+        UnicodeEncodeError, a ValueError) are backend errors too. Each transaction first checks that the
+        file and its epoch are still the ones this store opened (``check=False``: only to adopt new ones).
         """
-        db = self._connection()
+        with self._in_flight:
+            db = self._connection()
+            try:
+                db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                if check:
+                    self._check_file()
+                    self._check_epoch(db)
+                result = work(db)
+                db.execute("COMMIT")
+            except (sqlite3.Error, OverflowError, ValueError) as exc:
+                self._roll_back(db)
+                msg = f"SQLiteStore({self._path!r}): {type(exc).__name__}: {exc}"
+                raise StoreError(msg) from exc
+            except BaseException:
+                self._roll_back(db)
+                raise
+            return result
+
+    def _check_file(self) -> None:
+        """Raise StoreError unless the path still names the file this store opened (device and inode).
+
+        A file deleted or replaced under a running process would take its counts with it, while the next
+        worker starts on a fresh file at the path: each would grant the whole budget. One ``stat`` per
+        transaction (about a microsecond) catches that, and the claim fails closed.
+        """
         try:
-            db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            result = work(db)
-            db.execute("COMMIT")
-        except (sqlite3.Error, OverflowError, ValueError) as exc:
-            self._roll_back(db)
-            msg = f"SQLiteStore({self._path!r}): {type(exc).__name__}: {exc}"
-            raise StoreError(msg) from exc
-        except BaseException:
-            self._roll_back(db)
-            raise
-        return result
+            stat = os.stat(self._path)
+            found: tuple[int, int] | None = (stat.st_dev, stat.st_ino)
+        except OSError:
+            found = None
+        if self._identity is None and found is not None:
+            self._identity = found
+        elif found != self._identity:
+            now = "no file" if found is None else "another file"
+            msg = (
+                f"SQLiteStore({self._path!r}): the database is no longer the file this store opened (the path"
+                f" now holds {now}: deleted or replaced); refusing to count in a file no other process sees."
+                " Restore the file, or re-initialise the store and restart the processes using it"
+            )
+            raise StoreError(msg)
+
+    def _check_epoch(self, db: sqlite3.Connection) -> None:
+        """Raise StoreError unless the file still holds the epoch this store read from it.
+
+        The same inode with other content (another database copied over it in place, a file emptied) has
+        lost the counts this store relied on. One primary-key read per transaction.
+        """
+        seen = self._epoch
+        if seen is None:  # the first transaction, which reads it (``_create_schema``)
+            return
+        try:
+            row = db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
+        except sqlite3.DatabaseError:  # no meta table: an empty or foreign file
+            row = None
+        found = None if row is None else str(row[0])
+        if found != seen:
+            raise lost_data(f"SQLiteStore({self._path!r})", seen, found)
 
     def _roll_back(self, db: sqlite3.Connection) -> None:
         """Undo an open transaction; a connection that cannot even do that is dropped and opened again."""
@@ -277,13 +296,20 @@ class SQLiteStore:
         local = self._local
         db: sqlite3.Connection | None = getattr(local, "db", None)
         if db is not None and local.pid == os.getpid():
-            return db
+            if local.generation == self._generation:
+                return db
+            self._forget(db)  # opened before ``initialise`` adopted the file now at the path
         if self._closed:
             msg = f"SQLiteStore({self._path!r}) is closed"
             raise StoreError(msg)
+        # Once the store has opened its file, a new connection must find that file, never create one; with
+        # create=False not even the first (mode=rw never makes a file, even one removed since the constructor
+        # looked).
+        if self._create and self._identity is None:
+            target, uri = self._path, False
+        else:
+            target, uri = self._uri("rw"), True
         try:
-            # create=False: mode=rw never makes a file, even one removed since the constructor looked.
-            target, uri = (self._path, False) if self._create else (self._uri("rw"), True)
             db = sqlite3.connect(
                 target, timeout=self._timeout, isolation_level=None, check_same_thread=False, uri=uri
             )
@@ -298,9 +324,21 @@ class SQLiteStore:
             db.close()  # a file that is not a database (or is locked): do not leak the handle
             msg = f"SQLiteStore({self._path!r}): cannot open: {type(exc).__name__}: {exc}"
             raise StoreError(msg) from exc
-        local.db, local.pid = db, os.getpid()
+        local.db, local.pid, local.generation = db, os.getpid(), self._generation
         self._track(db)
         return db
+
+    def _before_fork(self) -> None:
+        """Wait for this process's transactions to end (a thread inside SQLite holds its mutexes)."""
+        self._in_flight.hold(self._timeout + 1.0)
+
+    def _after_fork_in_parent(self) -> None:
+        self._in_flight.resume()
+
+    def _after_fork_in_child(self) -> None:
+        """Fresh locks; the inherited connections stay unused (``_connection`` opens the child's own)."""
+        self._in_flight = _fork.InFlight()
+        self._lock, self._lock_pid = threading.Lock(), os.getpid()
 
     def _guard(self) -> threading.Lock:
         """The lock over the connection list, new in a forked child: the parent's may have been held by a
@@ -320,7 +358,15 @@ class SQLiteStore:
         for _, _, old in ended:
             old.close()
 
-    def _create_schema(self, db: sqlite3.Connection) -> None:
+    def _forget(self, db: sqlite3.Connection) -> None:
+        """Close this thread's own connection ``db`` and stop tracking it."""
+        with self._guard():
+            self._connections[:] = [entry for entry in self._connections if entry[2] is not db]
+        with contextlib.suppress(sqlite3.Error):
+            db.close()
+
+    def _create_schema(self, db: sqlite3.Connection) -> str:
+        """Create or upgrade the schema; the file's epoch (created with the schema) becomes this store's."""
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             msg = (
@@ -330,16 +376,19 @@ class SQLiteStore:
             raise StoreError(msg)
         if version < SCHEMA_VERSION:
             # One statement at a time: executescript() would commit the transaction holding the write lock.
-            for statement in _SCHEMA.split(";"):
+            for statement in SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        db.execute("INSERT OR IGNORE INTO meta VALUES ('epoch', ?)", (new_epoch(),))
+        self._epoch = str(db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()[0])
+        return self._epoch
 
     # -- the operations, inside a transaction ------------------------------------------------------------
 
     def _reserve(self, db: sqlite3.Connection, request: ReserveRequest) -> ReserveResult:
         rule_id, now, amount, shadow = request.rule_id, request.now, request.amount, request.shadow
-        row = db.execute(_SELECT_RECORD, (rule_id, shadow, request.payment_id)).fetchone()
+        row = db.execute(SELECT_RECORD, (rule_id, shadow, request.payment_id)).fetchone()
         if row is not None and row[4] > now - self._record_ttl:
             if row[0] == request.fingerprint:
                 return ReserveResult(ReserveStatus.REPLAYED, row[1])
@@ -348,10 +397,13 @@ class SQLiteStore:
             return KILLED
         namespace = "shadow" if shadow else "real"
         taken = []
+        ended = lifetime_expiry(request)
         for spec in request.counters:
             start = window_start(now, spec.window)
             key = (rule_id, namespace, spec.name, spec.window, start)
-            count, used = db.execute(_SELECT_COUNTER, key).fetchone() or (0, 0)
+            count, used, expires_at = db.execute(SELECT_COUNTER, key).fetchone() or (0, 0, ended)
+            if not spec.window and expires_at != ended:  # the rule's end moved: the latest end wins
+                db.execute(SET_EXPIRY, (ended, *key))
             if (spec.max_count is not None and count + 1 > spec.max_count) or (
                 spec.max_amount is not None and used + amount > spec.max_amount
             ):
@@ -360,35 +412,40 @@ class SQLiteStore:
                 )
             taken.append(key)
         alarm_amount, alarm_window = request.alarm_amount, request.alarm_window
+        alarm_row: tuple[object, ...] = ()
         if alarm_amount is not None and not shadow:
-            alarm_key = (rule_id, "alarm", ALARM_LIMIT, alarm_window, window_start(now, alarm_window))
-            granted = (db.execute(_SELECT_COUNTER, alarm_key).fetchone() or (0, 0))[1]
+            width, bucket, oldest = alarm_buckets(now, alarm_window)
+            scope = (rule_id, "alarm", ALARM_LIMIT, alarm_window)
+            granted = db.execute(SUM_ALARM, (*scope, oldest)).fetchone()[0]
             if granted + amount > alarm_amount:
                 reason = alarm_reason(amount, granted, alarm_amount, alarm_window)
                 db.execute("INSERT OR IGNORE INTO kill_switches VALUES (?, ?, ?)", (rule_id, reason, now))
                 return ReserveResult(ReserveStatus.ALARM_TRIPPED, limit=ALARM_LIMIT, detail=reason)
-            taken.append(alarm_key)
+            # The bucket stops being summed once the window has passed its end.
+            alarm_row = (*scope, bucket, amount, bucket + width + alarm_window if alarm_window else None)
         for key in taken:
             window, start = key[3], key[4]
-            db.execute(_ADD_COUNTER, (*key, amount, start + window if window else None))
+            db.execute(ADD_COUNTER, (*key, amount, start + window if window else ended))
+        if alarm_row:
+            db.execute(ADD_COUNTER, alarm_row)
         if row is not None:  # an expired record of the same payment: the claim counts afresh
             db.execute(
                 "DELETE FROM reservations WHERE rule_id = ? AND shadow = ? AND payment_id = ?",
                 (rule_id, shadow, request.payment_id),
             )
-        counted = json.dumps([key[2:] for key in taken if key[1] == namespace])
+        counted = json.dumps([key[2:] for key in taken])
         db.execute(
             "INSERT INTO reservations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (rule_id, shadow, request.payment_id, request.fingerprint, request.payload, amount, counted, now),
         )
-        db.execute(_ADD_STATS, (rule_id, shadow, amount))
+        db.execute(ADD_STATS, (rule_id, shadow, amount))
         if now >= self._next_purge:
             self._purge(db, now)
         return GRANTED
 
     def _release(self, db: sqlite3.Connection, rule_id: str, payment_id: str, now: float) -> ReleaseResult:
         for shadow in (False, True):
-            row = db.execute(_SELECT_RECORD, (rule_id, shadow, payment_id)).fetchone()
+            row = db.execute(SELECT_RECORD, (rule_id, shadow, payment_id)).fetchone()
             if row is not None and row[4] > now - self._record_ttl:
                 break
         else:
@@ -396,7 +453,7 @@ class SQLiteStore:
         amount = row[2]
         namespace = "shadow" if shadow else "real"
         for name, window, start in json.loads(row[3]):
-            db.execute(_GIVE_BACK, (amount, rule_id, namespace, name, window, start))
+            db.execute(GIVE_BACK, (amount, rule_id, namespace, name, window, start))
         db.execute(
             "DELETE FROM reservations WHERE rule_id = ? AND shadow = ? AND payment_id = ?",
             (rule_id, shadow, payment_id),
@@ -409,11 +466,18 @@ class SQLiteStore:
         return ReleaseResult(True, amount)
 
     def _purge(self, db: sqlite3.Connection, now: float) -> None:
-        """Delete a batch of expired counters and records; come back soon if there may be more."""
-        counters = db.execute(_PURGE_COUNTERS, (now - WINDOW_SLACK, _PURGE_BATCH)).rowcount
-        records = db.execute(_PURGE_RECORDS, (now - self._record_ttl, _PURGE_BATCH)).rowcount
-        more = max(counters, records) >= _PURGE_BATCH
+        """Delete up to ``PURGE_BATCH`` expired counters and as many records; look again at the next claim
+        if there may be more, else in a second. A claim thus never pays for more than one small batch."""
+        counters = db.execute(PURGE_COUNTERS, (now - WINDOW_SLACK, PURGE_BATCH)).rowcount
+        records = db.execute(PURGE_RECORDS, (now - self._record_ttl, PURGE_BATCH)).rowcount
+        more = max(counters, records) >= PURGE_BATCH
         self._next_purge = now if more else now + _PURGE_INTERVAL
+
+
+def _uri_mode(path: str, mode: str) -> str:
+    """A ``file:`` URI that opens ``path`` in ``mode`` (``ro``, ``rw``) and fails when it does not exist."""
+    absolute = "/" + os.path.abspath(path).lstrip("/")  # POSIX keeps a leading '//', a URI would not
+    return f"file://{urllib.parse.quote(absolute)}?mode={mode}"
 
 
 def _close_own(connections: list[tuple[int, threading.Thread, sqlite3.Connection]]) -> None:
