@@ -45,6 +45,7 @@ def test_every_command_is_walked() -> None:
         "rotate",
         "status",
         "schema",
+        "init-store",
     }
 
 
