@@ -84,6 +84,8 @@ def assert_no_secret(results: list[tuple[list[str], int, str]]) -> None:
 
 def test_a_reachable_store_with_a_password(server: RedisServer, capsys: pytest.CaptureFixture[str]) -> None:
     url = f"redis://:{PASSWORD}@127.0.0.1:{server.port}/5"
+    assert main(["init-store", "--store", url]) == 0  # once, before first use
+    assert_no_secret([(["init-store"], 0, capsys.readouterr().out)])
     results = run_all(url, capsys)
     assert_no_secret(results)
     codes = {" ".join(argv[:2]): code for argv, code, _ in results}
@@ -125,7 +127,7 @@ def test_the_environment_variable_in_a_subprocess(server: RedisServer) -> None:
         "PYTHONPATH": str(ROOT / "src"),
         "GRAYLIB_STORE": f"redis://:{PASSWORD}@127.0.0.1:{server.port}/6",
     }
-    for argv, code in ((["switches"], 0), (["status", EXAMPLE, "--json"], 0)):
+    for argv, code in ((["init-store"], 0), (["switches"], 0), (["status", EXAMPLE, "--json"], 0)):
         run = subprocess.run(
             [sys.executable, "-m", "graylib", *argv],
             capture_output=True,

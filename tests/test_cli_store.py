@@ -187,6 +187,7 @@ def test_simulate_refuses_a_redis_database_with_kill_switches_or_grants(
     url = redis_server.url.rsplit("/", 1)[0] + "/7"
     store = store_from_url(url)
     store._redis.flushdb()  # type: ignore[attr-defined]
+    store.initialise()  # what an operator does once before first use
     store.close()
     args = ["simulate", EXAMPLE, "--minutes", "1", "--payments-per-second", "50", "--store", url]
     assert main(args) == 0  # an empty database is fresh
@@ -195,6 +196,7 @@ def test_simulate_refuses_a_redis_database_with_kill_switches_or_grants(
     assert f"rule {RULE!r} has grants counted in it" in capsys.readouterr().err
     store = store_from_url(url)
     store._redis.flushdb()  # type: ignore[attr-defined]
+    store.initialise()
     store.kill("some-rule", "INC-9", 1.0)
     store.close()
     assert main(args) == 2

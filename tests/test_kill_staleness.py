@@ -45,7 +45,8 @@ class _Partitioned(MemoryStore):
 
 @pytest.fixture(name="server")
 def server_fixture() -> Iterator[RedisServer]:
-    with RedisServer() as server:
+    # Persistent, so that a stopped server comes back with its data (an empty one is lost data: see stores).
+    with RedisServer(extra_args=["--appendonly", "yes"]) as server:
         yield server
 
 
@@ -57,7 +58,7 @@ def _pid(server: RedisServer) -> int:
 
 @pytest.mark.parametrize("how", ["frozen", "stopped"])
 def test_a_client_cut_off_from_redis_fails_closed_then_recovers(server: RedisServer, how: str) -> None:
-    store = RedisStore(server.url)
+    store = RedisStore(server.url, initialise=True)
     client = Client(make_config(), cluster="sh-small", store=store, kill_refresh=0.1, kill_max_stale=0.6)
     try:
         assert client.evaluate("subsidy", CTX).applies  # starts the watcher

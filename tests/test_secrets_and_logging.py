@@ -77,7 +77,7 @@ def test_a_password_in_the_store_url_never_shows_when_the_server_is_gone(
     server: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     url = f"redis://:{PASSWORD}@127.0.0.1:{server.port}/0"
-    store = RedisStore(url)
+    store = RedisStore(url, initialise=True)
     client = Client(limited_config(), cluster="sh-small", store=store, kill_refresh=0.05, kill_max_stale=0.2)
     caplog.set_level(logging.DEBUG, logger="graylib")
     try:
