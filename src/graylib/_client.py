@@ -31,6 +31,7 @@ from ._runtime._source import FileSource
 from ._runtime._startup import start_from
 from ._runtime._tallies import new_tallies, prepare_tallies
 from ._status import Status, running_status
+from ._trust import Trust, load_trust, require_signing
 from ._values import Context, Decision, Reason
 from .stores import KillSwitch, MemoryStore, Store
 
@@ -63,6 +64,20 @@ def _checked_store(store: object) -> Store:
 def _error(rule_id: str, exc: BaseException) -> Decision:
     detail = describe_error(exc)
     return Decision(applies=False, reason=Reason.ERROR, rule_id=rule_id, detail=detail[:300])
+
+
+def _trust_of(trust: object) -> Trust | None:
+    """``Client.from_file(trust=...)``: a path is read and validated now (``ConfigError``), and signing must
+    be available (``SigningUnavailable``), so a client never runs believing it checks signatures it cannot."""
+    if trust is None:
+        return None
+    if isinstance(trust, str | os.PathLike):
+        trust = load_trust(trust)
+    if not isinstance(trust, Trust):
+        msg = f"Client.from_file(trust=...) must be a trust file's path, not {type(trust).__name__}"
+        raise TypeError(msg)
+    require_signing()
+    return trust
 
 
 class Client:
@@ -147,6 +162,7 @@ class Client:
         on_reload: ReloadHook | None = None,
         on_reload_error: ReloadErrorHook | None = None,
         last_good_path: str | os.PathLike[str] | None = None,
+        trust: str | os.PathLike[str] | Trust | None = None,
         **options: Any,
     ) -> Client:
         """A client serving the rules file at ``path`` (TOML, JSON, or YAML with the extra).
@@ -157,18 +173,26 @@ class Client:
         ``last_good_path`` the last good text is kept there, and served at start-up when ``path`` is broken.
         Other keywords (``kill_refresh``, ``kill_max_stale``, ``on_alert``, ``clock``) are the
         constructor's. See ``graylib._runtime._follow``.
+
+        With ``trust`` (a trust file's path, read once here), approvals are signatures: the file's exact bytes
+        and ``FILE.sig`` are read together, and a widening change needs the trust file's threshold of valid
+        signatures from its approvers other than the author; ``[change].approved_by`` names count for
+        nothing. A start with no usable last good copy needs that threshold whatever the file changes, so
+        keep a ``last_good_path`` for unsigned narrowing changes to survive a restart. Needs the ``sign``
+        extra (``cryptography``).
         """
         _checked_store(store)
+        trusted = _trust_of(trust)
         if not isinstance(cluster, str) or not isinstance(node, str):
             msg = "Client(cluster=..., node=...) must be strings"
             raise TypeError(msg)
-        source = FileSource(path)
+        source = FileSource(path, signed=trusted is not None)
 
         def build_here(rules: RulesText) -> Snapshot:
             return build(rules, cluster=cluster, node=node)
 
         last_good = os.fspath(last_good_path) if last_good_path is not None else None
-        startup = start_from(source, build_here, last_good)
+        startup = start_from(source, build_here, last_good, trust=trusted)
         client = cls(startup.snapshot, cluster=cluster, node=node, store=store, **options)
         client._follower = Follower(
             source,
@@ -179,6 +203,7 @@ class Client:
             on_reload=on_reload,
             on_reload_error=on_reload_error,
             last_good_path=last_good,
+            trust=trusted,
         )
         client._follower.begin(startup)
         return client

@@ -1,7 +1,11 @@
 """``graylib plan OLD NEW``: what a config change does, how far it reaches, and whether policy allows it.
 
-Exit codes: 0 the change is allowed, 1 it violates policy, 2 either config (or the traffic sample) is
-invalid; every problem of both files is printed before exiting.
+With ``--trust TRUST``, approvals are signatures (``NEW.sig``, or ``--signatures``) checked against the
+trust file: only valid ones count, against its threshold, and ``[change].approved_by`` is shown as claimed.
+Without it, the plan says that the ``approved_by`` names it counts are unauthenticated.
+
+Exit codes: 0 the change is allowed, 1 it violates policy, 2 either config (or the traffic sample, the trust
+file, the signature file) is invalid; every problem of both files is printed before exiting.
 """
 
 from __future__ import annotations
@@ -11,11 +15,21 @@ from typing import Any
 
 from .._config import Config
 from .._errors import ConfigError
-from .._load import load_config
+from .._load import build, load_config, text_of_bytes
 from .._money import money
-from .._policy import BlastRadius, Plan, RuleChange, plan_change, read_traffic_sample
+from .._policy import (
+    BlastRadius,
+    Plan,
+    RuleChange,
+    SignedApprovals,
+    plan_change,
+    read_traffic_sample,
+    signed_approvals,
+)
+from .._trust import SigningUnavailable, read_bounded
 from .._values import Context
 from ._output import emit_json, error
+from ._signed import SIGNATURES_HELP, TRUST_HELP, InputError, read_signatures, read_trust, render_checks
 
 __all__ = ["register", "render_plan"]
 
@@ -32,6 +46,14 @@ def register(sub: Any) -> None:
         help="recent payments (columns account,payment_type,amount and optionally cluster,node,region,...)"
         " to count the payments each change newly reaches",
     )
+    parser.add_argument(
+        "--trust",
+        metavar="TRUST",
+        help=TRUST_HELP + "; only valid signatures of NEW then count as approvals",
+    )
+    parser.add_argument(
+        "--signatures", metavar="SIG", help=SIGNATURES_HELP.replace("the file's", "NEW's") + "; needs --trust"
+    )
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
     parser.set_defaults(handler=run)
 
@@ -44,10 +66,41 @@ def _load(path: str, problems: list[str]) -> Config | None:
         return None
 
 
+def _load_signed(
+    args: argparse.Namespace, problems: list[str]
+) -> tuple[Config | None, SignedApprovals | None]:
+    """NEW, read once as bytes, and its signatures checked against the trust file."""
+    try:
+        trust = read_trust(args.trust)
+    except InputError as exc:
+        problems.append(str(exc))
+        trust = None
+    try:
+        data = read_bounded(args.new)
+        new = build(text_of_bytes(data, args.new)).config
+    except ConfigError as exc:
+        problems += [f"{args.new}: {p}" for p in exc.problems]
+        return None, None
+    if trust is None:
+        return new, None
+    try:
+        _, signatures = read_signatures(args.new, args.signatures)
+        return new, signed_approvals(new, data, signatures, trust)
+    except (InputError, SigningUnavailable) as exc:
+        problems.append(str(exc))
+    return new, None
+
+
 def run(args: argparse.Namespace) -> int:
     problems: list[str] = []
     old = _load(args.old, problems)
-    new = _load(args.new, problems)
+    approvals: SignedApprovals | None = None
+    if args.trust:
+        new, approvals = _load_signed(args, problems)
+    else:
+        new = _load(args.new, problems)
+        if args.signatures:
+            problems.append("--signatures needs --trust: signatures are checked against a trust file")
     sample: list[Context] | None = None
     if args.traffic:
         try:
@@ -62,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
                 error(problem)
             error("plan not made: fix the problems above")
         return 2
-    plan = plan_change(old, new, traffic_sample=sample)
+    plan = plan_change(old, new, traffic_sample=sample, approvals=approvals)
     if args.json:
         emit_json({"valid": True, **plan.to_dict()})
     else:
@@ -108,6 +161,20 @@ def _render_rule(change: RuleChange) -> list[str]:
     return lines
 
 
+def _render_approvals(plan: Plan) -> list[str]:
+    if plan.approvals is None:
+        return [
+            "  approvals are unauthenticated: [change].approved_by names are counted as written, not "
+            "verified (plan --trust TRUST counts signatures instead)"
+        ]
+    claimed = ", ".join(plan.claimed_approvers) or "none"
+    return [
+        f"  approvals are signatures checked against trust file version {plan.approvals.trust_version}"
+        f" (threshold {plan.approvals.threshold}); [change].approved_by claims {claimed}, not counted",
+        *render_checks(plan.approvals.checks),
+    ]
+
+
 def render_plan(plan: Plan) -> str:
     """The plan as an operator reads it: a diff per rule, blast radius, warnings, violations, verdict."""
     approvers = ", ".join(plan.approvers) or "none"
@@ -115,6 +182,7 @@ def render_plan(plan: Plan) -> str:
         f"plan {plan.old_version} -> {plan.new_version}",
         f"  author {plan.author or '(none)'}, ticket {plan.ticket or '(none)'}, approvers: {approvers}"
         f" ({plan.required_approvals} needed to widen)",
+        *_render_approvals(plan),
         "",
     ]
     if not plan.changed:
