@@ -4,6 +4,7 @@ Each payment asks "does discount rule R apply, and for how much?"; graylib answe
 snapshot of the rules with a reason, and fails closed whenever a guardrail says so.
 """
 
+from . import typing as typing
 from ._bucketing import bucket
 from ._claims import Alert, ReleaseOutcome
 from ._client import Client
