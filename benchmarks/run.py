@@ -27,10 +27,7 @@ import itertools
 import json
 import os
 import platform
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -51,6 +48,7 @@ for _path in (str(ROOT / "src"), str(ROOT)):
 
 import mmh3  # noqa: E402 - after the path set-up above, so a checkout runs without installing
 from benchmarks._timing import measure  # noqa: E402
+from tests.redis_server import RedisServer  # noqa: E402 - the tests' launcher, one for both
 
 import graylib  # noqa: E402
 from benchmarks import peers  # noqa: E402
@@ -448,39 +446,28 @@ def _run_rounds(cases: list[_Case], settings: Settings, log: Callable[[str], Non
 
 @contextlib.contextmanager
 def _redis_server(skipped: dict[str, str]) -> Iterator[str | None]:
-    """A throwaway redis-server on a free loopback port, or None (with a reason) when there is none."""
-    binary = os.environ.get("REDIS_SERVER") or shutil.which("redis-server")
-    if not binary:
+    """The URL of a throwaway redis-server, or None with the reason in ``skipped`` when there is none.
+
+    The server is the tests' own launcher (``tests/redis_server.py``); where a test fails without the
+    binary, the benchmark notes the Redis cases as skipped and measures the rest.
+    """
+    try:
+        server = RedisServer()
+    except RuntimeError:
         skipped["claim, RedisStore"] = "redis-server not found"
         yield None
         return
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    workdir = tempfile.mkdtemp(prefix="graylib-bench-redis-")
-    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    process = subprocess.Popen(
-        [*args, "--dir", workdir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-            if process.poll() is not None or time.monotonic() > deadline:
-                skipped["claim, RedisStore"] = "redis-server did not start"
-                yield None
-                return
-            time.sleep(0.02)
-        yield f"redis://127.0.0.1:{port}/0"
+        server.start()
+    except RuntimeError as exc:
+        server.close()
+        skipped["claim, RedisStore"] = f"redis-server did not start ({str(exc).splitlines()[0]})"
+        yield None
+        return
+    try:
+        yield server.url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        shutil.rmtree(workdir, ignore_errors=True)
+        server.close()
 
 
 def _claim_cases(

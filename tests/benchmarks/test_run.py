@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from benchmarks import run
+
+ROOT = Path(__file__).resolve().parents[2]
 
 TINY = [
     "--quick",
@@ -131,3 +137,53 @@ def test_quantiles() -> None:
     )
     assert result.median_us == 3.0 and result.p99_us == 100.0
     assert result.ratio_q25 == 1.5 and result.ratio_q75 == 2.5
+
+
+def _tiny_report(tmp_path: Path, *args: str) -> dict[str, Any]:
+    out = tmp_path / "out.json"
+    assert run.main([*TINY, "--reload-rules", "0", *args, "--json", str(out)]) == 0
+    report: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    return report
+
+
+def test_a_missing_redis_server_is_a_noted_skip_not_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REDIS_SERVER", "/nonexistent/redis-server")
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    report = _tiny_report(tmp_path, "--stores", "memory,redis")
+    assert report["skipped"]["claim, RedisStore"] == "redis-server not found"
+    names = {r["name"] for r in report["results"]}
+    assert "claim, MemoryStore, 3 limits" in names
+    assert not {"claim, RedisStore, 3 limits", "redis PING round trip"} & names
+
+
+@pytest.mark.redis
+def test_redis_claims_run_against_the_tests_redis_server(tmp_path: Path) -> None:
+    report = _tiny_report(tmp_path, "--stores", "redis")
+    names = {r["name"] for r in report["results"]}
+    assert {"claim, RedisStore, 3 limits", "redis PING round trip"} <= names
+    assert "claim, RedisStore" not in report["skipped"]
+    assert report["derived"]["redis_claims_per_second"] > 0
+
+
+@pytest.mark.redis
+def test_runs_standalone_from_the_repository_root(tmp_path: Path) -> None:
+    """``python benchmarks/run.py`` with nothing installed on the path: src and tests come from the root."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = tmp_path / "out.json"
+    args = [*TINY, "--reload-rules", "0", "--stores", "memory,redis", "--json", str(out)]
+    done = subprocess.run(
+        [sys.executable, "benchmarks/run.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    names = {r["name"] for r in json.loads(out.read_text(encoding="utf-8"))["results"]}
+    assert {run.GRAYLIB, "claim, MemoryStore, 3 limits", "claim, RedisStore, 3 limits"} <= names
+    assert run.GRAYLIB in done.stdout
