@@ -1,4 +1,4 @@
-"""benchmarks/run.py: a tiny quick run end to end, and the regression check on synthetic ratios."""
+"""benchmarks/run.py: a tiny quick run end to end, its report, its baseline check, and its Redis server."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from benchmarks.cases import FLOOR, GRAYLIB
 
-from benchmarks import run
+from benchmarks import report, run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,8 +39,8 @@ TINY = [
 def tiny_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("bench") / "out.json"
     assert run.main([*TINY, "--json", str(out)]) == 0
-    report: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
-    return report
+    measured: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    return measured
 
 
 def test_quick_run_writes_well_formed_json(tiny_report: dict[str, Any]) -> None:
@@ -48,9 +49,9 @@ def test_quick_run_writes_well_formed_json(tiny_report: dict[str, Any]) -> None:
     names = [r["name"] for r in tiny_report["results"]]
     assert len(names) == len(set(names))
     for expected in (
-        run.FLOOR,
+        FLOOR,
         "hand-written evaluator",
-        run.GRAYLIB,
+        GRAYLIB,
         "evaluate, context built per call",
         "evaluate_all, 30 rules (3 match)",
         "claim, MemoryStore, 3 limits",
@@ -65,15 +66,15 @@ def test_quick_run_writes_well_formed_json(tiny_report: dict[str, Any]) -> None:
         assert r["ratio_graylib"] > 0 and r["samples"] >= 1 and r["calls_per_sample"] >= 1
         assert r["target_met"] in (True, False, None)
     by_name = {r["name"]: r for r in tiny_report["results"]}
-    assert by_name[run.FLOOR]["ratio_hash"] == 1.0
-    assert by_name[run.GRAYLIB]["ratio_graylib"] == 1.0
-    assert by_name[run.GRAYLIB]["checked"] and not by_name[run.FLOOR]["checked"]
+    assert by_name[FLOOR]["ratio_hash"] == 1.0
+    assert by_name[GRAYLIB]["ratio_graylib"] == 1.0
+    assert by_name[GRAYLIB]["checked"] and not by_name[FLOOR]["checked"]
     assert "evaluate_all_growth" in tiny_report["derived"]
     json.dumps(tiny_report)  # round-trips
 
 
 def test_table_lists_every_case(tiny_report: dict[str, Any]) -> None:
-    text = run.table(tiny_report)
+    text = report.table(tiny_report)
     for r in tiny_report["results"]:
         assert r["name"] in text
     assert "x hash" in text and "Python" in text
@@ -86,64 +87,25 @@ def test_check_passes_on_a_generous_baseline_and_fails_on_a_strict_one(
     generous = tmp_path / "generous.json"
     generous.write_text(json.dumps({"margin": 1.5, "ratios": dict.fromkeys(checked, 1e12)}))
     strict = tmp_path / "strict.json"
-    strict.write_text(json.dumps({"margin": 1.5, "ratios": {run.GRAYLIB: 0.01}}))
+    strict.write_text(json.dumps({"margin": 1.5, "ratios": {GRAYLIB: 0.01}}))
     assert run.main([*TINY, "--reload-rules", "0", "--check", "--baseline", str(generous)]) == 0
     assert run.main([*TINY, "--reload-rules", "0", "--check", "--baseline", str(strict)]) == 1
 
 
 def test_write_baseline_keeps_only_checked_ratios(tiny_report: dict[str, Any]) -> None:
-    baseline = run.baseline_from(tiny_report)
-    assert baseline["margin"] == run.DEFAULT_MARGIN
+    baseline = report.baseline_from(tiny_report)
+    assert baseline["margin"] == report.DEFAULT_MARGIN
     checked = {r["name"] for r in tiny_report["results"] if r["checked"]}
     assert set(baseline["ratios"]) == checked
-    regressions, _ = run.compare(tiny_report, baseline)
+    regressions, _ = report.compare(tiny_report, baseline)
     assert regressions == []  # a run never regresses against itself
-
-
-def _report(name: str, ratios: list[float]) -> dict[str, Any]:
-    result = run.CaseResult(
-        name=name, group="graylib", samples_us=ratios, ratios=ratios, number=1, checked=True
-    )
-    return {"results": [result.as_json()]}
-
-
-def test_compare_fails_on_a_real_regression() -> None:
-    report = _report("evaluate", [9.0, 9.5, 10.0, 10.5, 11.0])
-    regressions, _ = run.compare(report, {"margin": 1.5, "ratios": {"evaluate": 5.0}})
-    assert len(regressions) == 1 and "evaluate" in regressions[0]
-
-
-def test_compare_passes_on_noise() -> None:
-    # The median is past the limit, but half the rounds are not: noise, not a regression.
-    report = _report("evaluate", [5.0, 5.2, 7.8, 8.0, 9.0])
-    regressions, notes = run.compare(report, {"margin": 1.5, "ratios": {"evaluate": 5.0}})
-    assert regressions == [] and any("evaluate" in n for n in notes)
-    # Slightly slower in every round, but within the margin.
-    report = _report("evaluate", [6.0, 6.1, 6.2, 6.3, 6.4])
-    assert run.compare(report, {"margin": 1.5, "ratios": {"evaluate": 5.0}})[0] == []
-
-
-def test_compare_notes_cases_missing_on_either_side() -> None:
-    report = _report("new case", [1.0, 1.0])
-    regressions, notes = run.compare(report, {"ratios": {"redis claim": 900.0}})
-    assert regressions == []
-    assert any("redis claim: not measured" in n for n in notes)
-    assert any("new case: no baseline" in n for n in notes)
-
-
-def test_quantiles() -> None:
-    result = run.CaseResult(
-        name="x", group="g", samples_us=[1.0, 2.0, 3.0, 4.0, 100.0], ratios=[1.0, 2.0, 3.0], number=1
-    )
-    assert result.median_us == 3.0 and result.p99_us == 100.0
-    assert result.ratio_q25 == 1.5 and result.ratio_q75 == 2.5
 
 
 def _tiny_report(tmp_path: Path, *args: str) -> dict[str, Any]:
     out = tmp_path / "out.json"
     assert run.main([*TINY, "--reload-rules", "0", *args, "--json", str(out)]) == 0
-    report: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
-    return report
+    measured: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    return measured
 
 
 def test_a_missing_redis_server_is_a_noted_skip_not_an_error(
@@ -152,20 +114,20 @@ def test_a_missing_redis_server_is_a_noted_skip_not_an_error(
     monkeypatch.setenv("REDIS_SERVER", "/nonexistent/redis-server")
     monkeypatch.setattr(shutil, "which", lambda name: None)
     monkeypatch.setattr(os, "access", lambda path, mode: False)
-    report = _tiny_report(tmp_path, "--stores", "memory,redis")
-    assert report["skipped"]["claim, RedisStore"] == "redis-server not found"
-    names = {r["name"] for r in report["results"]}
+    measured = _tiny_report(tmp_path, "--stores", "memory,redis")
+    assert measured["skipped"]["claim, RedisStore"] == "redis-server not found"
+    names = {r["name"] for r in measured["results"]}
     assert "claim, MemoryStore, 3 limits" in names
     assert not {"claim, RedisStore, 3 limits", "redis PING round trip"} & names
 
 
 @pytest.mark.redis
 def test_redis_claims_run_against_the_tests_redis_server(tmp_path: Path) -> None:
-    report = _tiny_report(tmp_path, "--stores", "redis")
-    names = {r["name"] for r in report["results"]}
+    measured = _tiny_report(tmp_path, "--stores", "redis")
+    names = {r["name"] for r in measured["results"]}
     assert {"claim, RedisStore, 3 limits", "redis PING round trip"} <= names
-    assert "claim, RedisStore" not in report["skipped"]
-    assert report["derived"]["redis_claims_per_second"] > 0
+    assert "claim, RedisStore" not in measured["skipped"]
+    assert measured["derived"]["redis_claims_per_second"] > 0
 
 
 @pytest.mark.redis
@@ -185,5 +147,5 @@ def test_runs_standalone_from_the_repository_root(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     names = {r["name"] for r in json.loads(out.read_text(encoding="utf-8"))["results"]}
-    assert {run.GRAYLIB, "claim, MemoryStore, 3 limits", "claim, RedisStore, 3 limits"} <= names
-    assert run.GRAYLIB in done.stdout
+    assert {GRAYLIB, "claim, MemoryStore, 3 limits", "claim, RedisStore, 3 limits"} <= names
+    assert GRAYLIB in done.stdout
