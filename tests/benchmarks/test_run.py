@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from benchmarks.cases import FLOOR, GRAYLIB
+from benchmarks.cases import CLAIM_MEMORY, FLOOR, GRAYLIB, PER_CALL
 
 from benchmarks import report, run
 
@@ -149,3 +150,26 @@ def test_runs_standalone_from_the_repository_root(tmp_path: Path) -> None:
     names = {r["name"] for r in json.loads(out.read_text(encoding="utf-8"))["results"]}
     assert {GRAYLIB, "claim, MemoryStore, 3 limits", "claim, RedisStore, 3 limits"} <= names
     assert GRAYLIB in done.stdout
+
+
+def test_the_table_reports_the_design_targets_first(tiny_report: dict[str, Any]) -> None:
+    text = report.table(tiny_report)
+    block = text.split("targets (median of the per-round ratios to the bare hash):\n", 1)[1].split("\n\n")[0]
+    lines = [line.strip() for line in block.splitlines()]
+    by_name = {r["name"]: r for r in tiny_report["results"]}
+    headline = [GRAYLIB, PER_CALL, CLAIM_MEMORY]
+    assert len(lines) == 5  # the three headline ratios, then the two reloads
+    for line, name, target in zip(lines[:3], headline, ["≤ 3x hash", "≤ 4x hash", "≤ 10x hash"], strict=True):
+        r = by_name[name]
+        assert line.startswith(name)
+        assert f"{r['ratio_hash']:.2f}x hash" in line and line.endswith(
+            f"target {target}: " + ("met" if r["target_met"] else "NOT MET")
+        )
+    assert [line.split("  ")[0] for line in lines[3:]] == ["reload, 20 rules, TOML", "reload, 20 rules, JSON"]
+    assert all(" ms  target < 200 ms: " in line and "x hash" not in line for line in lines[3:])
+
+
+def test_a_headline_case_that_did_not_run_is_listed_as_not_measured(tmp_path: Path) -> None:
+    measured = _tiny_report(tmp_path, "--stores", "sqlite")
+    text = report.table(measured)
+    assert re.search(rf"\n  {re.escape(CLAIM_MEMORY)} +not measured in this run\n", text)
