@@ -10,6 +10,7 @@ import attrs
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from typing_extensions import override
 
 from graylib import Alert, Client, Context, Decision, MemoryStore, Reason, ReleaseOutcome, Store
 from graylib.stores import ReleaseResult, ReserveRequest, ReserveResult, RuleStats
@@ -251,9 +252,11 @@ def test_a_store_fault_fails_closed_and_never_raises(tmp_path: Path) -> None:
 
 def test_any_exception_of_a_custom_store_fails_closed_too() -> None:
     class Broken(MemoryStore):
+        @override
         def reserve(self, request: ReserveRequest) -> ReserveResult:
             raise RuntimeError("disk on fire")
 
+        @override
         def release(self, rule_id: str, payment_id: str, now: float) -> ReleaseResult:
             raise OSError("disk on fire")
 
@@ -267,9 +270,11 @@ def test_any_exception_of_a_custom_store_fails_closed_too() -> None:
 
 def test_an_answer_outside_the_store_protocol_fails_closed() -> None:
     class Odd(MemoryStore):
+        @override
         def reserve(self, request: ReserveRequest) -> ReserveResult:
             return ReserveResult("granted")  # type: ignore[arg-type]  # text, not a ReserveStatus
 
+        @override
         def release(self, rule_id: str, payment_id: str, now: float) -> ReleaseResult:
             return None  # type: ignore[return-value]
 
