@@ -310,8 +310,13 @@ def _claimer(client: graylib.Client) -> Callable[[str, str], graylib.Decision]:
     return claim_one
 
 
-def reload_case(settings: Settings, tmp: Path, fmt: str) -> Case:
-    """``reload_now`` of a rules file of 1,000 rules: read, parse, validate, policy check, compile, swap."""
+def reload_case(
+    settings: Settings, tmp: Path, fmt: str, floor_sample: Callable[[], float]
+) -> tuple[Case, list[float]]:
+    """``reload_now`` of a rules file of 1,000 rules: read, parse, validate, policy check, compile, swap.
+
+    Returns the case and, for each timed reload, the floor sample ``floor_sample()`` took just before it.
+    """
     path = tmp / f"reload.{fmt}"
     texts = [reload_toml(settings.reload_rules, f"v{i}") for i in range(2)]
     if fmt == "json":
@@ -319,16 +324,19 @@ def reload_case(settings: Settings, tmp: Path, fmt: str) -> Case:
     path.write_text(texts[0], encoding="utf-8")
     client = graylib.Client.from_file(path, cluster="sh-small", node="sh-small-01")
     samples: list[float] = []
+    floors: list[float] = []
     try:
         for i in range(settings.reloads + 1):
             path.write_text(texts[(i + 1) % 2], encoding="utf-8")
+            if i:  # the first reload warms caches and is not timed
+                floors.append(floor_sample())
             start = time.perf_counter()
             ok = client.reload_now()
             elapsed = time.perf_counter() - start
             if not ok:
                 msg = f"reload of {settings.reload_rules} rules was refused: {client.status()}"
                 raise RuntimeError(msg)
-            if i:  # the first reload warms caches
+            if i:
                 samples.append(elapsed * 1e6)
     finally:
         client.close()
@@ -344,4 +352,4 @@ def reload_case(settings: Settings, tmp: Path, fmt: str) -> Case:
     )
     case.samples = samples
     case.number = 1
-    return case
+    return case, floors

@@ -9,8 +9,8 @@ arguments, garbage collector off) and reported beside two ratios: to the bare bu
 The fast cases (floors, evaluations, peers) run in interleaved rounds: each round times every case once, and
 a case's ratio is the median of its per-round ratios to the floor of the same round. A machine that slows
 down halfway through a run slows the floor as much as the case, so ratios stay comparable between runs and
-machines where absolute times do not. Slow cases (claims through SQLite or Redis, a reload of 1,000 rules)
-are timed after the rounds and divided by the floor's median.
+machines where absolute times do not. Slow cases (claims through each store, a reload of 1,000 rules) are
+timed after the rounds, each sample divided by a floor sample taken just before it, for the same reason.
 
 ``--check`` compares graylib's ratios with ``benchmarks/baseline.json`` and exits with status 1 when one has
 regressed: when even the lower quartile of its per-round ratios is above the baseline ratio times the
@@ -28,7 +28,6 @@ import argparse
 import contextlib
 import itertools
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -89,10 +88,24 @@ def _run_rounds(cases: list[Case], settings: Settings, log: Callable[[str], None
     return [[times[i] / times[floor_index] for times in per_round] for i in range(len(cases))]
 
 
-def _time_slow(case: Case, settings: Settings) -> None:
+def _floor_sample(floor: Case) -> float:
+    """One more sample of the floor, with the number of calls calibrated in the rounds."""
+    return measure(floor.fn, number=floor.number, repeat=1, inputs=floor.inputs).median_us
+
+
+def _time_slow(case: Case, floor: Case, settings: Settings) -> list[float]:
+    """Time a slow case in ``slow_rounds`` samples, each just after a floor sample; return the ratios.
+
+    Each sample is divided by the floor sample beside it, not by the floor of the rounds, so a machine
+    that slows down (or speeds up) between the rounds and the slow cases moves both alike.
+    """
     case.number = _calibrate(case, settings.sample_ms / 1_000)
+    ratios = []
     for _ in range(settings.slow_rounds):
+        beside = _floor_sample(floor)
         case.samples.append(measure(case.fn, number=case.number, repeat=1, inputs=case.inputs).median_us)
+        ratios.append(case.samples[-1] / beside)
+    return ratios
 
 
 def run(settings: Settings, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -105,19 +118,19 @@ def run(settings: Settings, log: Callable[[str], None] = print) -> dict[str, Any
         with contextlib.ExitStack() as fast_stack:  # peers' threads stop before the store cases start
             cases = fast_cases(settings, fast_stack, skipped)
             ratios = _run_rounds(cases, settings, log)
-        floor_median = statistics.median(cases[0].samples)
         for case, case_ratios in zip(cases, ratios, strict=True):
             results.append(_result(case, case_ratios))
-        slow = claim_cases(settings, stack, skipped, tmp)
-        for case in slow:
-            _time_slow(case, settings)
+        floor = cases[0]
+        for case in claim_cases(settings, stack, skipped, tmp):
+            results.append(_result(case, _time_slow(case, floor, settings)))
             log(f"{case.name} done")
         if settings.reload_rules:
             for fmt in ("toml", "json"):
-                slow.append(reload_case(settings, tmp, fmt))
+                case, floor_samples = reload_case(settings, tmp, fmt, lambda: _floor_sample(floor))
+                results.append(
+                    _result(case, [s / f for s, f in zip(case.samples, floor_samples, strict=True)])
+                )
                 log(f"reload ({fmt}) done")
-        for case in slow:
-            results.append(_result(case, [s / floor_median for s in case.samples]))
     graylib_median = next(r.median_us for r in results if r.name == GRAYLIB)
     for result in results:
         result.ratio_graylib = result.median_us / graylib_median

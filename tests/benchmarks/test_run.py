@@ -6,13 +6,15 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from benchmarks.cases import CLAIM_MEMORY, FLOOR, GRAYLIB, PER_CALL
+from benchmarks.cases import CLAIM_MEMORY, FLOOR, GRAYLIB, PER_CALL, Case, Settings
 
 from benchmarks import report, run
 
@@ -173,3 +175,22 @@ def test_a_headline_case_that_did_not_run_is_listed_as_not_measured(tmp_path: Pa
     measured = _tiny_report(tmp_path, "--stores", "sqlite")
     text = report.table(measured)
     assert re.search(rf"\n  {re.escape(CLAIM_MEMORY)} +not measured in this run\n", text)
+
+
+def _busy(us: float) -> None:
+    end = time.perf_counter() + us / 1e6
+    while time.perf_counter() < end:
+        pass
+
+
+def test_a_slow_case_is_divided_by_the_floor_timed_beside_it() -> None:
+    """A machine three times slower after the rounds must not triple the slow cases' ratios."""
+    speed = [1.0]
+    floor = Case(FLOOR, "floor", lambda: _busy(20 * speed[0]), [()])
+    floor.number = 20
+    floor.samples = [20.0] * 3  # the rounds, at full speed
+    slow = Case("slow", "claim", lambda: _busy(200 * speed[0]), [()])
+    speed[0] = 3.0  # the machine slows down before the slow cases
+    ratios = run._time_slow(slow, floor, Settings(slow_rounds=3, sample_ms=2.0))
+    assert len(ratios) == len(slow.samples) == 3
+    assert 6.0 < statistics.median(ratios) < 15.0, ratios  # about 10, not about 30
