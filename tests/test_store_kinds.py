@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -127,3 +128,45 @@ def test_the_claim_tests_run_on_every_kind() -> None:
     for test, seen in kinds.items():
         assert seen in (set(KIND_NAMES), set(SHARED_KINDS)), (test, seen)
     assert any(seen == set(SHARED_KINDS) for seen in kinds.values())  # the process races
+
+
+def _connected_clients(ports: list[int]) -> int:
+    """Connections the Redis servers on ``ports`` hold, not counting the one asking."""
+    import redis
+
+    total = 0
+    for port in ports:
+        probe = redis.Redis(port=port)
+        try:
+            total += int(probe.info("clients")["connected_clients"]) - 1
+        finally:
+            probe.close()
+    return total
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("kind", ["redis", "redis-cluster"])
+def test_closing_a_redis_store_lets_go_of_its_connections(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """``close()`` hangs up every connection now, not when the garbage collector finds the store.
+
+    (``store`` stays referenced until the end, so only ``close()`` can have hung up.)
+    """
+    spec = spec_for(kind, request, tmp_path)
+    if kind == "redis":
+        ports = [request.getfixturevalue("redis_server").port]
+    else:
+        ports = request.getfixturevalue("redis_cluster").ports
+    before = _connected_clients(ports)
+    store = spec.open()
+    for rule in ("rule-1", "rule-2"):  # on a cluster, two nodes besides the index's
+        store.kill(rule, "x", 1.0)
+        store.stats(rule)
+    assert set(store.kill_switches()) == {"rule-1", "rule-2"}
+    assert _connected_clients(ports) > before
+    store.close()
+    deadline = time.monotonic() + 2.0
+    while _connected_clients(ports) > before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _connected_clients(ports) == before, "connections still open after close()"
