@@ -48,7 +48,9 @@ def _check_exact(store: Store, granted: list[tuple[str, int]]) -> None:
     assert len(ids) == len(set(ids)) == ALLOWED
     assert sum(discount for _, discount in granted) == BUDGET
     assert store.stats(RULE) == RuleStats(ALLOWED, BUDGET)
-    late = client(BUDGET_CONFIG, store).claim(RULE, payment("late", account="late"))
+    late_client = client(BUDGET_CONFIG, store)
+    late = late_client.claim(RULE, payment("late", account="late"))
+    late_client.close()  # before the caller closes the store: a running client would reopen connections
     assert late.reason is Reason.LIMIT_REACHED and late.detail.startswith("limit reached: total")
 
 
@@ -103,7 +105,10 @@ def test_a_rate_alarm_tripped_in_a_race_alerts_once_and_stops_everyone(store_spe
     assert shared.stats(RULE) == RuleStats(10, alarm)
     for c in clients:
         assert c.evaluate(RULE, payment("after")).reason is Reason.KILLED
+        c.close()  # stops its kill-switch refresh before its store closes
         c.store.close()
+    if store_spec.shared:  # a handle of its own; for memory it is the clients' store, closed above
+        shared.close()
 
 
 def _wait_for(check: Callable[[], bool], limit: float) -> float:
@@ -130,6 +135,8 @@ def test_a_kill_through_one_client_stops_another_within_a_second(store_spec: Sto
     assert a.revive(RULE)
     _wait_for(lambda: b.claim(RULE, payment("p-3")).applies, 1.5)
     assert shared.stats(RULE) == RuleStats(2, 2 * DISCOUNT)
+    a.close()
+    b.close()
     a.store.close()
     shared.close()
 
