@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -110,3 +111,19 @@ def test_typing_docstring_example_runs() -> None:
 
     result = doctest.testmod(typing)
     assert (result.failed, result.attempted) == (0, 5)
+
+
+def test_a_subclass_of_client_keeps_its_type_through_from_file_and_with(tmp_path: Path) -> None:
+    """``from_file`` and ``with`` return ``Self``, so a service's own subclass stays typed as itself."""
+    from typing_extensions import assert_type
+
+    from tests.helpers import make_config
+
+    class PaymentsClient(graylib.Client):
+        pass
+
+    path = tmp_path / "rules.json"
+    path.write_text(json.dumps(make_config()))
+    with PaymentsClient.from_file(path, cluster="sh-small") as client:
+        assert_type(client, PaymentsClient)
+        assert type(client) is PaymentsClient

@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from typing_extensions import Self
+
 from ._compile import Snapshot
 from ._config import Config
 from ._load import RulesText, build
@@ -164,7 +166,7 @@ class Client:
         last_good_path: str | os.PathLike[str] | None = None,
         trust: str | os.PathLike[str] | Trust | None = None,
         **options: Any,
-    ) -> Client:
+    ) -> Self:
         """A client serving the rules file at ``path`` (TOML, JSON, or YAML with the extra).
 
         With ``reload_interval`` (seconds) a daemon thread re-reads the file that often and swaps in a new
@@ -381,7 +383,7 @@ class Client:
             reload_fields=fields,
         )
 
-    def __enter__(self) -> Client:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
