@@ -6,14 +6,14 @@ import json
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from benchmarks._timing import Sample
 from benchmarks.cases import CLAIM_MEMORY, FLOOR, GRAYLIB, PER_CALL, Case, Settings
 
 from benchmarks import report, run
@@ -177,20 +177,32 @@ def test_a_headline_case_that_did_not_run_is_listed_as_not_measured(tmp_path: Pa
     assert re.search(rf"\n  {re.escape(CLAIM_MEMORY)} +not measured in this run\n", text)
 
 
-def _busy(us: float) -> None:
-    end = time.perf_counter() + us / 1e6
-    while time.perf_counter() < end:
+def test_a_slow_case_is_divided_by_the_floor_timed_beside_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine three times slower after the rounds must not triple the slow cases' ratios.
+
+    The clock is the test's: ``measure`` answers the per-call time each callable takes at the current
+    speed, so the check is exact whatever else the machine is doing.
+    """
+    speed = [1.0]
+
+    def floor_fn() -> None:
         pass
 
+    def slow_fn() -> None:
+        pass
 
-def test_a_slow_case_is_divided_by_the_floor_timed_beside_it() -> None:
-    """A machine three times slower after the rounds must not triple the slow cases' ratios."""
-    speed = [1.0]
-    floor = Case(FLOOR, "floor", lambda: _busy(20 * speed[0]), [()])
+    cost = {floor_fn: 20.0, slow_fn: 200.0}
+
+    def fake_measure(fn: Callable[..., object], **_: object) -> Sample:
+        us = cost[fn] * speed[0]  # type: ignore[index]
+        return Sample(median_us=us, p99_us=us, samples_us=(us,), number=1, repeat=1)
+
+    monkeypatch.setattr(run, "measure", fake_measure)
+    floor = Case(FLOOR, "floor", floor_fn, [()])
     floor.number = 20
     floor.samples = [20.0] * 3  # the rounds, at full speed
-    slow = Case("slow", "claim", lambda: _busy(200 * speed[0]), [()])
+    slow = Case("slow", "claim", slow_fn, [()])
     speed[0] = 3.0  # the machine slows down before the slow cases
     ratios = run._time_slow(slow, floor, Settings(slow_rounds=3, sample_ms=2.0))
     assert len(ratios) == len(slow.samples) == 3
-    assert 6.0 < statistics.median(ratios) < 15.0, ratios  # about 10, not about 30
+    assert ratios == [10.0, 10.0, 10.0]  # not 30: each sample is divided by the floor timed beside it
