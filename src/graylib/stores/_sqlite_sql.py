@@ -4,9 +4,11 @@ from __future__ import annotations
 
 __all__ = [
     "ADD_COUNTER",
+    "ADD_ENTRY",
     "ADD_STATS",
     "COUNTER_KEY",
     "GIVE_BACK",
+    "NEXT_SEQ",
     "PURGE_COUNTERS",
     "PURGE_RECORDS",
     "SCHEMA",
@@ -15,12 +17,18 @@ __all__ = [
     "SELECT_RECORD",
     "SET_EXPIRY",
     "SUM_ALARM",
+    "UPGRADE_TO_3",
 ]
 
-SCHEMA_VERSION = 2
+UPGRADE_TO_3 = "ALTER TABLE reservations ADD COLUMN entry TEXT NOT NULL DEFAULT ''"
+"""Run on a file of version 1 or 2 (their reservations table predates the column)."""
+
+SCHEMA_VERSION = 3
 """Kept in ``PRAGMA user_version``; a file with a newer version is refused rather than misread.
 
-Version 2 added the ``meta`` table and its epoch; a version 1 file gets both when first opened.
+Version 2 added the ``meta`` table and its epoch; a version 1 file gets both when first opened. Version 3
+added the grant ledger (``ledger``, ``ledger_rules``) and the reservations' ``entry`` column
+(``UPGRADE_TO_3`` adds it to an older file).
 """
 
 SCHEMA = """
@@ -45,6 +53,7 @@ CREATE TABLE IF NOT EXISTS reservations (
     amount INTEGER NOT NULL,
     counters TEXT NOT NULL,             -- JSON [[name, window_seconds, window_start], ...] that were counted
     created_at REAL NOT NULL,
+    entry TEXT NOT NULL DEFAULT '',     -- JSON [version, digest, account, amount, cluster, node] of the grant
     PRIMARY KEY (rule_id, shadow, payment_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS reservations_age ON reservations (created_at);
@@ -56,6 +65,29 @@ CREATE TABLE IF NOT EXISTS kill_switches (
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,               -- 'epoch': written once, when the schema is created
     value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ledger (
+    rule_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,               -- per rule, from ledger_rules.seq
+    at REAL NOT NULL,
+    kind TEXT NOT NULL,                 -- 'grant' or 'release'
+    rule_version TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    payment_id TEXT NOT NULL,
+    account TEXT NOT NULL,
+    amount INTEGER NOT NULL,            -- the payment's
+    discount INTEGER NOT NULL,          -- granted, or given back
+    cluster TEXT NOT NULL,
+    node TEXT NOT NULL,
+    PRIMARY KEY (rule_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ledger_rules (
+    rule_id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,               -- the last seq given out (never goes back, even when trimmed)
+    trimmed_grants INTEGER NOT NULL DEFAULT 0,
+    trimmed_releases INTEGER NOT NULL DEFAULT 0,
+    trimmed_granted INTEGER NOT NULL DEFAULT 0,
+    trimmed_released INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS stats (
     rule_id TEXT NOT NULL,
@@ -75,7 +107,7 @@ ADD_COUNTER = (
 )
 GIVE_BACK = f"UPDATE counters SET count = max(count - 1, 0), amount = max(amount - ?, 0) WHERE {COUNTER_KEY}"
 SELECT_RECORD = (
-    "SELECT fingerprint, payload, amount, counters, created_at FROM reservations"
+    "SELECT fingerprint, payload, amount, counters, created_at, entry FROM reservations"
     " WHERE rule_id = ? AND shadow = ? AND payment_id = ?"
 )
 SUM_ALARM = (
@@ -95,3 +127,8 @@ PURGE_RECORDS = (
     "DELETE FROM reservations WHERE (rule_id, shadow, payment_id) IN"
     " (SELECT rule_id, shadow, payment_id FROM reservations WHERE created_at <= ? LIMIT ?)"
 )
+NEXT_SEQ = (
+    "INSERT INTO ledger_rules (rule_id, seq) VALUES (?, 1) ON CONFLICT DO UPDATE SET seq = seq + 1"
+    " RETURNING seq"
+)
+ADD_ENTRY = "INSERT INTO ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"

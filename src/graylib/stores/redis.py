@@ -44,7 +44,7 @@ from typing import Any
 
 from graylib._errors import StoreError
 from graylib._redact import redact_url
-from graylib.stores import _fork
+from graylib.stores import _fork, _redis_ledger
 from graylib.stores._common import (
     ALARM_LIMIT,
     DEFAULT_RECORD_TTL,
@@ -60,6 +60,7 @@ from graylib.stores._common import (
     not_found,
     window_start,
 )
+from graylib.stores._ledger import LedgerEntry, LedgerSummary, LedgerTrimmed, summarise
 from graylib.stores._protocol import (
     KillSwitch,
     ReleaseResult,
@@ -85,6 +86,9 @@ WINDOW_SLACK_MS = WINDOW_SLACK * 1000
 """Windowed keys outlive their window by this much, for callers whose clocks lag a little."""
 _INDEX_REPAIR_INTERVAL = 10.0
 _RELEASE_ATTEMPTS = 3
+_TRIM_PAGE = 500
+_TRIMMED = ("trimmed_grants", "trimmed_releases", "trimmed_granted", "trimmed_released")
+_SCRIPTS = ("reserve.lua", "release.lua", "ledger_trim.lua")
 
 
 @cache
@@ -155,8 +159,7 @@ class RedisStore:
             self._connect_cluster = cluster_factory(url, timeout, self._secrets)
             self._redis: Any = None  # built by the first call that needs it
             self._scripts: dict[str, ScriptRunner | ClusterScriptRunner] = {
-                name: ClusterScriptRunner(self._client, _script(name))
-                for name in ("reserve.lua", "release.lua")
+                name: ClusterScriptRunner(self._client, _script(name)) for name in _SCRIPTS
             }
             if initialise:
                 self.initialise()
@@ -175,9 +178,7 @@ class RedisStore:
             )
         except ValueError as exc:  # redis-py's URL parser: a configuration mistake, not a failing backend
             raise bad_url(f"RedisStore: bad URL {self._shown!r}", exc, self._secrets) from None
-        self._scripts = {
-            name: ScriptRunner(self._redis, _script(name)) for name in ("reserve.lua", "release.lua")
-        }
+        self._scripts = {name: ScriptRunner(self._redis, _script(name)) for name in _SCRIPTS}
         if initialise:
             self.initialise()
 
@@ -202,6 +203,7 @@ class RedisStore:
             f"{tag}:stats",
             f"{tag}:alarm:{alarm_window}",
             marker,
+            f"{tag}:ledger",
         ]
         args: list[str | int] = [
             "1" if request.shadow else "0",
@@ -219,6 +221,14 @@ class RedisStore:
             oldest,
             oldest - WINDOW_SLACK,
             "" if ended is None else int(ended * 1000),
+            # what the grant's ledger entry records
+            request.payment_id,
+            request.account,
+            request.payment_amount,
+            request.origin.rule_version,
+            request.origin.digest,
+            request.origin.cluster,
+            request.origin.node,
         ]
         for spec in request.counters:
             start = window_start(now, spec.window)
@@ -271,7 +281,9 @@ class RedisStore:
             except self._errors as exc:
                 raise self._store_error("release", exc) from exc
             reply = self._run(
-                "release.lua", [key, f"{tag}:stats", marker, *counters], [listed, str(shadow), epoch]
+                "release.lua",
+                [key, f"{tag}:stats", marker, f"{tag}:ledger", *counters],
+                [listed, str(shadow), epoch, payment_id, repr(now)],
             )
             if reply[0] == 1:
                 return ReleaseResult(True, int(reply[1]))
@@ -339,6 +351,44 @@ class RedisStore:
         fields = ("granted_count", "granted_amount", "shadow_count", "shadow_amount")
         values = self._call("stats", "hmget", f"{self._tag(rule_id, 'stats')}:stats", fields)
         return RuleStats(*(int(value or 0) for value in values))
+
+    # -- the grant ledger: a stream per rule, appended by the claim and release scripts ------------------
+
+    def ledger_rules(self) -> list[str]:
+        """The ids of every rule with a ledger stream, sorted (a SCAN of every node)."""
+        try:
+            return _redis_ledger.rules(self._client(), self._prefix)
+        except self._errors as exc:
+            raise self._store_error("ledger_rules", exc) from exc
+
+    def ledger_page(self, rule_id: str, after: int, limit: int) -> list[LedgerEntry]:
+        """Up to ``limit`` entries of the rule with ``seq > after``, in ``seq`` order (one XRANGE)."""
+        key = f"{self._tag(rule_id, 'ledger_page')}:ledger"
+        try:
+            return _redis_ledger.page(self._client(), key, rule_id, after, limit)
+        except self._errors as exc:
+            raise self._store_error("ledger_page", exc) from exc
+
+    def ledger_trimmed(self, rule_id: str) -> LedgerTrimmed:
+        """The totals of the rule's entries removed by ``trim_ledger``."""
+        values = self._call("ledger_trimmed", "hmget", f"{self._tag(rule_id, 'ledger')}:stats", _TRIMMED)
+        return LedgerTrimmed(*(int(value or 0) for value in values))
+
+    def ledger_summary(self, rule_id: str) -> LedgerSummary:
+        """The rule's whole ledger added up, trimmed entries included (read page by page)."""
+        return summarise(self, rule_id)
+
+    def trim_ledger(self, rule_id: str, before: float) -> int:
+        """Remove the rule's entries older than ``before`` (keeping their totals), a page per script."""
+        tag = self._tag(rule_id, "trim_ledger")
+        keys = [f"{tag}:ledger", f"{tag}:stats"]
+        last, removed = "0-0", 0
+        while True:
+            gone, seen_last, seen = self._run("ledger_trim.lua", keys, [last, _TRIM_PAGE, repr(before)])
+            removed += int(gone)
+            if int(seen) < _TRIM_PAGE:
+                return removed
+            last = str(seen_last)
 
     def initialise(self) -> str:
         """Write the epoch marker if it is missing (on a cluster: into every slot); return the epoch.

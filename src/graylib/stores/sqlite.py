@@ -20,6 +20,7 @@ mid-claim (even ``kill -9``) loses nothing that was acknowledged and counts noth
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sqlite3
@@ -31,6 +32,7 @@ from typing import TypeVar
 
 from graylib._errors import StoreError
 from graylib.stores import _fork
+from graylib.stores import _sqlite_ledger as ledger
 from graylib.stores._common import (
     ALARM_LIMIT,
     DEFAULT_RECORD_TTL,
@@ -49,6 +51,7 @@ from graylib.stores._common import (
     not_found,
     window_start,
 )
+from graylib.stores._ledger import GRANT, RELEASE, LedgerEntry, LedgerSummary, LedgerTrimmed
 from graylib.stores._protocol import (
     KillSwitch,
     ReleaseResult,
@@ -69,12 +72,15 @@ from graylib.stores._sqlite_sql import (
     SELECT_RECORD,
     SET_EXPIRY,
     SUM_ALARM,
+    UPGRADE_TO_3,
 )
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
 _T = TypeVar("_T")
 
+_TRIM_BATCH = 2000
+"""Ledger entries one trim transaction looks at: short enough that claims hardly wait for it."""
 _PURGE_INTERVAL = 1.0
 """Seconds between two looks for expired rows while the last look found fewer than a batch."""
 
@@ -189,6 +195,35 @@ class SQLiteStore:
         by_shadow = {bool(shadow): (count, amount) for shadow, count, amount in rows}
         real, shadow = by_shadow.get(False, (0, 0)), by_shadow.get(True, (0, 0))
         return RuleStats(real[0], real[1], shadow[0], shadow[1])
+
+    # -- the grant ledger (see ``_ledger``; entries are appended by ``_reserve`` and ``_release``) ---------
+
+    def ledger_rules(self) -> list[str]:
+        """The ids of every rule with a ledger, sorted."""
+        return self._transaction(ledger.rules, write=False)
+
+    def ledger_page(self, rule_id: str, after: int, limit: int) -> list[LedgerEntry]:
+        """Up to ``limit`` entries of the rule with ``seq > after``, in ``seq`` order."""
+        return self._transaction(lambda db: ledger.page(db, rule_id, after, limit), write=False)
+
+    def ledger_trimmed(self, rule_id: str) -> LedgerTrimmed:
+        """The totals of the rule's entries removed by ``trim_ledger``."""
+        return self._transaction(lambda db: ledger.trimmed(db, rule_id), write=False)
+
+    def ledger_summary(self, rule_id: str) -> LedgerSummary:
+        """The rule's whole ledger added up, trimmed entries included."""
+        return self._transaction(lambda db: ledger.summary(db, rule_id), write=False)
+
+    def trim_ledger(self, rule_id: str, before: float) -> int:
+        """Remove the rule's entries older than ``before`` (keeping their totals), a batch per transaction."""
+        after, removed, more = 0, 0, True
+        while more:
+            batch = functools.partial(
+                ledger.trim_batch, rule_id=rule_id, before=before, after=after, limit=_TRIM_BATCH
+            )
+            after, gone, more = self._transaction(batch)
+            removed += gone
+        return removed
 
     def initialise(self) -> str:
         """Create the schema and epoch if the file lacks them; adopt the file now at the path and its epoch.
@@ -379,6 +414,8 @@ class SQLiteStore:
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
+            if version:  # an older file: its reservations lack the ledger's column
+                db.execute(UPGRADE_TO_3)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         db.execute("INSERT OR IGNORE INTO meta VALUES ('epoch', ?)", (new_epoch(),))
         self._epoch = str(db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()[0])
@@ -434,9 +471,34 @@ class SQLiteStore:
                 (rule_id, shadow, request.payment_id),
             )
         counted = json.dumps([key[2:] for key in taken])
+        entry = ""
+        if not shadow:  # a real grant: its ledger entry, in this same transaction
+            origin = request.origin
+            note = (
+                origin.rule_version,
+                origin.digest,
+                request.account,
+                request.payment_amount,
+                origin.cluster,
+                origin.node,
+            )
+            ledger.append(
+                db, rule_id, GRANT, at=now, payment_id=request.payment_id, note=note, discount=amount
+            )
+            entry = json.dumps(note)
         db.execute(
-            "INSERT INTO reservations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (rule_id, shadow, request.payment_id, request.fingerprint, request.payload, amount, counted, now),
+            "INSERT INTO reservations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                rule_id,
+                shadow,
+                request.payment_id,
+                request.fingerprint,
+                request.payload,
+                amount,
+                counted,
+                now,
+                entry,
+            ),
         )
         db.execute(ADD_STATS, (rule_id, shadow, amount))
         if now >= self._next_purge:
@@ -463,6 +525,9 @@ class SQLiteStore:
             " WHERE rule_id = ? AND shadow = ?",
             (amount, rule_id, shadow),
         )
+        if not shadow:  # the release's ledger entry repeats what its grant recorded
+            note: ledger.Note = tuple(json.loads(row[5])) if row[5] else ledger.NO_NOTE
+            ledger.append(db, rule_id, RELEASE, at=now, payment_id=payment_id, note=note, discount=amount)
         return ReleaseResult(True, amount)
 
     def _purge(self, db: sqlite3.Connection, now: float) -> None:
