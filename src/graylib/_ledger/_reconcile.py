@@ -258,7 +258,8 @@ def reconcile(
         rows.setdefault(owner, {})[payment_id] = row
     orphans = rows.pop(None, {})
     reports = [
-        _compare(r, states.get(r, _State()), rows.get(r, {}), store, ledger, r in known) for r in scope
+        _compare(r, states.get(r, _State()), rows.get(r, {}), store=store, ledger=ledger, known=r in known)
+        for r in scope
     ]
     if orphans:
         settled = sorted(p for p, (status, discount) in orphans.items() if status == "settled" and discount)
