@@ -30,6 +30,8 @@ COMMANDS = (
     "graylib.cli._smoke",
     "graylib.cli._plan",
     "graylib.cli._status",
+    "graylib.cli._ledger",
+    "graylib.cli._reconcile",
     "graylib.cli._schema",
 )
 """Modules that each define ``register(subparsers)``; the order is the order of ``graylib --help``."""
