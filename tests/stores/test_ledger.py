@@ -125,3 +125,14 @@ def test_a_payment_claimed_again_after_its_release_is_a_new_grant(store: Store) 
     assert store.release("rule-1", "p-1", T0 + 1).released
     assert _claim(store, "p-1", now=T0 + 2) is GRANTED
     assert [(e.seq, e.kind) for e in _all(store)] == [(1, "grant"), (2, "release"), (3, "grant")]
+
+
+def test_the_release_of_a_trimmed_grant_still_writes_its_entry(store: Store) -> None:
+    assert _claim(store, "p-1", amount=700) is GRANTED
+    assert _ledger(store).trim_ledger("rule-1", T0 + 1) == 1
+    assert store.release("rule-1", "p-1", T0 + 2).released
+    (release,) = _all(store)
+    assert (release.seq, release.kind, release.payment_id, release.discount) == (2, "release", "p-1", 700)
+    assert (release.account, release.digest) == ("", "")  # what only the trimmed grant knew
+    summary, stats = _ledger(store).ledger_summary("rule-1"), store.stats("rule-1")
+    assert (summary.net_count, summary.net_amount) == (stats.granted_count, stats.granted_amount) == (0, 0)

@@ -5,9 +5,11 @@ step that moves the counters (the SQLite transaction, the Redis script, the Memo
 and the counters cannot disagree. A replay, a refusal and every shadow claim write nothing: shadow rules
 grant nothing. ``seq`` is assigned by the store and increases per rule (it never goes back, trimmed or not).
 
-A release entry repeats what its grant recorded (payment amount, account, version, digest, cluster and
-node of the claim) with ``kind = "release"``, its own ``seq`` and ``at`` (the releasing client's clock),
-and the discount given back.
+A release entry repeats what its grant's entry recorded (payment amount, account, version, digest,
+cluster and node of the claim) with ``kind = "release"``, its own ``seq`` and ``at`` (the releasing
+client's clock), and the discount given back. When the grant's entry was trimmed meanwhile, those fields
+are blank (the payment id and the discount are always there). Each store finds the grant's entry by the
+seq its reservation record kept, so the record does not repeat the entry's text.
 
 Reading goes page by page (``ledger_page``), so a caller holds one page at a time however long the ledger
 is; ``graylib.read_ledger`` is the iterator over the pages.

@@ -46,7 +46,7 @@ class CounterSpec:
     max_amount: int | None
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class LedgerOrigin:
     """What decided a claim, written into its ledger entry: the config (its version and digest) and the
     client (its cluster and node). The same object serves every claim of a rule under one snapshot."""

@@ -1,28 +1,29 @@
 """SQLiteStore's grant ledger: the entry a claim or release appends in its own transaction, and reading.
 
-``append`` runs inside the transaction that moves the counters (``SQLiteStore._reserve`` and
-``_release``): the entry and the counts commit together or not at all. The other functions each run in a
-transaction of their own, opened by the store.
+``grant`` and ``release`` run inside the transaction that moves the counters (``SQLiteStore._reserve`` and
+``_release``): the entry and the counts commit together or not at all. An entry row is short: the config
+version, digest, cluster and node that decided are one row of ``ledger_origins``, which the entry names by
+id (a store learns the id of each origin once, in a transaction of its own: ``origin_id``). A release's
+entry is copied from its grant's (the reservation keeps the grant's seq). The other functions each run in
+a transaction of their own, opened by the store.
 """
 
 from __future__ import annotations
 
 import sqlite3
 
-from graylib.stores._ledger import GRANT, LedgerEntry, LedgerSummary, LedgerTrimmed
-from graylib.stores._sqlite_sql import ADD_ENTRY, NEXT_SEQ
+from graylib.stores._ledger import GRANT, RELEASE, LedgerEntry, LedgerSummary, LedgerTrimmed
+from graylib.stores._protocol import LedgerOrigin
+from graylib.stores._sqlite_sql import ADD_ENTRY, COPY_ENTRY
 
-__all__ = ["Note", "append", "page", "rules", "summary", "trim_batch", "trimmed"]
+__all__ = ["grant", "origin_id", "page", "release", "rules", "summary", "trim_batch", "trimmed"]
 
-Note = tuple[str, str, str, int, str, str]
-"""(rule version, digest, account, payment amount, cluster, node): what a grant's entry and its release's
-entry share; kept with the reservation (its ``entry`` column) for the release."""
-NO_NOTE: Note = ("", "", "", 0, "", "")
-
-_COLUMNS = (
-    "seq, at, kind, rule_id, rule_version, digest, payment_id, account, amount, discount, cluster, node"
+_PAGE = (
+    "SELECT l.seq, l.at, l.kind, l.rule_id, coalesce(o.rule_version, ''), coalesce(o.digest, ''),"
+    " l.payment_id, l.account, l.amount, l.discount, coalesce(o.cluster, ''), coalesce(o.node, '')"
+    " FROM ledger AS l LEFT JOIN ledger_origins AS o ON o.id = l.origin"
+    " WHERE l.rule_id = ? AND l.seq > ? ORDER BY l.seq LIMIT ?"
 )
-_PAGE = f"SELECT {_COLUMNS} FROM ledger WHERE rule_id = ? AND seq > ? ORDER BY seq LIMIT ?"
 _TRIMMED = (
     "SELECT trimmed_grants, trimmed_releases, trimmed_granted, trimmed_released FROM ledger_rules"
     " WHERE rule_id = ?"
@@ -31,25 +32,64 @@ _SUMS = "SELECT kind, count(*), coalesce(sum(discount), 0) FROM ledger WHERE rul
 _BATCH = "SELECT seq, at, kind, discount FROM ledger WHERE rule_id = ? AND seq > ? ORDER BY seq LIMIT ?"
 _FORGET = "DELETE FROM ledger WHERE rule_id = ? AND seq = ?"
 _ADD_TRIMMED = (
-    "UPDATE ledger_rules SET trimmed_grants = trimmed_grants + ?, trimmed_releases = trimmed_releases + ?,"
-    " trimmed_granted = trimmed_granted + ?, trimmed_released = trimmed_released + ? WHERE rule_id = ?"
+    "INSERT INTO ledger_rules VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET"
+    " trimmed_seq = max(trimmed_seq, excluded.trimmed_seq),"
+    " trimmed_grants = trimmed_grants + excluded.trimmed_grants,"
+    " trimmed_releases = trimmed_releases + excluded.trimmed_releases,"
+    " trimmed_granted = trimmed_granted + excluded.trimmed_granted,"
+    " trimmed_released = trimmed_released + excluded.trimmed_released"
 )
+_NEXT_RULE = "SELECT min(rule_id) FROM ledger WHERE rule_id > ?"
 
 
-def append(
-    db: sqlite3.Connection, rule_id: str, kind: str, *, at: float, payment_id: str, note: Note, discount: int
+def origin_id(db: sqlite3.Connection, origin: LedgerOrigin) -> int:
+    """The id of ``origin`` in ``ledger_origins``, added if new."""
+    values = (origin.rule_version, origin.digest, origin.cluster, origin.node)
+    db.execute("INSERT OR IGNORE INTO ledger_origins VALUES (NULL, ?, ?, ?, ?)", values)
+    row = db.execute(
+        "SELECT id FROM ledger_origins WHERE rule_version = ? AND digest = ? AND cluster = ? AND node = ?",
+        values,
+    ).fetchone()
+    return int(row[0])
+
+
+def grant(
+    db: sqlite3.Connection,
+    rule_id: str,
+    *,
+    at: float,
+    origin: int,
+    payment_id: str,
+    account: str,
+    amount: int,
+    discount: int,
+) -> int:
+    """Append a grant's entry with the rule's next seq (inside the caller's transaction); its seq."""
+    row = db.execute(
+        ADD_ENTRY, (rule_id, at, GRANT, origin, payment_id, account, amount, discount)
+    ).fetchone()
+    return int(row[0])
+
+
+def release(
+    db: sqlite3.Connection, rule_id: str, *, at: float, payment_id: str, grant_seq: int, discount: int
 ) -> None:
-    """Append one entry with the rule's next ``seq`` (inside the caller's transaction)."""
-    seq = db.execute(NEXT_SEQ, (rule_id,)).fetchone()[0]
-    version, digest, account, amount, cluster, node = note
-    db.execute(
-        ADD_ENTRY,
-        (rule_id, seq, at, kind, version, digest, payment_id, account, amount, discount, cluster, node),
-    )
+    """Append a release's entry, copied from its grant's; blank fields when that entry is gone (trimmed)."""
+    if grant_seq and db.execute(COPY_ENTRY, (rule_id, at, RELEASE, discount, grant_seq)).rowcount:
+        return
+    db.execute(ADD_ENTRY, (rule_id, at, RELEASE, 0, payment_id, "", 0, discount)).fetchone()
 
 
 def rules(db: sqlite3.Connection) -> list[str]:
-    return [row[0] for row in db.execute("SELECT rule_id FROM ledger_rules ORDER BY rule_id")]
+    """Rules with entries (one index seek each) or with trimmed ones."""
+    found = {row[0] for row in db.execute("SELECT rule_id FROM ledger_rules")}
+    after = ""
+    while True:
+        row = db.execute(_NEXT_RULE, (after,)).fetchone()
+        if row is None or row[0] is None:
+            return sorted(found)
+        after = row[0]
+        found.add(after)
 
 
 def page(db: sqlite3.Connection, rule_id: str, after: int, limit: int) -> list[LedgerEntry]:
@@ -66,7 +106,7 @@ def summary(db: sqlite3.Connection, rule_id: str) -> LedgerSummary:
     base = trimmed(db, rule_id)
     sums = {kind: (count, amount) for kind, count, amount in db.execute(_SUMS, (rule_id,))}
     grants, granted = sums.get(GRANT, (0, 0))
-    releases, released = sums.get("release", (0, 0))
+    releases, released = sums.get(RELEASE, (0, 0))
     return LedgerSummary(
         grants + base.grants,
         releases + base.releases,
@@ -87,18 +127,11 @@ def trim_batch(
     rows = db.execute(_BATCH, (rule_id, after, limit)).fetchall()
     doomed = [row for row in rows if row[1] < before]
     if doomed:
-        grants = [row for row in doomed if row[2] == GRANT]
-        releases = [row for row in doomed if row[2] != GRANT]
+        grants = [row[3] for row in doomed if row[2] == GRANT]
+        releases = [row[3] for row in doomed if row[2] != GRANT]
         db.executemany(_FORGET, [(rule_id, row[0]) for row in doomed])
-        db.execute(
-            _ADD_TRIMMED,
-            (
-                len(grants),
-                len(releases),
-                sum(row[3] for row in grants),
-                sum(row[3] for row in releases),
-                rule_id,
-            ),
-        )
+        highest = max(row[0] for row in doomed)
+        totals = (len(grants), len(releases), sum(grants), sum(releases))
+        db.execute(_ADD_TRIMMED, (rule_id, highest, *totals))
     last = rows[-1][0] if rows else after
     return last, len(doomed), len(rows) == limit

@@ -72,9 +72,10 @@ _CounterKey = tuple[str, int]
 _Taken = tuple[tuple[str, int, int], ...]
 """((counter name, window length, window start), ...): what a reservation counted, to give back exactly."""
 _Note = tuple[str, str, str, int, str, str]
-"""(rule version, digest, account, payment amount, cluster, node) of a grant, for its release's entry."""
-_Record = tuple[str, str, int, _Taken, float, _Note]
-"""(fingerprint, payload, amount, taken, created at, ledger note)."""
+"""(rule version, digest, account, payment amount, cluster, node): what a ledger entry records of a claim."""
+_BLANK: _Note = ("", "", "", 0, "", "")
+_Record = tuple[str, str, int, _Taken, float, int]
+"""(fingerprint, payload, amount, taken, created at, the seq of the grant's ledger entry or 0)."""
 _RecordKey = tuple[str, str, bool]
 """(rule id, payment id, shadow)."""
 
@@ -196,21 +197,22 @@ class MemoryStore:
                 taken.append((key[0], key[1], cell[1]))
             table.count += 1
             table.amount += amount
-            origin = request.origin
-            note = (
-                origin.rule_version,
-                origin.digest,
-                request.account,
-                request.payment_amount,
-                origin.cluster,
-                origin.node,
-            )
+            seq = 0
             if not shadow:
-                self._append(
+                origin = request.origin
+                note = (
+                    origin.rule_version,
+                    origin.digest,
+                    request.account,
+                    request.payment_amount,
+                    origin.cluster,
+                    origin.node,
+                )
+                seq = self._append(
                     rule_id, GRANT, at=now, payment_id=request.payment_id, note=note, discount=amount
                 )
             self._add_record(
-                record_key, (request.fingerprint, request.payload, amount, tuple(taken), now, note)
+                record_key, (request.fingerprint, request.payload, amount, tuple(taken), now, seq)
             )
             return GRANTED
 
@@ -235,8 +237,9 @@ class MemoryStore:
                     cell[3] = max(cell[3] - amount, 0)
             table.count = max(table.count - 1, 0)
             table.amount = max(table.amount - amount, 0)
-            if not shadow:
-                self._append(rule_id, RELEASE, at=now, payment_id=payment_id, note=record[5], discount=amount)
+            if not shadow:  # the release's entry repeats its grant's (blank when trimmed), as elsewhere
+                note = self._note(rule_id, record[5])
+                self._append(rule_id, RELEASE, at=now, payment_id=payment_id, note=note, discount=amount)
             return ReleaseResult(True, amount)
 
     def kill(self, rule_id: str, reason: str, now: float) -> None:
@@ -342,14 +345,24 @@ class MemoryStore:
 
     def _append(
         self, rule_id: str, kind: str, *, at: float, payment_id: str, note: _Note, discount: int
-    ) -> None:
-        """Append one ledger entry with the rule's next ``seq``."""
+    ) -> int:
+        """Append one ledger entry with the rule's next ``seq``; that seq."""
         seq = self._ledger_seq[rule_id] = self._ledger_seq.get(rule_id, 0) + 1
         version, digest, account, amount, cluster, node = note
         entry = LedgerEntry(
             seq, at, kind, rule_id, version, digest, payment_id, account, amount, discount, cluster, node
         )
         self._ledger.setdefault(rule_id, []).append(entry)
+        return seq
+
+    def _note(self, rule_id: str, seq: int) -> _Note:
+        """What the entry ``seq`` of the rule recorded of its claim; blank when it is gone (trimmed)."""
+        entries = self._ledger.get(rule_id, [])
+        at = bisect.bisect_left(entries, seq, key=lambda entry: entry.seq)
+        if not seq or at == len(entries) or entries[at].seq != seq:
+            return _BLANK
+        e = entries[at]
+        return (e.rule_version, e.digest, e.account, e.amount, e.cluster, e.node)
 
     def _add_record(self, key: _RecordKey, record: _Record) -> None:
         records = self._records

@@ -23,8 +23,7 @@ if epoch ~= ARGV[3] then
   return {3, epoch or ''}
 end
 
-local record = redis.call('HMGET', KEYS[1], 'keys', 'amount', 'account', 'pamount', 'version', 'digest',
-  'cluster', 'node')
+local record = redis.call('HMGET', KEYS[1], 'keys', 'amount', 'seq')
 if not record[1] then
   return {0}
 end
@@ -56,10 +55,20 @@ if redis.call('EXISTS', KEYS[2]) == 1 then
   end
 end
 if ARGV[2] == '0' then
-  -- The release's ledger entry repeats what the grant recorded (its record keeps it).
+  -- The release's ledger entry repeats its grant's (found by the seq the record kept; blank if trimmed).
+  local grant = {}
+  if record[3] then
+    local found = redis.call('XRANGE', KEYS[4], record[3] .. '-0', record[3] .. '-0')
+    if found[1] then
+      for j = 1, #found[1][2], 2 do
+        grant[found[1][2][j]] = found[1][2][j + 1]
+      end
+    end
+  end
   local seq = redis.call('HINCRBY', KEYS[2], 'ledger_seq', 1)
   redis.call('XADD', KEYS[4], seq .. '-0', 'at', ARGV[5], 'kind', 'release', 'payment', ARGV[4],
-    'account', record[3] or '', 'amount', record[4] or '0', 'discount', amount,
-    'version', record[5] or '', 'digest', record[6] or '', 'cluster', record[7] or '', 'node', record[8] or '')
+    'account', grant['account'] or '', 'amount', grant['amount'] or '0', 'discount', amount,
+    'version', grant['version'] or '', 'digest', grant['digest'] or '', 'cluster', grant['cluster'] or '',
+    'node', grant['node'] or '')
 end
 return {1, record[2]}

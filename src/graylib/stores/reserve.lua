@@ -132,13 +132,12 @@ if shadow then
 else
   redis.call('HINCRBY', KEYS[3], 'granted_count', 1)
   redis.call('HINCRBY', KEYS[3], 'granted_amount', ARGV[4])
-  -- The grant's ledger entry; the record keeps what its release's entry will repeat.
+  -- The grant's ledger entry; the record keeps its seq, so that the release's entry can repeat it.
   local seq = redis.call('HINCRBY', KEYS[3], 'ledger_seq', 1)
   redis.call('XADD', KEYS[6], seq .. '-0', 'at', ARGV[5], 'kind', 'grant', 'payment', ARGV[15],
     'account', ARGV[16], 'amount', ARGV[17], 'discount', ARGV[4], 'version', ARGV[18],
     'digest', ARGV[19], 'cluster', ARGV[20], 'node', ARGV[21])
-  redis.call('HSET', KEYS[2], 'account', ARGV[16], 'pamount', ARGV[17], 'version', ARGV[18],
-    'digest', ARGV[19], 'cluster', ARGV[20], 'node', ARGV[21])
+  redis.call('HSET', KEYS[2], 'seq', seq)
 end
 redis.call('PEXPIRE', KEYS[2], ARGV[6])
 return {0}

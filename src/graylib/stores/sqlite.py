@@ -51,9 +51,10 @@ from graylib.stores._common import (
     not_found,
     window_start,
 )
-from graylib.stores._ledger import GRANT, RELEASE, LedgerEntry, LedgerSummary, LedgerTrimmed
+from graylib.stores._ledger import LedgerEntry, LedgerSummary, LedgerTrimmed
 from graylib.stores._protocol import (
     KillSwitch,
+    LedgerOrigin,
     ReleaseResult,
     ReserveRequest,
     ReserveResult,
@@ -146,6 +147,8 @@ class SQLiteStore:
         self._epoch: str | None = None
         """The file's epoch, read when the schema is checked; every later transaction must find it again."""
         self._in_flight = _fork.InFlight()
+        self._origins: dict[LedgerOrigin, int] = {}
+        """Ids of the ledger origins (``ledger_origins``) this store has written or read."""
         _fork.track(self)
         self._transaction(self._create_schema)
 
@@ -165,7 +168,11 @@ class SQLiteStore:
         2**63 SQLite turns an integer sum into a rounded float.
         """
         check_exact(request, f"SQLiteStore({self._path!r})")
-        return self._transaction(lambda db: self._reserve(db, request))
+        origin = self._origins.get(request.origin)
+        if origin is None:  # once per config version and client: in a transaction of its own
+            origin = self._transaction(functools.partial(ledger.origin_id, origin=request.origin))
+            self._origins[request.origin] = origin
+        return self._transaction(lambda db: self._reserve(db, request, origin))
 
     def release(self, rule_id: str, payment_id: str, now: float) -> ReleaseResult:
         """Give back what the payment's reservation (real first, then shadow) took, and forget it."""
@@ -233,6 +240,7 @@ class SQLiteStore:
         it). Other processes that saw the old file keep refusing until they are restarted.
         """
         self._identity = None
+        self._origins = {}  # ids of the file this store used until now
         self._generation += 1  # every thread opens the path again: the old file may be unlinked
         return self._transaction(self._create_schema, check=False)
 
@@ -423,7 +431,7 @@ class SQLiteStore:
 
     # -- the operations, inside a transaction ------------------------------------------------------------
 
-    def _reserve(self, db: sqlite3.Connection, request: ReserveRequest) -> ReserveResult:
+    def _reserve(self, db: sqlite3.Connection, request: ReserveRequest, origin: int) -> ReserveResult:
         rule_id, now, amount, shadow = request.rule_id, request.now, request.amount, request.shadow
         row = db.execute(SELECT_RECORD, (rule_id, shadow, request.payment_id)).fetchone()
         if row is not None and row[4] > now - self._record_ttl:
@@ -471,21 +479,18 @@ class SQLiteStore:
                 (rule_id, shadow, request.payment_id),
             )
         counted = json.dumps([key[2:] for key in taken])
-        entry = ""
+        grant_seq = 0
         if not shadow:  # a real grant: its ledger entry, in this same transaction
-            origin = request.origin
-            note = (
-                origin.rule_version,
-                origin.digest,
-                request.account,
-                request.payment_amount,
-                origin.cluster,
-                origin.node,
+            grant_seq = ledger.grant(
+                db,
+                rule_id,
+                at=now,
+                origin=origin,
+                payment_id=request.payment_id,
+                account=request.account,
+                amount=request.payment_amount,
+                discount=amount,
             )
-            ledger.append(
-                db, rule_id, GRANT, at=now, payment_id=request.payment_id, note=note, discount=amount
-            )
-            entry = json.dumps(note)
         db.execute(
             "INSERT INTO reservations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -497,7 +502,7 @@ class SQLiteStore:
                 amount,
                 counted,
                 now,
-                entry,
+                grant_seq,
             ),
         )
         db.execute(ADD_STATS, (rule_id, shadow, amount))
@@ -526,8 +531,7 @@ class SQLiteStore:
             (amount, rule_id, shadow),
         )
         if not shadow:  # the release's ledger entry repeats what its grant recorded
-            note: ledger.Note = tuple(json.loads(row[5])) if row[5] else ledger.NO_NOTE
-            ledger.append(db, rule_id, RELEASE, at=now, payment_id=payment_id, note=note, discount=amount)
+            ledger.release(db, rule_id, at=now, payment_id=payment_id, grant_seq=row[5], discount=amount)
         return ReleaseResult(True, amount)
 
     def _purge(self, db: sqlite3.Connection, now: float) -> None:
