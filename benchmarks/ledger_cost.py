@@ -139,13 +139,13 @@ def export(args: argparse.Namespace) -> None:
         started = time.perf_counter()
 
         def fill(db: object) -> None:
+            db.execute("INSERT INTO ledger_origins VALUES (1, 'v1', ?, 'sh-prod', 'node-01')", (DIGEST,))  # type: ignore[attr-defined]
             rows = (
-                ("subsidy", i, 1_700_000_000.0 + i * 0.01, "grant", "v1", DIGEST, f"pay-{i:010d}",
-                 f"acct-{i % 100_000:08d}", 10_000, 1_500, "sh-prod", "node-01")
+                ("subsidy", i, 1_700_000_000.0 + i * 0.01, "grant", 1, f"pay-{i:010d}",
+                 f"acct-{i % 100_000:08d}", 10_000, 1_500)
                 for i in range(1, n + 1)
             )  # fmt: skip
-            db.executemany("INSERT INTO ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)  # type: ignore[attr-defined]
-            db.execute("INSERT INTO ledger_rules (rule_id, seq) VALUES ('subsidy', ?)", (n,))  # type: ignore[attr-defined]
+            db.executemany("INSERT INTO ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)  # type: ignore[attr-defined]
 
         store._transaction(fill)  # type: ignore[arg-type]
         store.close()

@@ -15,8 +15,10 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import operator
 import sys
 import time
+from collections.abc import Iterable
 from typing import Any, TextIO
 
 from .._config import Rule
@@ -31,6 +33,8 @@ from ._store import STORE_ENV, STORE_URL_FORMS, add_store_argument, store_url, w
 __all__ = ["register"]
 
 _FLUSH_EVERY = 10_000
+_EXPORT_PAGE = 5_000
+"""Entries read per store call by the export: a few MB at most in memory."""
 
 
 def register(sub: Any) -> None:
@@ -74,32 +78,45 @@ def bounds(args: argparse.Namespace) -> tuple[float | None, float | None]:
     return since, until
 
 
-def _row(entry: LedgerEntry) -> list[object]:
-    return [*(getattr(entry, name) for name in LEDGER_FIELDS), utc_micro(entry.at)]
+_fields = operator.attrgetter(*LEDGER_FIELDS)
 
 
-def utc_micro(at: float) -> str:
-    """``at`` as RFC 3339 UTC with microseconds: the ``time`` column people read."""
-    seconds = int(at // 1)
-    return f"{utc(seconds)[:-1]}.{round((at - seconds) * 1e6):06d}Z"
+class _Clock:
+    """``at`` as RFC 3339 UTC with microseconds (the ``time`` column people read); the text of the last
+    whole second is kept, since consecutive entries mostly share it."""
+
+    __slots__ = ("second", "text")
+
+    def __init__(self) -> None:
+        self.second = -1
+        self.text = ""
+
+    def __call__(self, at: float) -> str:
+        second = int(at // 1)
+        if second != self.second:
+            self.second, self.text = second, utc(second)[:-1]
+        micro = min(round((at - second) * 1e6), 999_999)
+        return f"{self.text}.{micro:06d}Z"
 
 
-def write_entries(entries: Any, out: TextIO, fmt: str) -> int:
-    """Write ``entries`` as they come; returns how many."""
+def write_entries(entries: Iterable[LedgerEntry], out: TextIO, fmt: str) -> int:
+    """Write ``entries`` as they come (``csv`` or ``jsonl``); returns how many."""
     count = 0
+    clock = _Clock()
     if fmt == "csv":
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow([*LEDGER_FIELDS, "time"])
-        for count, entry in enumerate(entries, 1):
-            writer.writerow(_row(entry))
+        for entry in entries:
+            writer.writerow((*_fields(entry), clock(entry.at)))
+            count += 1
             if not count % _FLUSH_EVERY:
                 out.flush()
     else:
         dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-        for count, entry in enumerate(entries, 1):
-            data = {name: getattr(entry, name) for name in LEDGER_FIELDS}
-            data["time"] = utc_micro(entry.at)
-            out.write(dumps(data) + "\n")
+        names = (*LEDGER_FIELDS, "time")
+        for entry in entries:
+            out.write(dumps(dict(zip(names, (*_fields(entry), clock(entry.at)), strict=True))) + "\n")
+            count += 1
             if not count % _FLUSH_EVERY:
                 out.flush()
     out.flush()
@@ -126,7 +143,8 @@ def export(args: argparse.Namespace) -> int:
             return 2
         if not known:
             error("the ledger is empty: this store has recorded no grant yet")
-        count = write_entries(read_ledger(store, args.rule, since, until), sys.stdout, args.format)
+        entries = read_ledger(store, args.rule, since, until, page=_EXPORT_PAGE)
+        count = write_entries(entries, sys.stdout, args.format)
         if known and not count:
             error("no ledger entries between the given times")
         return 0
