@@ -2,6 +2,7 @@
 
     python benchmarks/ledger_cost.py claims [--claims 5000] [--rounds 5] [--base REV]
     python benchmarks/ledger_cost.py export [--entries 1000000]
+    python benchmarks/ledger_cost.py export-redis [--entries 1000000]
     python benchmarks/ledger_cost.py growth [--grants 100000]
 
 ``claims`` times ``Store.reserve`` (CPU time on SQLite, wall time on Redis; two counters: a windowed per-account limit and a lifetime total, a real
@@ -160,6 +161,36 @@ def export(args: argparse.Namespace) -> None:
             print(f"export {fmt:5}: {n / took:,.0f} entries/s ({took:.1f}s); peak RSS of the children so far {peak:.0f} MB")
 
 
+def export_redis(args: argparse.Namespace) -> None:
+    """The same export from a Redis stream filled with ``--entries`` entries (pipelined XADDs)."""
+    sys.path.insert(0, str(ROOT))
+    from graylib.stores import RedisStore
+    from tests.redis_server import RedisServer
+
+    n = args.entries
+    with RedisServer() as server:
+        store = RedisStore(server.url, initialise=True, timeout=30.0)
+        client = store._client()
+        key = "{graylib:subsidy}:ledger"
+        for start in range(1, n + 1, 10_000):
+            pipe = client.pipeline(transaction=False)
+            for i in range(start, min(start + 10_000, n + 1)):
+                pipe.xadd(key, {"at": 1_700_000_000.0 + i * 0.01, "kind": "grant", "payment": f"pay-{i:010d}",
+                                "account": f"acct-{i % 100_000:08d}", "amount": 10_000, "discount": 1_500,
+                                "version": "v1", "digest": DIGEST, "cluster": "sh-prod", "node": "node-01"},
+                          id=f"{i}-0")  # fmt: skip
+            pipe.execute()
+        client.hset("{graylib:subsidy}:stats", "ledger_seq", n)
+        store.close()
+        command = [sys.executable, "-m", "graylib", "ledger", "--store", server.url, "--format", "csv"]
+        started = time.perf_counter()
+        with open(os.devnull, "w") as sink:
+            subprocess.run(command, stdout=sink, check=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+        took = time.perf_counter() - started
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        print(f"export from Redis, csv: {n / took:,.0f} entries/s ({took:.1f}s); peak RSS of the children so far {peak:.0f} MB")
+
+
 def growth(args: argparse.Namespace) -> None:
     sys.path.insert(0, str(ROOT))
     from graylib.stores import RedisStore, SQLiteStore
@@ -208,11 +239,13 @@ def main() -> None:
     p.add_argument("--base", default=BASE)
     p = sub.add_parser("export")
     p.add_argument("--entries", type=int, default=1_000_000)
+    p = sub.add_parser("export-redis")
+    p.add_argument("--entries", type=int, default=1_000_000)
     p = sub.add_parser("growth")
     p.add_argument("--grants", type=int, default=100_000)
     p.add_argument("--base", default=BASE)
     args = parser.parse_args()
-    {"claims": claims, "export": export, "growth": growth}[args.what](args)
+    {"claims": claims, "export": export, "export-redis": export_redis, "growth": growth}[args.what](args)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 The scripts that claim and release (``reserve.lua``, ``release.lua``) append the entries, in the rule's slot
 and in the same script as the counters; each entry's id is ``<seq>-0``, with ``seq`` taken from the rule's
 statistics hash (``ledger_seq``), so paging by id is paging by ``seq``. Here the streams are only read:
-one ``XRANGE`` per page, and a ``SCAN`` of every node to list the rules that have one.
+``ledger_page.lua`` answers a page as one JSON text (``parse``), and a ``SCAN`` of every node lists the
+rules that have one.
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import msgspec
+
 from graylib.stores._ledger import LedgerEntry
 
-__all__ = ["page", "rules"]
+__all__ = ["parse", "rules"]
 
 _GLOB = re.compile(r"([\\*?\[\]])")
+_decode = msgspec.json.Decoder(list[tuple[str, list[str]]]).decode
 
 
 def rules(client: Any, prefix: str) -> list[str]:
@@ -34,10 +38,11 @@ def rules(client: Any, prefix: str) -> list[str]:
     return sorted(found)
 
 
-def page(client: Any, key: str, rule_id: str, after: int, limit: int) -> list[LedgerEntry]:
-    """Up to ``limit`` entries with ``seq > after`` of the stream ``key``, in order."""
+def parse(reply: str | bytes, rule_id: str) -> list[LedgerEntry]:
+    """The entries of one ``ledger_page.lua`` reply, in order."""
     out = []
-    for entry_id, fields in client.xrange(key, min=f"{after + 1}-0", max="+", count=limit):
+    for entry_id, flat in _decode(reply):
+        fields = dict(zip(flat[::2], flat[1::2], strict=True))
         out.append(
             LedgerEntry(
                 int(entry_id.partition("-")[0]),
