@@ -5,8 +5,8 @@
     python benchmarks/ledger_cost.py export-redis [--entries 1000000]
     python benchmarks/ledger_cost.py growth [--grants 100000]
 
-``claims`` times ``Store.reserve`` (CPU time on SQLite, wall time on Redis; two counters: a windowed per-account limit and a lifetime total, a real
-decision payload) on SQLite and on a local redis-server, for this tree and for ``--base`` (the last commit
+``claims`` times ``Store.reserve`` (CPU time on SQLite, wall time on Redis; two counters: a windowed
+per-account limit and a lifetime total, a real decision payload) on SQLite and on a local redis-server, for this tree and for ``--base`` (the last commit
 without the ledger, unpacked with ``git archive``), each in a fresh child process, alternating the two
 ``--rounds`` times; the median per claim of each is reported with their ratio.
 
@@ -46,7 +46,10 @@ def _requests(n: int, tag: str) -> list[object]:
     fields = {f.name for f in attrs.fields(ReserveRequest)}
     out = []
     for i in range(n):
-        counters = (CounterSpec(f"per_account:acct-{i % 5000}", 3600, 100, None), CounterSpec("total", 0, None, None))
+        counters = (
+            CounterSpec(f"per_account:acct-{i % 5000}", 3600, 100, None),
+            CounterSpec("total", 0, None, None),
+        )
         request = ReserveRequest(
             "subsidy", f"{tag}-pay-{i:08d}", '["acct",10000]', 1_500, counters, payload, time.time()
         )
@@ -123,11 +126,18 @@ def claims(args: argparse.Namespace) -> None:
                 with_ledger.append(_run_child(this, kind, url, args.claims))
             for label, pick in (("median", statistics.median), ("best", min)):
                 a, b = pick(x[0] for x in with_ledger), pick(x[0] for x in without)
-                print(f"{kind:6} {label:6}: with the ledger {a:6.1f} us/claim, without {b:6.1f}: {a / b:.2f}x")
+                print(
+                    f"{kind:6} {label:6}: with the ledger {a:6.1f} us/claim, without {b:6.1f}: {a / b:.2f}x"
+                )
             if kind == "redis":
                 a, b = statistics.median(x[1] for x in with_ledger), statistics.median(x[1] for x in without)
-                print(f"{kind:6} inside Redis (median): with {a:5.2f} us/script, without {b:5.2f}: {a / b:.2f}x")
-            print(f"  rounds with {[round(x[0], 1) for x in with_ledger]}; without {[round(x[0], 1) for x in without]}")
+                print(
+                    f"{kind:6} inside Redis (median): with {a:5.2f} us/script, without {b:5.2f}: {a / b:.2f}x"
+                )
+            print(
+                f"  rounds with {[round(x[0], 1) for x in with_ledger]};"
+                f" without {[round(x[0], 1) for x in without]}"
+            )
 
 
 def export(args: argparse.Namespace) -> None:
@@ -150,22 +160,40 @@ def export(args: argparse.Namespace) -> None:
 
         store._transaction(fill)  # type: ignore[arg-type]
         store.close()
-        print(f"filled {n} entries in {time.perf_counter() - started:.1f}s; file {path.stat().st_size / n:.0f} B/entry")
+        print(
+            f"filled {n} entries in {time.perf_counter() - started:.1f}s;"
+            f" file {path.stat().st_size / n:.0f} B/entry"
+        )
         for fmt in ("csv", "jsonl"):
-            command = [sys.executable, "-m", "graylib", "ledger", "--store", f"sqlite:///{path}", "--format", fmt]
+            command = [
+                sys.executable,
+                "-m",
+                "graylib",
+                "ledger",
+                "--store",
+                f"sqlite:///{path}",
+                "--format",
+                fmt,
+            ]
             started = time.perf_counter()
             with open(os.devnull, "w") as sink:
-                subprocess.run(command, stdout=sink, check=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+                subprocess.run(
+                    command, stdout=sink, check=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")}
+                )
             took = time.perf_counter() - started
             peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-            print(f"export {fmt:5}: {n / took:,.0f} entries/s ({took:.1f}s); peak RSS of the children so far {peak:.0f} MB")
+            print(
+                f"export {fmt:5}: {n / took:,.0f} entries/s ({took:.1f}s);"
+                f" peak RSS of the children so far {peak:.0f} MB"
+            )
 
 
 def export_redis(args: argparse.Namespace) -> None:
     """The same export from a Redis stream filled with ``--entries`` entries (pipelined XADDs)."""
     sys.path.insert(0, str(ROOT))
-    from graylib.stores import RedisStore
     from tests.redis_server import RedisServer
+
+    from graylib.stores import RedisStore
 
     n = args.entries
     with RedisServer() as server:
@@ -185,16 +213,22 @@ def export_redis(args: argparse.Namespace) -> None:
         command = [sys.executable, "-m", "graylib", "ledger", "--store", server.url, "--format", "csv"]
         started = time.perf_counter()
         with open(os.devnull, "w") as sink:
-            subprocess.run(command, stdout=sink, check=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+            subprocess.run(
+                command, stdout=sink, check=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")}
+            )
         took = time.perf_counter() - started
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        print(f"export from Redis, csv: {n / took:,.0f} entries/s ({took:.1f}s); peak RSS of the children so far {peak:.0f} MB")
+        print(
+            f"export from Redis, csv: {n / took:,.0f} entries/s ({took:.1f}s);"
+            f" peak RSS of the children so far {peak:.0f} MB"
+        )
 
 
 def growth(args: argparse.Namespace) -> None:
     sys.path.insert(0, str(ROOT))
-    from graylib.stores import RedisStore, SQLiteStore
     from tests.redis_server import RedisServer
+
+    from graylib.stores import RedisStore
 
     n = args.grants
     with tempfile.TemporaryDirectory() as tmp:
@@ -207,14 +241,20 @@ def growth(args: argparse.Namespace) -> None:
                 "from benchmarks.ledger_cost import _requests; from graylib.stores import SQLiteStore;"
                 "s = SQLiteStore(sys.argv[3]); [s.reserve(r) for r in _requests(int(sys.argv[4]), 'g')];"
                 "db = s._connection(); db.execute('PRAGMA wal_checkpoint(TRUNCATE)');"
-                "print(db.execute('PRAGMA page_count').fetchone()[0] * db.execute('PRAGMA page_size').fetchone()[0])"
+                "print(db.execute('PRAGMA page_count').fetchone()[0]"
+                " * db.execute('PRAGMA page_size').fetchone()[0])"
             )
             out = subprocess.run(
-                [sys.executable, "-c", code, str(src), str(ROOT), str(path), str(n)], capture_output=True, check=True
+                [sys.executable, "-c", code, str(src), str(ROOT), str(path), str(n)],
+                capture_output=True,
+                check=True,
             )
             sizes[name] = int(out.stdout.decode().split()[-1])
         extra = (sizes["with"] - sizes["without"]) / n
-        print(f"SQLite: {sizes['with'] / n:.0f} B/grant with the ledger, {sizes['without'] / n:.0f} without: ledger {extra:.0f} B/grant")
+        print(
+            f"SQLite: {sizes['with'] / n:.0f} B/grant with the ledger, {sizes['without'] / n:.0f} without:"
+            f" ledger {extra:.0f} B/grant"
+        )
     with RedisServer() as server:
         store = RedisStore(server.url, initialise=True, timeout=5.0)
         client = store._client()
@@ -222,7 +262,10 @@ def growth(args: argparse.Namespace) -> None:
             store.reserve(request)  # type: ignore[arg-type]
         stream = int(client.memory_usage("{graylib:subsidy}:ledger", samples=0))
         record = int(client.memory_usage("{graylib:subsidy}:rec:r:g-pay-00000001", samples=0))
-        print(f"Redis: the ledger stream holds {stream / n:.0f} B/grant; a reservation record is {record} B (kept record_ttl)")
+        print(
+            f"Redis: the ledger stream holds {stream / n:.0f} B/grant;"
+            f" a reservation record is {record} B (kept record_ttl)"
+        )
         store.close()
 
 

@@ -4,8 +4,10 @@ that moves the counters; nothing for a replay, a refusal or a shadow claim; pagi
 from __future__ import annotations
 
 import attrs
+import pytest
 
 from graylib.stores import LedgerEntry, LedgerOrigin, LedgerStore, ReserveStatus, Store
+from tests.redis_server import RedisServer
 from tests.stores.support import T0, counter, request
 
 GRANTED = ReserveStatus.GRANTED
@@ -136,3 +138,55 @@ def test_the_release_of_a_trimmed_grant_still_writes_its_entry(store: Store) -> 
     assert (release.account, release.digest) == ("", "")  # what only the trimmed grant knew
     summary, stats = _ledger(store).ledger_summary("rule-1"), store.stats("rule-1")
     assert (summary.net_count, summary.net_amount) == (stats.granted_count, stats.granted_amount) == (0, 0)
+
+
+def test_reconcile_names_each_injected_discrepancy(store: Store) -> None:
+    import graylib
+
+    for payment in ("ok", "absent", "failed", "mismatch", "released"):
+        assert _claim(store, payment, amount=1_500) is GRANTED
+    assert store.release("rule-1", "released", T0 + 1).released
+    settlements = [
+        "payment_id,status,discount,rule_id",
+        "ok,settled,1500,rule-1",
+        "failed,failed,0,rule-1",
+        "mismatch,settled,1499,rule-1",
+        "released,settled,1500,rule-1",
+        "ghost,settled,900,rule-1",
+        "broken,settled,-5,rule-1",
+    ]
+    report = graylib.reconcile(store, settlements)
+    rule = report.rule("rule-1")
+    assert rule is not None
+    assert rule.granted_not_settled == ("absent", "failed")
+    assert rule.unexplained_discount == ("ghost",)
+    assert [(m.payment_id, m.granted, m.settled) for m in rule.discount_mismatch] == [
+        ("mismatch", 1500, 1499)
+    ]
+    assert rule.released_but_settled == ("released",)
+    assert rule.totals_agree and (rule.ledger_net_count, rule.ledger_net_amount) == (4, 6_000)
+    assert [(row.line, row.problem[:12]) for row in report.malformed] == [(7, "discount '-5")]
+    assert not report.clean
+
+
+@pytest.mark.redis
+def test_graylib_ledger_exports_from_redis(
+    redis_server: RedisServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from graylib.cli import main
+    from graylib.stores import RedisStore
+
+    url = redis_server.url.rsplit("/", 1)[0] + "/7"  # a database of its own: the CLI uses the default prefix
+    store = RedisStore(url, initialise=True)
+    store._client().flushdb()
+    store = RedisStore(url, initialise=True)
+    for i in range(2_345):  # more than one page of the script (1,000)
+        claim = attrs.evolve(request(payment=f"p-{i}", now=T0 + i), origin=ORIGIN)
+        assert store.reserve(claim).status is GRANTED
+    assert main(["ledger", "--store", url, "--format", "jsonl", "--since", str(T0 + 5)]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["seq"] for line in lines] == list(range(6, 2_346))
+    assert lines[0]["payment_id"] == "p-5" and lines[0]["digest"] == "d" * 64
+    store.close()
