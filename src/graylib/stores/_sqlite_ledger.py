@@ -10,13 +10,30 @@ a transaction of their own, opened by the store.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from graylib.stores._ledger import GRANT, RELEASE, LedgerEntry, LedgerSummary, LedgerTrimmed
 from graylib.stores._protocol import LedgerOrigin
 from graylib.stores._sqlite_sql import ADD_ENTRY, COPY_ENTRY
 
-__all__ = ["grant", "origin_id", "page", "release", "rules", "summary", "trim_batch", "trimmed"]
+__all__ = [
+    "SQLiteLedger",
+    "grant",
+    "origin_id",
+    "page",
+    "release",
+    "rules",
+    "summary",
+    "trim_batch",
+    "trimmed",
+]
+
+_T = TypeVar("_T")
+_TRIM_BATCH = 2000
+"""Ledger entries one trim transaction looks at: short enough that claims hardly wait for it."""
 
 _PAGE = (
     "SELECT l.seq, l.at, l.kind, l.rule_id, coalesce(o.rule_version, ''), coalesce(o.digest, ''),"
@@ -135,3 +152,41 @@ def trim_batch(
         db.execute(_ADD_TRIMMED, (rule_id, highest, *totals))
     last = rows[-1][0] if rows else after
     return last, len(doomed), len(rows) == limit
+
+
+class SQLiteLedger:
+    """The ledger's reading and trimming methods of ``SQLiteStore``, each in a transaction of its own."""
+
+    if TYPE_CHECKING:
+
+        def _transaction(
+            self, work: Callable[[sqlite3.Connection], _T], *, write: bool = True, check: bool = True
+        ) -> _T:
+            """``SQLiteStore._transaction``."""
+
+    def ledger_rules(self) -> list[str]:
+        """The ids of every rule with a ledger, sorted."""
+        return self._transaction(rules, write=False)
+
+    def ledger_page(self, rule_id: str, after: int, limit: int) -> list[LedgerEntry]:
+        """Up to ``limit`` entries of the rule with ``seq > after``, in ``seq`` order."""
+        return self._transaction(lambda db: page(db, rule_id, after, limit), write=False)
+
+    def ledger_trimmed(self, rule_id: str) -> LedgerTrimmed:
+        """The totals of the rule's entries removed by ``trim_ledger``."""
+        return self._transaction(lambda db: trimmed(db, rule_id), write=False)
+
+    def ledger_summary(self, rule_id: str) -> LedgerSummary:
+        """The rule's whole ledger added up, trimmed entries included."""
+        return self._transaction(lambda db: summary(db, rule_id), write=False)
+
+    def trim_ledger(self, rule_id: str, before: float) -> int:
+        """Remove the rule's entries older than ``before`` (keeping their totals), a batch per transaction."""
+        after, removed, more = 0, 0, True
+        while more:
+            batch = functools.partial(
+                trim_batch, rule_id=rule_id, before=before, after=after, limit=_TRIM_BATCH
+            )
+            after, gone, more = self._transaction(batch)
+            removed += gone
+        return removed

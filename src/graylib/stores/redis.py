@@ -60,7 +60,6 @@ from graylib.stores._common import (
     not_found,
     window_start,
 )
-from graylib.stores._ledger import LedgerEntry, LedgerSummary, LedgerTrimmed, summarise
 from graylib.stores._protocol import (
     KillSwitch,
     ReleaseResult,
@@ -86,11 +85,7 @@ WINDOW_SLACK_MS = WINDOW_SLACK * 1000
 """Windowed keys outlive their window by this much, for callers whose clocks lag a little."""
 _INDEX_REPAIR_INTERVAL = 10.0
 _RELEASE_ATTEMPTS = 3
-_TRIM_PAGE = 500
-_TRIMMED = ("trimmed_grants", "trimmed_releases", "trimmed_granted", "trimmed_released")
 _SCRIPTS = ("reserve.lua", "release.lua", "ledger_trim.lua", "ledger_page.lua")
-_READ_PAGE = 1000
-"""Most ledger entries one script reads: a page is built inside Redis, which serves nothing else meanwhile."""
 
 
 @cache
@@ -98,7 +93,7 @@ def _script(name: str) -> str:
     return resources.files("graylib.stores").joinpath(name).read_text(encoding="utf-8")
 
 
-class RedisStore:
+class RedisStore(_redis_ledger.RedisLedger):
     """Counters, records, kill switches and statistics in Redis, shared by every client of that Redis.
 
     ``url`` is a redis-py URL (``redis://host:port/db``, ``rediss://`` for TLS). For a Redis Cluster, use
@@ -353,54 +348,6 @@ class RedisStore:
         fields = ("granted_count", "granted_amount", "shadow_count", "shadow_amount")
         values = self._call("stats", "hmget", f"{self._tag(rule_id, 'stats')}:stats", fields)
         return RuleStats(*(int(value or 0) for value in values))
-
-    # -- the grant ledger: a stream per rule, appended by the claim and release scripts ------------------
-
-    def ledger_rules(self) -> list[str]:
-        """The ids of every rule with a ledger stream, sorted (a SCAN of every node)."""
-        try:
-            return _redis_ledger.rules(self._client(), self._prefix)
-        except self._errors as exc:
-            raise self._store_error("ledger_rules", exc) from exc
-
-    def ledger_page(self, rule_id: str, after: int, limit: int) -> list[LedgerEntry]:
-        """Up to ``limit`` entries of the rule with ``seq > after``, in ``seq`` order (a script call per
-        thousand entries, each answering one JSON text)."""
-        key = f"{self._tag(rule_id, 'ledger_page')}:ledger"
-        out: list[LedgerEntry] = []
-        while len(out) < limit:
-            want = min(limit - len(out), _READ_PAGE)
-            reply = self._run("ledger_page.lua", [key], [f"{after + 1}-0", want])
-            try:
-                entries = _redis_ledger.parse(reply, rule_id)
-            except (ValueError, KeyError, TypeError) as exc:
-                raise self._store_error("ledger_page", exc) from exc
-            out += entries
-            if len(entries) < want:
-                break
-            after = entries[-1].seq
-        return out
-
-    def ledger_trimmed(self, rule_id: str) -> LedgerTrimmed:
-        """The totals of the rule's entries removed by ``trim_ledger``."""
-        values = self._call("ledger_trimmed", "hmget", f"{self._tag(rule_id, 'ledger')}:stats", _TRIMMED)
-        return LedgerTrimmed(*(int(value or 0) for value in values))
-
-    def ledger_summary(self, rule_id: str) -> LedgerSummary:
-        """The rule's whole ledger added up, trimmed entries included (read page by page)."""
-        return summarise(self, rule_id)
-
-    def trim_ledger(self, rule_id: str, before: float) -> int:
-        """Remove the rule's entries older than ``before`` (keeping their totals), a page per script."""
-        tag = self._tag(rule_id, "trim_ledger")
-        keys = [f"{tag}:ledger", f"{tag}:stats"]
-        last, removed = "0-0", 0
-        while True:
-            gone, seen_last, seen = self._run("ledger_trim.lua", keys, [last, _TRIM_PAGE, repr(before)])
-            removed += int(gone)
-            if int(seen) < _TRIM_PAGE:
-                return removed
-            last = str(seen_last)
 
     def initialise(self) -> str:
         """Write the epoch marker if it is missing (on a cluster: into every slot); return the epoch.

@@ -51,7 +51,6 @@ from graylib.stores._common import (
     not_found,
     window_start,
 )
-from graylib.stores._ledger import LedgerEntry, LedgerSummary, LedgerTrimmed
 from graylib.stores._protocol import (
     KillSwitch,
     LedgerOrigin,
@@ -80,13 +79,11 @@ __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
 _T = TypeVar("_T")
 
-_TRIM_BATCH = 2000
-"""Ledger entries one trim transaction looks at: short enough that claims hardly wait for it."""
 _PURGE_INTERVAL = 1.0
 """Seconds between two looks for expired rows while the last look found fewer than a batch."""
 
 
-class SQLiteStore:
+class SQLiteStore(ledger.SQLiteLedger):
     """Counters, records, kill switches and statistics in one SQLite file; safe across processes and threads.
 
     ``timeout`` is how long (seconds) a call waits for another writer before failing with ``StoreError``.
@@ -202,35 +199,6 @@ class SQLiteStore:
         by_shadow = {bool(shadow): (count, amount) for shadow, count, amount in rows}
         real, shadow = by_shadow.get(False, (0, 0)), by_shadow.get(True, (0, 0))
         return RuleStats(real[0], real[1], shadow[0], shadow[1])
-
-    # -- the grant ledger (see ``_ledger``; entries are appended by ``_reserve`` and ``_release``) ---------
-
-    def ledger_rules(self) -> list[str]:
-        """The ids of every rule with a ledger, sorted."""
-        return self._transaction(ledger.rules, write=False)
-
-    def ledger_page(self, rule_id: str, after: int, limit: int) -> list[LedgerEntry]:
-        """Up to ``limit`` entries of the rule with ``seq > after``, in ``seq`` order."""
-        return self._transaction(lambda db: ledger.page(db, rule_id, after, limit), write=False)
-
-    def ledger_trimmed(self, rule_id: str) -> LedgerTrimmed:
-        """The totals of the rule's entries removed by ``trim_ledger``."""
-        return self._transaction(lambda db: ledger.trimmed(db, rule_id), write=False)
-
-    def ledger_summary(self, rule_id: str) -> LedgerSummary:
-        """The rule's whole ledger added up, trimmed entries included."""
-        return self._transaction(lambda db: ledger.summary(db, rule_id), write=False)
-
-    def trim_ledger(self, rule_id: str, before: float) -> int:
-        """Remove the rule's entries older than ``before`` (keeping their totals), a batch per transaction."""
-        after, removed, more = 0, 0, True
-        while more:
-            batch = functools.partial(
-                ledger.trim_batch, rule_id=rule_id, before=before, after=after, limit=_TRIM_BATCH
-            )
-            after, gone, more = self._transaction(batch)
-            removed += gone
-        return removed
 
     def initialise(self) -> str:
         """Create the schema and epoch if the file lacks them; adopt the file now at the path and its epoch.
