@@ -202,3 +202,40 @@ def test_status_shows_the_ledger_beside_the_counters(
     (rule,) = json.loads(capsys.readouterr().out)["rules"]
     assert (rule["ledger_grants"], rule["ledger_releases"], rule["ledger_net_amount"]) == (5, 1, 6_000)
     assert rule["ledger_agrees"] is True
+
+
+def test_a_settlements_file_that_is_not_text_is_an_error_naming_it(
+    setup: tuple[str, str, SQLiteStore], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, _, _ = setup
+    path = tmp_path / "binary.csv"
+    path.write_bytes(b"payment_id,status,discount\n\xff\xfe,settled,1\n")
+    assert main(["reconcile", "--store", url, str(path)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "codec can't decode" in err
+    assert main(["reconcile", "--store", url, str(tmp_path)]) == 2  # a directory
+    assert str(tmp_path) in capsys.readouterr().err
+
+
+def test_hostile_payment_ids_survive_the_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = SQLiteStore(tmp_path / "h.db")
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps(make_config(RULE)))
+    client = graylib.Client.from_file(str(rules), store=store)
+    hostile = ['=cmd|"/c calc"!A1', "a,b\nc", '{"x": 1}', "\u202eevil", "x}:ledger"]
+    for i, payment in enumerate(hostile):
+        ctx = Context(account=f"a{i}", payment_type="online_purchase", amount=10_000, payment_id=payment)
+        assert client.claim("subsidy", ctx).applies
+    client.close()
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    assert main(["ledger", "--store", url]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [row["payment_id"] for row in rows] == hostile
+    assert main(["ledger", "--store", url, "--format", "jsonl"]) == 0
+    assert [json.loads(line)["payment_id"] for line in capsys.readouterr().out.splitlines()] == hostile
+    settlements = tmp_path / "s.csv"
+    with settlements.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["payment_id", "status", "discount"])
+        writer.writerows([payment, "settled", 1_500] for payment in hostile)
+    assert main(["reconcile", "--store", url, str(settlements)]) == 0

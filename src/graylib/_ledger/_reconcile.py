@@ -132,11 +132,22 @@ _Row = tuple[str, int]
 def _read_settlements(
     settlements: str | os.PathLike[str] | Iterable[str], rule: str | None
 ) -> tuple[dict[str | None, dict[str, _Row]], list[MalformedRow], int]:
-    """Rows by rule id (None: the row names none) and payment id, the malformed rows, the row count."""
+    """Rows by rule id (None: the row names none) and payment id, the malformed rows, the row count.
+
+    ``ValueError`` (a missing header, text that is not UTF-8) names the file, or ``settlements``.
+    """
     if isinstance(settlements, str | os.PathLike):
-        with open(settlements, encoding="utf-8-sig", newline="") as handle:
-            return _parse(handle, rule)
-    return _parse(settlements, rule)
+        try:
+            with open(settlements, encoding="utf-8-sig", newline="") as handle:
+                return _parse(handle, rule)
+        except ValueError as exc:
+            msg = f"{os.fspath(settlements)}: {exc}"
+            raise ValueError(msg) from None
+    try:
+        return _parse(settlements, rule)
+    except ValueError as exc:
+        msg = f"settlements: {exc}"
+        raise ValueError(msg) from None
 
 
 def _parse(
@@ -146,11 +157,11 @@ def _parse(
     try:
         header = [name.strip().lower() for name in next(reader)]
     except StopIteration:
-        msg = "settlements: the file is empty (expected a header: payment_id,status,discount[,rule_id])"
+        msg = "the file is empty (expected a header: payment_id,status,discount[,rule_id])"
         raise ValueError(msg) from None
     missing = [name for name in REQUIRED if name not in header]
     if missing:
-        msg = f"settlements: line 1: the header lacks {', '.join(missing)} (it has {', '.join(header)})"
+        msg = f"line 1: the header lacks {', '.join(missing)} (it has {', '.join(header)[:200]})"
         raise ValueError(msg)
     at = {name: header.index(name) for name in (*REQUIRED, "rule_id") if name in header}
     rows: dict[str | None, dict[str, _Row]] = {}

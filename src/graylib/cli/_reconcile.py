@@ -57,8 +57,11 @@ def run(args: argparse.Namespace) -> int:
             return 2
         try:
             report = reconcile(store, args.settlements, rule=args.rule, since=since, until=until)
-        except (OSError, ValueError, UnicodeDecodeError) as exc:
-            error(f"{args.settlements}: {exc}" if isinstance(exc, OSError) else str(exc))
+        except OSError as exc:
+            error(f"{args.settlements}: {exc.strerror or exc}")
+            return 2
+        except ValueError as exc:  # no header, or not UTF-8: the message names the file
+            error(str(exc))
             return 2
         if args.json:
             emit_json(report.to_dict())

@@ -154,12 +154,13 @@ class Store(Protocol):
 
     def reserve(self, request: ReserveRequest) -> ReserveResult:
         """Atomically: check the idempotency record (a replay is answered even when the rule is killed), the
-        kill switch, every counter and the rate alarm; then increment every counter and record the
-        reservation, or change nothing."""
+        kill switch, every counter and the rate alarm; then increment every counter, record the reservation
+        and (real claims) append the grant's ledger entry, or change nothing."""
         ...
 
     def release(self, rule_id: str, payment_id: str, now: float) -> ReleaseResult:
-        """Give back exactly what the payment's reservation took, once; unknown payments are a no-op."""
+        """Give back exactly what the payment's reservation took, once, appending the release's ledger entry
+        in the same step (real reservations); unknown payments are a no-op."""
         ...
 
     def kill(self, rule_id: str, reason: str, now: float) -> None:
