@@ -45,7 +45,9 @@ def register(sub: Any) -> None:
     _bounds(parser)
     parser.add_argument("--format", choices=("csv", "jsonl"), default="csv", help="output format (csv)")
     parser.set_defaults(handler=export)
-    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    actions = parser.add_subparsers(
+        dest="action", metavar="ACTION", help="trim (without an ACTION, the ledger is exported)"
+    )
     trim = actions.add_parser("trim", help="remove entries older than --before (their totals are kept)")
     trim.add_argument(
         "--store",
