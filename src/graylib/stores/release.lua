@@ -57,7 +57,7 @@ end
 if ARGV[2] == '0' then
   -- The release's ledger entry repeats its grant's (found by the seq the record kept; blank if trimmed).
   local grant = {}
-  if record[3] then
+  if record[3] and record[3] ~= '0' then
     local found = redis.call('XRANGE', KEYS[4], record[3] .. '-0', record[3] .. '-0')
     if found[1] then
       for j = 1, #found[1][2], 2 do

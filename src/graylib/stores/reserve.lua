@@ -2,7 +2,7 @@
 -- Every key carries the rule's hash tag {prefix:rule_id}, so the script runs on Redis Cluster too.
 --
 -- KEYS[1] kill switch         (string: JSON {reason, at})
--- KEYS[2] reservation record  (hash: fp, payload, amount, keys)
+-- KEYS[2] reservation record  (hash: fp, payload, amount, keys, seq: its grant's ledger seq, 0 = shadow)
 -- KEYS[3] statistics          (hash: granted_count, granted_amount, shadow_count, shadow_amount,
 --                              ledger_seq: the last ledger seq given out)
 -- KEYS[4] rate alarm          (hash: bucket start -> amount granted in that bucket)
@@ -123,9 +123,7 @@ if alarm then
   end
 end
 
-redis.call('HSET', KEYS[2], 'fp', ARGV[2], 'payload', ARGV[3], 'amount', ARGV[4],
-  'keys', cjson.encode(counted))
-
+local seq = 0
 if shadow then
   redis.call('HINCRBY', KEYS[3], 'shadow_count', 1)
   redis.call('HINCRBY', KEYS[3], 'shadow_amount', ARGV[4])
@@ -133,11 +131,13 @@ else
   redis.call('HINCRBY', KEYS[3], 'granted_count', 1)
   redis.call('HINCRBY', KEYS[3], 'granted_amount', ARGV[4])
   -- The grant's ledger entry; the record keeps its seq, so that the release's entry can repeat it.
-  local seq = redis.call('HINCRBY', KEYS[3], 'ledger_seq', 1)
+  seq = redis.call('HINCRBY', KEYS[3], 'ledger_seq', 1)
   redis.call('XADD', KEYS[6], seq .. '-0', 'at', ARGV[5], 'kind', 'grant', 'payment', ARGV[15],
     'account', ARGV[16], 'amount', ARGV[17], 'discount', ARGV[4], 'version', ARGV[18],
     'digest', ARGV[19], 'cluster', ARGV[20], 'node', ARGV[21])
-  redis.call('HSET', KEYS[2], 'seq', seq)
 end
+
+redis.call('HSET', KEYS[2], 'fp', ARGV[2], 'payload', ARGV[3], 'amount', ARGV[4],
+  'keys', cjson.encode(counted), 'seq', seq)
 redis.call('PEXPIRE', KEYS[2], ARGV[6])
 return {0}
