@@ -239,3 +239,41 @@ def test_hostile_payment_ids_survive_the_export(tmp_path: Path, capsys: pytest.C
         writer.writerow(["payment_id", "status", "discount"])
         writer.writerows([payment, "settled", 1_500] for payment in hostile)
     assert main(["reconcile", "--store", url, str(settlements)]) == 0
+
+
+def test_entries_name_the_config_and_client_that_decided() -> None:
+    store = graylib.MemoryStore()
+    client = Client(make_config(RULE), store=store, cluster="sh-prod", node="node-2")
+    ctx = Context(account="a-1", payment_type="online_purchase", amount=10_000, payment_id="p-1")
+    assert client.claim("subsidy", ctx).applies
+    (entry,) = graylib.read_ledger(store)
+    status = client.status()
+    assert (entry.rule_version, entry.digest) == (status.version, status.digest)
+    assert (entry.cluster, entry.node, entry.account, entry.amount) == ("sh-prod", "node-2", "a-1", 10_000)
+    client.close()
+
+
+def test_rows_without_a_rule_id_go_to_the_rule_that_granted_the_payment() -> None:
+    store = graylib.MemoryStore()
+    config = make_config({**RULE, "id": "one"}, {**RULE, "id": "two"})
+    client = Client(config, store=store)
+    for rule, payment in (("one", "p-1"), ("two", "p-2"), ("two", "p-3")):
+        ctx = Context(account=payment, payment_type="online_purchase", amount=10_000, payment_id=payment)
+        assert client.claim(rule, ctx).discount == 1_500
+    rows = [
+        "payment_id,status,discount",
+        "p-1,settled,1500",
+        "p-2,settled,1400",
+        "p-9,settled,100",
+        "p-0,failed,0",
+    ]
+    report = graylib.reconcile(store, rows)
+    one, two, orphans = report.rule("one"), report.rule("two"), report.rule("")
+    assert one is not None and one.clean
+    assert two is not None and two.granted_not_settled == ("p-3",)
+    assert [m.payment_id for m in two.discount_mismatch] == ["p-2"]
+    assert orphans is not None and orphans.unexplained_discount == ("p-9",)
+    only_two = graylib.reconcile(store, rows, rule="two")
+    assert [r.rule_id for r in only_two.rules] == ["two"]
+    assert only_two.rules[0].unexplained_discount == ("p-1", "p-9")  # one rule reconciled: every row is its
+    client.close()
