@@ -6,9 +6,10 @@
     python benchmarks/ledger_cost.py growth [--grants 100000]
 
 ``claims`` times ``Store.reserve`` (CPU time on SQLite, wall time on Redis; two counters: a windowed
-per-account limit and a lifetime total, a real decision payload) on SQLite and on a local redis-server, for this tree and for ``--base`` (the last commit
-without the ledger, unpacked with ``git archive``), each in a fresh child process, alternating the two
-``--rounds`` times; the median per claim of each is reported with their ratio.
+per-account limit and a lifetime total, a real decision payload) on SQLite and on a local redis-server,
+for this tree and for ``--base`` (the last commit without the ledger, unpacked with ``git archive``), each
+in a fresh child process, alternating the two ``--rounds`` times; the median per claim of each is reported
+with their ratio, and on Redis the script's own time inside the server.
 
 ``export`` fills a SQLite ledger with ``--entries`` entries (written directly, as claims would leave them),
 then times ``graylib ledger --store ... --format csv`` (and jsonl) into /dev/null in a child process and
