@@ -390,7 +390,7 @@ class SQLiteStore(ledger.SQLiteLedger):
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
-            if version:  # an older file: its reservations lack the ledger's column
+            if 0 < version < 3:  # a file from before the ledger: its reservations lack its column
                 db.execute(UPGRADE_TO_3)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         db.execute("INSERT OR IGNORE INTO meta VALUES ('epoch', ?)", (new_epoch(),))
