@@ -104,4 +104,4 @@ def test_the_runbook_lists_every_command() -> None:
     text = (ROOT / "docs" / "operations.md").read_text()
     table = re.findall(r"^\| `graylib ([\w-]+)", text, flags=re.MULTILINE)
     sub = next(a for a in build_parser()._actions if a.dest == "command")
-    assert sorted(table) == sorted(sub.choices)  # type: ignore[arg-type]
+    assert sorted(set(table)) == sorted(sub.choices)  # type: ignore[arg-type]  # ledger, ledger trim

@@ -46,6 +46,9 @@ def test_every_command_is_walked() -> None:
         "status",
         "schema",
         "init-store",
+        "ledger",
+        "ledger trim",
+        "reconcile",
     }
 
 

@@ -11,13 +11,14 @@ from ._bucketing import bucket
 from ._client import Client
 from ._config import Config
 from ._errors import ConfigError, GraylibError, PolicyError, StoreError
+from ._ledger import Reconciliation, read_ledger, reconcile
 from ._load import load_config
 from ._policy import Plan, plan_change
 from ._runtime._claims import Alert, ReleaseOutcome
 from ._status import RuleStatus, Status
 from ._values import MAX_FIELD_LENGTH, Context, Decision, Reason
 from ._version import __version__ as __version__
-from .stores import MemoryStore, RedisStore, SQLiteStore, Store
+from .stores import LedgerEntry, MemoryStore, RedisStore, SQLiteStore, Store
 
 _logging.getLogger("graylib").addHandler(_logging.NullHandler())
 """A library configures no logging: without the application's own set-up, graylib's lines go nowhere
@@ -31,11 +32,13 @@ __all__ = [  # noqa: RUF022 - plain sorted order (tests/test_public_api.py), con
     "Context",
     "Decision",
     "GraylibError",
+    "LedgerEntry",
     "MAX_FIELD_LENGTH",
     "MemoryStore",
     "Plan",
     "PolicyError",
     "Reason",
+    "Reconciliation",
     "RedisStore",
     "ReleaseOutcome",
     "RuleStatus",
@@ -46,4 +49,6 @@ __all__ = [  # noqa: RUF022 - plain sorted order (tests/test_public_api.py), con
     "bucket",
     "load_config",
     "plan_change",
+    "read_ledger",
+    "reconcile",
 ]

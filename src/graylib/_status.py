@@ -16,7 +16,7 @@ import attrs
 from ._config import Config
 from ._redact import describe_error
 from ._runtime._tallies import read_tallies
-from .stores import KillSwitch, RuleStats, Store
+from .stores import KillSwitch, LedgerStore, LedgerSummary, RuleStats, Store
 
 if TYPE_CHECKING:
     from ._compile import Snapshot
@@ -44,6 +44,14 @@ class RuleStatus:
     """Claims a shadow rule would have granted (counted in shadow counters only)."""
     shadow_amount: int = 0
     stats_error: str = ""
+    ledger_grants: int | None = None
+    """From the grant ledger (``graylib status`` only; None when not read): grants, releases, their net."""
+    ledger_releases: int | None = None
+    ledger_net_count: int | None = None
+    ledger_net_amount: int | None = None
+    ledger_agrees: bool | None = None
+    """Whether the ledger's net equals the counters (``granted_count``, ``granted_amount``); None: unknown."""
+    ledger_error: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return attrs.asdict(self, recurse=False) | {"decisions": dict(self.decisions)}
@@ -107,6 +115,8 @@ def _rules(
     store: Store,
     switches: Mapping[str, KillSwitch],
     tallies: Tallies | None,
+    *,
+    ledger: bool = False,
 ) -> tuple[RuleStatus, ...]:
     out = []
     for rule in config.rules:
@@ -132,9 +142,34 @@ def _rules(
                 shadow_count=stats.shadow_count,
                 shadow_amount=stats.shadow_amount,
                 stats_error=stats_error,
+                **(_audit(store, rule.id, stats, stats_error) if ledger else {}),
             )
         )
     return tuple(out)
+
+
+def _audit(store: Store, rule_id: str, stats: RuleStats, stats_error: str) -> dict[str, Any]:
+    """The ``RuleStatus`` fields of the ledger audit: the ledger added up, and whether the counters agree.
+
+    Reads the rule's whole ledger (SQLite adds it up in place; the other stores page through it), so only
+    ``graylib status`` asks for it, never a running client's ``status()``.
+    """
+    if not isinstance(store, LedgerStore):
+        return {}
+    try:
+        summary: LedgerSummary = store.ledger_summary(rule_id)
+    except Exception as exc:  # the status still shows the rest
+        return {"ledger_error": describe_error(exc)}
+    agrees = None
+    if not stats_error:
+        agrees = (summary.net_count, summary.net_amount) == (stats.granted_count, stats.granted_amount)
+    return {
+        "ledger_grants": summary.grants,
+        "ledger_releases": summary.releases,
+        "ledger_net_count": summary.net_count,
+        "ledger_net_amount": summary.net_amount,
+        "ledger_agrees": agrees,
+    }
 
 
 def _switches(store: Store, fallback: Mapping[str, KillSwitch]) -> tuple[Mapping[str, KillSwitch], str]:
@@ -174,7 +209,8 @@ def running_status(
 
 
 def store_status(config: Config, store: Store, *, source: str = "") -> Status:
-    """What ``graylib status FILE --store URL`` shows: the file's rules, the store's switches and grants."""
+    """What ``graylib status FILE --store URL`` shows: the file's rules, the store's switches and grants,
+    and each rule's grant ledger added up beside its counters."""
     switches, switch_error = _switches(store, {})
     return Status(
         version=config.version,
@@ -182,5 +218,5 @@ def store_status(config: Config, store: Store, *, source: str = "") -> Status:
         source=source or config.source,
         served_from="source",
         kill_switch_error=switch_error,
-        rules=_rules(config, store, switches, None),
+        rules=_rules(config, store, switches, None, ledger=True),
     )

@@ -35,6 +35,8 @@ COMMANDS = (
     "graylib.cli._verify",
     "graylib.cli._rotate",
     "graylib.cli._status",
+    "graylib.cli._ledger",
+    "graylib.cli._reconcile",
     "graylib.cli._schema",
 )
 """Modules that each define ``register(subparsers)``; the order is the order of ``graylib --help``."""

@@ -9,9 +9,18 @@ Every store implements the ``Store`` protocol with the same meaning (checked by 
 ``store_from_url`` builds one from a URL such as ``sqlite:///var/lib/graylib.db`` (used by the CLI).
 """
 
+from graylib.stores._ledger import (
+    LEDGER_FIELDS,
+    LedgerEntry,
+    LedgerStore,
+    LedgerSummary,
+    LedgerTrimmed,
+)
 from graylib.stores._protocol import (
+    NO_ORIGIN,
     CounterSpec,
     KillSwitch,
+    LedgerOrigin,
     ReleaseResult,
     ReserveRequest,
     ReserveResult,
@@ -24,10 +33,17 @@ from graylib.stores.memory import MemoryStore
 from graylib.stores.redis import RedisStore
 from graylib.stores.sqlite import SQLiteStore
 
-__all__ = [
+__all__ = [  # noqa: RUF022 - plain sorted order (tests/stores/test_url.py), constants included
     "CounterSpec",
     "KillSwitch",
+    "LEDGER_FIELDS",
+    "LedgerEntry",
+    "LedgerOrigin",
+    "LedgerStore",
+    "LedgerSummary",
+    "LedgerTrimmed",
     "MemoryStore",
+    "NO_ORIGIN",
     "RedisStore",
     "ReleaseResult",
     "ReserveRequest",

@@ -15,8 +15,10 @@ from typing import Protocol, runtime_checkable
 import attrs
 
 __all__ = [
+    "NO_ORIGIN",
     "CounterSpec",
     "KillSwitch",
+    "LedgerOrigin",
     "ReleaseResult",
     "ReserveRequest",
     "ReserveResult",
@@ -42,6 +44,21 @@ class CounterSpec:
     window: int
     max_count: int | None
     max_amount: int | None
+
+
+@attrs.frozen(cache_hash=True)
+class LedgerOrigin:
+    """What decided a claim, written into its ledger entry: the config (its version and digest) and the
+    client (its cluster and node). The same object serves every claim of a rule under one snapshot."""
+
+    rule_version: str = ""
+    digest: str = ""
+    cluster: str = ""
+    node: str = ""
+
+
+NO_ORIGIN = LedgerOrigin()
+"""The origin of a request built without one: its ledger entry has empty version, digest, cluster, node."""
 
 
 @attrs.frozen
@@ -71,13 +88,19 @@ class ReserveRequest:
     rate alarm) are kept until ``ENDED_RETENTION`` after it, then dropped: a rule that has ended no longer
     needs them. ``None``: kept for as long as the store lives. The latest claim's value wins, so extending
     a rule's end keeps its counters."""
+    account: str = ""
+    """The payment's account, for the ledger entry of a grant."""
+    payment_amount: int = 0
+    """The payment's amount (minor units), for the ledger entry; ``amount`` is the discount reserved."""
+    origin: LedgerOrigin = NO_ORIGIN
+    """The config and client that decided, for the ledger entry."""
 
 
 class ReserveStatus(enum.Enum):
     """What the store did with a ``ReserveRequest``."""
 
     GRANTED = "granted"
-    """Every counter was incremented and the reservation recorded."""
+    """Every counter was incremented, the reservation recorded and (real claims) a ledger entry appended."""
     REPLAYED = "replayed"
     """A reservation with this payment id and fingerprint exists: nothing counted; ``payload`` is its own."""
     MISMATCH = "mismatch"
@@ -131,12 +154,13 @@ class Store(Protocol):
 
     def reserve(self, request: ReserveRequest) -> ReserveResult:
         """Atomically: check the idempotency record (a replay is answered even when the rule is killed), the
-        kill switch, every counter and the rate alarm; then increment every counter and record the
-        reservation, or change nothing."""
+        kill switch, every counter and the rate alarm; then increment every counter, record the reservation
+        and (real claims) append the grant's ledger entry, or change nothing."""
         ...
 
     def release(self, rule_id: str, payment_id: str, now: float) -> ReleaseResult:
-        """Give back exactly what the payment's reservation took, once; unknown payments are a no-op."""
+        """Give back exactly what the payment's reservation took, once, appending the release's ledger entry
+        in the same step (real reservations); unknown payments are a no-op."""
         ...
 
     def kill(self, rule_id: str, reason: str, now: float) -> None:

@@ -44,7 +44,7 @@ from typing import Any
 
 from graylib._errors import StoreError
 from graylib._redact import redact_url
-from graylib.stores import _fork
+from graylib.stores import _fork, _redis_ledger
 from graylib.stores._common import (
     ALARM_LIMIT,
     DEFAULT_RECORD_TTL,
@@ -85,6 +85,7 @@ WINDOW_SLACK_MS = WINDOW_SLACK * 1000
 """Windowed keys outlive their window by this much, for callers whose clocks lag a little."""
 _INDEX_REPAIR_INTERVAL = 10.0
 _RELEASE_ATTEMPTS = 3
+_SCRIPTS = ("reserve.lua", "release.lua", "ledger_trim.lua", "ledger_page.lua")
 
 
 @cache
@@ -92,7 +93,7 @@ def _script(name: str) -> str:
     return resources.files("graylib.stores").joinpath(name).read_text(encoding="utf-8")
 
 
-class RedisStore:
+class RedisStore(_redis_ledger.RedisLedger):
     """Counters, records, kill switches and statistics in Redis, shared by every client of that Redis.
 
     ``url`` is a redis-py URL (``redis://host:port/db``, ``rediss://`` for TLS). For a Redis Cluster, use
@@ -155,8 +156,7 @@ class RedisStore:
             self._connect_cluster = cluster_factory(url, timeout, self._secrets)
             self._redis: Any = None  # built by the first call that needs it
             self._scripts: dict[str, ScriptRunner | ClusterScriptRunner] = {
-                name: ClusterScriptRunner(self._client, _script(name))
-                for name in ("reserve.lua", "release.lua")
+                name: ClusterScriptRunner(self._client, _script(name)) for name in _SCRIPTS
             }
             if initialise:
                 self.initialise()
@@ -175,9 +175,7 @@ class RedisStore:
             )
         except ValueError as exc:  # redis-py's URL parser: a configuration mistake, not a failing backend
             raise bad_url(f"RedisStore: bad URL {self._shown!r}", exc, self._secrets) from None
-        self._scripts = {
-            name: ScriptRunner(self._redis, _script(name)) for name in ("reserve.lua", "release.lua")
-        }
+        self._scripts = {name: ScriptRunner(self._redis, _script(name)) for name in _SCRIPTS}
         if initialise:
             self.initialise()
 
@@ -202,6 +200,7 @@ class RedisStore:
             f"{tag}:stats",
             f"{tag}:alarm:{alarm_window}",
             marker,
+            f"{tag}:ledger",
         ]
         args: list[str | int] = [
             "1" if request.shadow else "0",
@@ -219,6 +218,14 @@ class RedisStore:
             oldest,
             oldest - WINDOW_SLACK,
             "" if ended is None else int(ended * 1000),
+            # what the grant's ledger entry records
+            request.payment_id,
+            request.account,
+            request.payment_amount,
+            request.origin.rule_version,
+            request.origin.digest,
+            request.origin.cluster,
+            request.origin.node,
         ]
         for spec in request.counters:
             start = window_start(now, spec.window)
@@ -271,7 +278,9 @@ class RedisStore:
             except self._errors as exc:
                 raise self._store_error("release", exc) from exc
             reply = self._run(
-                "release.lua", [key, f"{tag}:stats", marker, *counters], [listed, str(shadow), epoch]
+                "release.lua",
+                [key, f"{tag}:stats", marker, f"{tag}:ledger", *counters],
+                [listed, str(shadow), epoch, payment_id, repr(now)],
             )
             if reply[0] == 1:
                 return ReleaseResult(True, int(reply[1]))

@@ -20,6 +20,7 @@ mid-claim (even ``kill -9``) loses nothing that was acknowledged and counts noth
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sqlite3
@@ -31,6 +32,7 @@ from typing import TypeVar
 
 from graylib._errors import StoreError
 from graylib.stores import _fork
+from graylib.stores import _sqlite_ledger as ledger
 from graylib.stores._common import (
     ALARM_LIMIT,
     DEFAULT_RECORD_TTL,
@@ -51,6 +53,7 @@ from graylib.stores._common import (
 )
 from graylib.stores._protocol import (
     KillSwitch,
+    LedgerOrigin,
     ReleaseResult,
     ReserveRequest,
     ReserveResult,
@@ -69,6 +72,7 @@ from graylib.stores._sqlite_sql import (
     SELECT_RECORD,
     SET_EXPIRY,
     SUM_ALARM,
+    UPGRADE_TO_3,
 )
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
@@ -79,7 +83,7 @@ _PURGE_INTERVAL = 1.0
 """Seconds between two looks for expired rows while the last look found fewer than a batch."""
 
 
-class SQLiteStore:
+class SQLiteStore(ledger.SQLiteLedger):
     """Counters, records, kill switches and statistics in one SQLite file; safe across processes and threads.
 
     ``timeout`` is how long (seconds) a call waits for another writer before failing with ``StoreError``.
@@ -140,6 +144,8 @@ class SQLiteStore:
         self._epoch: str | None = None
         """The file's epoch, read when the schema is checked; every later transaction must find it again."""
         self._in_flight = _fork.InFlight()
+        self._origins: dict[LedgerOrigin, int] = {}
+        """Ids of the ledger origins (``ledger_origins``) this store has written or read."""
         _fork.track(self)
         self._transaction(self._create_schema)
 
@@ -159,7 +165,11 @@ class SQLiteStore:
         2**63 SQLite turns an integer sum into a rounded float.
         """
         check_exact(request, f"SQLiteStore({self._path!r})")
-        return self._transaction(lambda db: self._reserve(db, request))
+        origin = self._origins.get(request.origin)
+        if origin is None:  # once per config version and client: in a transaction of its own
+            origin = self._transaction(functools.partial(ledger.origin_id, origin=request.origin))
+            self._origins[request.origin] = origin
+        return self._transaction(lambda db: self._reserve(db, request, origin))
 
     def release(self, rule_id: str, payment_id: str, now: float) -> ReleaseResult:
         """Give back what the payment's reservation (real first, then shadow) took, and forget it."""
@@ -198,6 +208,7 @@ class SQLiteStore:
         it). Other processes that saw the old file keep refusing until they are restarted.
         """
         self._identity = None
+        self._origins = {}  # ids of the file this store used until now
         self._generation += 1  # every thread opens the path again: the old file may be unlinked
         return self._transaction(self._create_schema, check=False)
 
@@ -379,6 +390,8 @@ class SQLiteStore:
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
+            if 0 < version < 3:  # a file from before the ledger: its reservations lack its column
+                db.execute(UPGRADE_TO_3)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         db.execute("INSERT OR IGNORE INTO meta VALUES ('epoch', ?)", (new_epoch(),))
         self._epoch = str(db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()[0])
@@ -386,7 +399,7 @@ class SQLiteStore:
 
     # -- the operations, inside a transaction ------------------------------------------------------------
 
-    def _reserve(self, db: sqlite3.Connection, request: ReserveRequest) -> ReserveResult:
+    def _reserve(self, db: sqlite3.Connection, request: ReserveRequest, origin: int) -> ReserveResult:
         rule_id, now, amount, shadow = request.rule_id, request.now, request.amount, request.shadow
         row = db.execute(SELECT_RECORD, (rule_id, shadow, request.payment_id)).fetchone()
         if row is not None and row[4] > now - self._record_ttl:
@@ -434,9 +447,31 @@ class SQLiteStore:
                 (rule_id, shadow, request.payment_id),
             )
         counted = json.dumps([key[2:] for key in taken])
+        grant_seq = 0
+        if not shadow:  # a real grant: its ledger entry, in this same transaction
+            grant_seq = ledger.grant(
+                db,
+                rule_id,
+                at=now,
+                origin=origin,
+                payment_id=request.payment_id,
+                account=request.account,
+                amount=request.payment_amount,
+                discount=amount,
+            )
         db.execute(
-            "INSERT INTO reservations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (rule_id, shadow, request.payment_id, request.fingerprint, request.payload, amount, counted, now),
+            "INSERT INTO reservations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                rule_id,
+                shadow,
+                request.payment_id,
+                request.fingerprint,
+                request.payload,
+                amount,
+                counted,
+                now,
+                grant_seq,
+            ),
         )
         db.execute(ADD_STATS, (rule_id, shadow, amount))
         if now >= self._next_purge:
@@ -463,6 +498,8 @@ class SQLiteStore:
             " WHERE rule_id = ? AND shadow = ?",
             (amount, rule_id, shadow),
         )
+        if not shadow:  # the release's ledger entry repeats what its grant recorded
+            ledger.release(db, rule_id, at=now, payment_id=payment_id, grant_seq=row[5], discount=amount)
         return ReleaseResult(True, amount)
 
     def _purge(self, db: sqlite3.Connection, now: float) -> None:
