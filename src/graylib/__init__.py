@@ -9,7 +9,7 @@ import logging as _logging
 from ._bucketing import bucket
 from ._client import Client
 from ._config import Config
-from ._errors import ConfigError, GraylibError, PolicyError, StoreError
+from ._errors import ConfigError, ConflictError, GraylibError, PolicyError, StoreError
 from ._load import load_config
 from ._policy import Plan, plan_change
 from ._runtime._claims import Alert, ReleaseOutcome
@@ -27,6 +27,7 @@ __all__ = [  # noqa: RUF022 - plain sorted order (tests/test_public_api.py), con
     "Client",
     "Config",
     "ConfigError",
+    "ConflictError",
     "Context",
     "Decision",
     "GraylibError",

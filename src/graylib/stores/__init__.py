@@ -19,6 +19,7 @@ from graylib.stores._protocol import (
     RuleStats,
     Store,
 )
+from graylib.stores._revisions import Instance, Revision
 from graylib.stores._url import store_from_url
 from graylib.stores.memory import MemoryStore
 from graylib.stores.redis import RedisStore
@@ -26,6 +27,7 @@ from graylib.stores.sqlite import SQLiteStore
 
 __all__ = [
     "CounterSpec",
+    "Instance",
     "KillSwitch",
     "MemoryStore",
     "RedisStore",
@@ -33,6 +35,7 @@ __all__ = [
     "ReserveRequest",
     "ReserveResult",
     "ReserveStatus",
+    "Revision",
     "RuleStats",
     "SQLiteStore",
     "Store",

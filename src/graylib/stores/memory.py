@@ -41,6 +41,7 @@ from graylib.stores._common import (
     new_epoch,
     not_found,
 )
+from graylib.stores._memory_fleet import MemoryRevisions
 from graylib.stores._protocol import (
     KillSwitch,
     ReleaseResult,
@@ -79,7 +80,7 @@ class _Table:
         """The rate alarm by window length: amount granted by bucket start (see ``alarm_buckets``)."""
 
 
-class MemoryStore:
+class MemoryStore(MemoryRevisions):
     """Counters, records, kill switches and statistics in this process's memory; thread-safe.
 
     Nothing is shared with other processes and nothing survives a restart: use it for a single process,
@@ -102,6 +103,7 @@ class MemoryStore:
         self._next_record_expiry = float("inf")
         self._kills: dict[str, KillSwitch] = {}
         self._epoch = f"memory-{new_epoch()}"
+        self._init_revisions()
         _fork.track(self)
 
     def reserve(self, request: ReserveRequest) -> ReserveResult:
