@@ -1,4 +1,4 @@
-"""Published revisions and fleet records: one meaning in every store (memory, SQLite, Redis, Redis Cluster)."""
+"""Published revisions and fleet records: one meaning in every store (memory, SQLite, Redis, Cluster)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ def revision(version: str = "v1", text: str | None = None, **fields: object) -> 
     return Revision(number=0, version=version, digest=f"digest-of-{text}", text=text, **fields)  # type: ignore[arg-type]
 
 
-def instance(node: str = "n-1", *, pid: int = 100, last_seen: float = T0, revision: int | None = 1) -> Instance:
+def instance(
+    node: str = "n-1", *, pid: int = 100, last_seen: float = T0, revision: int | None = 1
+) -> Instance:
     return Instance(
         cluster="sh-small",
         node=node,
@@ -65,7 +67,7 @@ def test_a_publish_checked_against_an_old_head_changes_nothing(store: Store) -> 
 
 def test_one_version_never_names_two_texts(store: Store) -> None:
     store.append_revision(revision("v1", 'version = "v1"\n'), 0)
-    with pytest.raises(ConflictError, match="version 'v1' already names another text .revision 1."):
+    with pytest.raises(ConflictError, match=r"version 'v1' already names another text \(revision 1\)"):
         store.append_revision(revision("v1", 'version = "v1"\n# changed\n'), 1)
     assert store.head_revision() == 1
     store.append_revision(revision("v2"), 1)
