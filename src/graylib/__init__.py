@@ -12,11 +12,12 @@ from ._config import Config
 from ._errors import ConfigError, ConflictError, GraylibError, PolicyError, StoreError
 from ._load import load_config
 from ._policy import Plan, plan_change
+from ._publish import fleet, history, publish, rollback
 from ._runtime._claims import Alert, ReleaseOutcome
 from ._status import RuleStatus, Status
 from ._values import MAX_FIELD_LENGTH, Context, Decision, Reason
 from ._version import __version__ as __version__
-from .stores import MemoryStore, RedisStore, SQLiteStore, Store
+from .stores import Instance, MemoryStore, RedisStore, Revision, SQLiteStore, Store
 
 _logging.getLogger("graylib").addHandler(_logging.NullHandler())
 """A library configures no logging: without the application's own set-up, graylib's lines go nowhere
@@ -31,6 +32,7 @@ __all__ = [  # noqa: RUF022 - plain sorted order (tests/test_public_api.py), con
     "Context",
     "Decision",
     "GraylibError",
+    "Instance",
     "MAX_FIELD_LENGTH",
     "MemoryStore",
     "Plan",
@@ -38,12 +40,17 @@ __all__ = [  # noqa: RUF022 - plain sorted order (tests/test_public_api.py), con
     "Reason",
     "RedisStore",
     "ReleaseOutcome",
+    "Revision",
     "RuleStatus",
     "SQLiteStore",
     "Status",
     "Store",
     "StoreError",
     "bucket",
+    "fleet",
+    "history",
     "load_config",
     "plan_change",
+    "publish",
+    "rollback",
 ]

@@ -2,7 +2,8 @@
 
 Everything a client does is done by a part that knows no client (``graylib._runtime``): the kill view
 (``_kills``), what is served (``_served``: the snapshot with the kill switches folded in), claims
-(``_claims``), the follower of a rules file (``_follow``) and the status (``_status``). The client builds
+(``_claims``), the follower of a rules file or of a store's published revision (``_wiring``: ``_follow``
+over a ``_source`` or ``_store_source``, and ``_fleet``) and the status (``_status``). The client builds
 them, passes each what it needs, and keeps one thing itself: ``_swap``, the only writer of what is served.
 
 ``evaluate`` is the hot path: it reads what is served once, looks the rule up and lets its entry decide (a
@@ -21,15 +22,17 @@ from typing import Any
 
 from ._compile import Snapshot
 from ._config import Config
-from ._load import RulesText, build
+from ._errors import StoreError
+from ._load import build
 from ._redact import describe_error, redact_url
 from ._runtime._claims import AlertHook, Claims, ReleaseOutcome
 from ._runtime._follow import Follower, ReloadErrorHook, ReloadHook
 from ._runtime._kills import KillView
 from ._runtime._served import Entry, Served, compose
-from ._runtime._source import FileSource
-from ._runtime._startup import start_from
+from ._runtime._source import FileSource, Source
+from ._runtime._store_source import StoreSource
 from ._runtime._tallies import new_tallies, prepare_tallies
+from ._runtime._wiring import follow, report
 from ._status import Status, running_status
 from ._values import Context, Decision, Reason
 from .stores import KillSwitch, MemoryStore, Store
@@ -158,29 +161,98 @@ class Client:
         Other keywords (``kill_refresh``, ``kill_max_stale``, ``on_alert``, ``clock``) are the
         constructor's. See ``graylib._runtime._follow``.
         """
+        source = FileSource(path)
+        return cls._following(
+            source,
+            store=store,
+            cluster=cluster,
+            node=node,
+            interval=reload_interval,
+            hooks=(on_reload, on_reload_error),
+            last_good_path=last_good_path,
+            options=options,
+        )
+
+    @classmethod
+    def from_store(
+        cls,
+        store: Store,
+        *,
+        cluster: str = "",
+        node: str = "",
+        follow_interval: float = 1.0,
+        on_reload: ReloadHook | None = None,
+        on_reload_error: ReloadErrorHook | None = None,
+        last_good_path: str | os.PathLike[str] | None = None,
+        fleet_ttl: float = 300.0,
+        **options: Any,
+    ) -> Client:
+        """A client serving the revision currently published in ``store`` (``graylib.publish``), and
+        following it: every ``follow_interval`` seconds it reads the current revision's number (one small
+        read), fetches the text only when the number is new and higher, and swaps it in after the checks of a
+        file reload (validation, smoke cases as this node, change policy, approvals). The store is also this
+        client's store (kill switches, limits).
+
+        While the store is unreachable the served revision stays and ``status()`` says so (unhealthy,
+        ``last_read_age``). With ``last_good_path`` the served text is kept there, and served at start-up
+        when the store cannot be read; without a usable copy, start-up raises ``StoreError`` (unreachable)
+        or ``ConfigError`` (nothing published, or the revision is invalid here). Each process writes a fleet
+        record (``graylib.fleet``) when what it serves changes and at least every ``max(5, follow_interval)``
+        seconds; the store forgets it ``fleet_ttl`` seconds later.
+        """
+        if not isinstance(store, Store):
+            _checked_store(store if store is not None else object())
+        source = StoreSource(store)
+        try:
+            client = cls._following(
+                source,
+                store=store,
+                cluster=cluster,
+                node=node,
+                interval=follow_interval,
+                hooks=(on_reload, on_reload_error),
+                last_good_path=last_good_path,
+                options=options,
+            )
+        except StoreError as exc:
+            where = (
+                f"no last good copy at {os.fspath(last_good_path)}" if last_good_path else "no last_good_path"
+            )
+            msg = f"Client.from_store cannot start: {exc}; and {where} to serve meanwhile"
+            raise StoreError(msg) from exc
+        assert client._follower is not None
+        report(store, client._follower, client._kills, cluster=cluster, node=node, ttl=fleet_ttl)
+        return client
+
+    @classmethod
+    def _following(
+        cls,
+        source: Source,
+        *,
+        store: Store | None,
+        cluster: str,
+        node: str,
+        interval: float | None,
+        hooks: tuple[ReloadHook | None, ReloadErrorHook | None],
+        last_good_path: str | os.PathLike[str] | None,
+        options: dict[str, Any],
+    ) -> Client:
+        """A client serving ``source`` (or its last good copy) and following it (``_runtime._wiring``)."""
         _checked_store(store)
         if not isinstance(cluster, str) or not isinstance(node, str):
             msg = "Client(cluster=..., node=...) must be strings"
             raise TypeError(msg)
-        source = FileSource(path)
-
-        def build_here(rules: RulesText) -> Snapshot:
-            return build(rules, cluster=cluster, node=node)
-
-        last_good = os.fspath(last_good_path) if last_good_path is not None else None
-        startup = start_from(source, build_here, last_good)
-        client = cls(startup.snapshot, cluster=cluster, node=node, store=store, **options)
-        client._follower = Follower(
+        client, follower = follow(
             source,
-            build=build_here,
-            served=client._current_snapshot,
-            swap=client._swap,
-            interval=reload_interval,
-            on_reload=on_reload,
-            on_reload_error=on_reload_error,
-            last_good_path=last_good,
+            cluster=cluster,
+            node=node,
+            make=lambda snapshot: cls(snapshot, cluster=cluster, node=node, store=store, **options),
+            wiring=lambda made: (made._current_snapshot, made._swap),
+            interval=interval,
+            hooks=hooks,
+            last_good_path=last_good_path,
         )
-        client._follower.begin(startup)
+        client._follower = follower
         return client
 
     # -- what is served: one writer ----------------------------------------------------------------------

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._compile import Snapshot
-from .._errors import ConfigError
+from .._errors import ConfigError, PolicyError
 from .._load import RulesText, collector_paused
 from ._source import Sighting, Source
 from ._startup import Startup, changed
@@ -98,6 +98,7 @@ class Follower:
         on_reload: ReloadHook | None,
         on_reload_error: ReloadErrorHook | None,
         last_good_path: str | None,
+        on_check: Callable[[], object] | None = None,
     ) -> None:
         if interval is not None and not interval > 0:
             msg = f"reload_interval must be a positive number of seconds or None (got {interval!r})"
@@ -107,6 +108,8 @@ class Follower:
         self.on_reload = on_reload
         self.on_reload_error = on_reload_error
         self.last_good_path = last_good_path
+        self.on_check = on_check
+        """Called after every poll (outside the check's lock): the fleet record is written from it."""
         self._build = build
         self._served = _weakly(served)
         self._swap = _weakly(swap)
@@ -115,6 +118,11 @@ class Follower:
         self.last_reload_at: float | None = None
         self.last_error = ""
         self.last_error_at: float | None = None
+        self.served_revision: int | None = None
+        """The number of the served revision, for a source that numbers them (a store); only higher numbers
+        are accepted. None for a file, and after a start from a last good copy of unknown number."""
+        self.last_read_at: float | None = None
+        """When the source last answered with a version (a file read, a store's current number)."""
         self._failed_key = ""
         self._pending = ""
         self._lock = threading.Lock()
@@ -129,6 +137,9 @@ class Follower:
 
     def begin(self, startup: Startup) -> None:
         """Record how the start went (see ``start_from``), keep the last good copy, start polling."""
+        if startup.refused is None:
+            self.served_revision = startup.revision
+            self.last_read_at = time.time()
         if startup.refused is not None:
             self.served_from = "last_good"
             self._failed_key = startup.source_key  # reported again only once the source changes
@@ -211,9 +222,15 @@ class Follower:
                 return False
             running = served()
             sighting = self.source.look()
+            if sighting.error is None or sighting.revision is not None:
+                self.last_read_at = time.time()
+            older = self._older(sighting)
+            if older is not None:
+                return self._failed(older, sighting.key, force)
             if sighting.key == running.digest:
-                return self._source_is_served()
-            if force:
+                return self._source_is_served(sighting.revision)
+            whole = getattr(self.source, "whole", False)
+            if force and not whole:
                 settled = _settle(self.source, sighting.key)
                 if settled is None:
                     self.record_error(ConfigError(["kept changing while being read; retried later"]))
@@ -221,10 +238,10 @@ class Follower:
                     return False
                 sighting = settled
                 if sighting.key == running.digest:
-                    return self._source_is_served()
-            elif sighting.key == self._failed_key:
+                    return self._source_is_served(sighting.revision)
+            elif sighting.key == self._failed_key and not force:
                 return False
-            elif sighting.key != self._pending:
+            elif sighting.key != self._pending and not whole:
                 self._pending = sighting.key  # first sighting: maybe half-written; taken if the next agrees
                 return False
             self._pending = ""
@@ -240,6 +257,7 @@ class Follower:
             if self._closed:  # close() ran while this version was being checked: swap nothing
                 return False
             swap(snapshot)
+            self.served_revision = sighting.revision
             self._failed_key = ""
             self.served_from = "source"
             self.reloads += 1
@@ -249,10 +267,27 @@ class Follower:
         call_hook("on_reload", self.on_reload, snapshot)
         return True
 
-    def _source_is_served(self) -> bool:
+    def _older(self, sighting: Sighting) -> PolicyError | None:
+        """The refusal of a revision numbered below the served one (a store restored from an old backup, or
+        emptied and published to again): a follower never goes back by number, only by a roll-forward."""
+        number, served = sighting.revision, self.served_revision
+        if number is None or served is None or number >= served:
+            return None
+        return PolicyError(
+            [
+                f"the current revision in {self.source.name} is {number}, older than the served revision"
+                f" {served}: only higher revisions are accepted (a store restored from an old copy, or"
+                " emptied?); roll back by publishing, never by lowering the number"
+            ]
+        )
+
+    def _source_is_served(self, revision: int | None = None) -> bool:
         """The source holds what is served. After a refused version (or a start from the last good copy)
         that is a recovery: the source was put back, so the error no longer describes it, and the status
-        turns healthy as after a reload."""
+        turns healthy as after a reload. A higher revision with the served text (a republished text) is
+        now the served revision."""
+        if revision is not None:
+            self.served_revision = revision
         self._pending = ""
         if self._failed_key or self.served_from != "source":
             self._failed_key = ""
@@ -283,6 +318,11 @@ class Follower:
             return (served() if served is not None else None), {
                 "source": self.source.name,
                 "served_from": self.served_from,
+                "revision": self.served_revision,
+                "last_read_at": self.last_read_at,
+                "last_read_age": None
+                if self.last_read_at is None
+                else max(time.time() - self.last_read_at, 0.0),
                 "reloading": self.running,
                 "reload_interval": self.interval,
                 "reloads": self.reloads,
@@ -323,6 +363,12 @@ def _poll(ref: weakref.ref[Follower], stop: threading.Event, interval: float) ->
             follower.check()
         except Exception:  # never let the thread die silently
             log.exception("graylib reload check failed unexpectedly")
+        on_check = follower.on_check
+        if on_check is not None:
+            try:
+                on_check()
+            except Exception:  # a failing fleet record must not stop the follower
+                log.exception("graylib after-check hook failed unexpectedly")
         del follower
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import attrs
 
 from .._compile import Snapshot
-from .._errors import ConfigError, PolicyError
+from .._errors import ConfigError, PolicyError, StoreError
 from .._load import RulesText
 from .._policy import plan_change
 from ._source import Source
@@ -49,6 +49,8 @@ class Startup:
     """Why the last good copy is served instead of the source."""
     unchecked: ConfigError | None = None
     """Why the source is served without a change check (the last good copy is unusable)."""
+    revision: int | None = None
+    """The served revision's number, when the source is served and numbers its versions (a store)."""
 
 
 def start_from(source: Source, build: Build, last_good_path: str | None) -> Startup:
@@ -56,10 +58,11 @@ def start_from(source: Source, build: Build, last_good_path: str | None) -> Star
 
     With a valid last good copy the source must pass the change policy against it, exactly as a reload
     would: a restart must not skip rollout steps that a running process would have refused. When the
-    source is broken or refused, the last good copy is served and the reason is given. When the copy
+    source is broken, unreachable (a store: ``StoreError``) or refused, the last good copy is served and the
+    reason is given. When the copy
     exists but cannot be served (unreadable, invalid, or its smoke cases fail here), there is nothing to
     check against: a valid source is served and the unchecked start is reported. A broken source with no
-    usable copy raises the source's ``ConfigError``.
+    usable copy raises the source's ``ConfigError`` (or ``StoreError``).
     """
     good = _last_good(source, build, last_good_path)
     sighting = source.look()
@@ -68,7 +71,7 @@ def start_from(source: Source, build: Build, last_good_path: str | None) -> Star
             raise sighting.error
         assert sighting.rules is not None
         snapshot = build(sighting.rules)
-    except ConfigError as exc:
+    except (ConfigError, StoreError) as exc:
         if not isinstance(good, Snapshot):
             raise
         return Startup(good, sighting.key, refused=exc)
@@ -79,7 +82,13 @@ def start_from(source: Source, build: Build, last_good_path: str | None) -> Star
         except PolicyError as exc:
             return Startup(good, sighting.key, refused=exc)
     unchecked = good if isinstance(good, ConfigError) else None
-    return Startup(snapshot, sighting.key, source_text=sighting.rules.text, unchecked=unchecked)
+    return Startup(
+        snapshot,
+        sighting.key,
+        source_text=sighting.rules.text,
+        unchecked=unchecked,
+        revision=sighting.revision,
+    )
 
 
 def _last_good(source: Source, build: Build, path: str | None) -> Snapshot | ConfigError | None:
