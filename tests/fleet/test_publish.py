@@ -4,6 +4,7 @@ suite): validation, smoke cases, the change policy, compare-and-set, one text pe
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,9 +18,9 @@ from tests.helpers import BASE_RULE, make_config
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> SQLiteStore:
+def store(tmp_path: Path) -> Iterator[SQLiteStore]:
     opened = SQLiteStore(tmp_path / "graylib.db")
-    yield opened  # type: ignore[misc]
+    yield opened
     opened.close()
 
 
