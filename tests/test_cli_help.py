@@ -42,6 +42,11 @@ def test_every_command_is_walked() -> None:
         "status",
         "schema",
         "init-store",
+        "publish",
+        "rollback",
+        "history",
+        "show",
+        "fleet",
     }
 
 

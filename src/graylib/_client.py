@@ -399,15 +399,19 @@ class Client:
     # -- reload and status -------------------------------------------------------------------------------
 
     def reload_now(self) -> bool:
-        """Check the rules file now, as the reloader thread would, and report any failure again.
+        """Check the rules source now, as the follower thread would, and report any failure again.
 
-        True when the file's current content is what this client serves afterwards (just swapped in, or
+        True when the source's current version is what this client serves afterwards (just swapped in, or
         unchanged); False when it was refused or unreadable (see ``status().last_reload_error``) or when the
-        client was not built with ``from_file``.
+        client was not built with ``from_file`` or ``from_store``.
         """
-        if self._follower is None:
+        follower = self._follower
+        if follower is None:
             return False
-        return self._follower.check(force=True)
+        current = follower.check(force=True)
+        if follower.on_check is not None:  # a following client's fleet record says what it serves now
+            follower.on_check()
+        return current
 
     def status(self) -> Status:
         """Version and load time of the served config, reload errors, and per rule: state, stage, kill

@@ -1,7 +1,10 @@
 """``graylib plan OLD NEW``: what a config change does, how far it reaches, and whether policy allows it.
 
+``graylib plan NEW --store URL`` plans NEW against the revision currently published in the store (what
+``graylib publish`` would check; against nothing when nothing is published yet).
+
 Exit codes: 0 the change is allowed, 1 it violates policy, 2 either config (or the traffic sample) is
-invalid; every problem of both files is printed before exiting.
+invalid, or the store is missing or unreachable; every problem of both configs is printed before exiting.
 """
 
 from __future__ import annotations
@@ -11,11 +14,14 @@ from typing import Any
 
 from .._config import Config
 from .._errors import ConfigError
-from .._load import load_config
+from .._load import RulesText, build, load_config
 from .._money import money
 from .._policy import BlastRadius, Plan, RuleChange, plan_change, read_traffic_sample
+from .._publish import running_config
 from .._values import Context
+from ..stores import Store
 from ._output import emit_json, error
+from ._store import add_store_argument, store_url, with_store
 
 __all__ = ["register", "render_plan"]
 
@@ -24,8 +30,15 @@ def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
         "plan", help="compare two rules files: changes, blast radius, policy violations"
     )
-    parser.add_argument("old", metavar="OLD", help="the config running now")
-    parser.add_argument("new", metavar="NEW", help="the config to ship")
+    parser.add_argument(
+        "files",
+        metavar="FILE",
+        nargs="+",
+        help="OLD NEW: the config running now and the config to ship; with --store, NEW only",
+    )
+    add_store_argument(
+        parser, what="plan NEW against the revision currently published in this store (instead of OLD)"
+    )
     parser.add_argument(
         "--traffic",
         metavar="SAMPLE.csv",
@@ -45,16 +58,50 @@ def _load(path: str, problems: list[str]) -> Config | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    problems: list[str] = []
-    old = _load(args.old, problems)
-    new = _load(args.new, problems)
+    if len(args.files) == 2 and not args.store:
+        problems: list[str] = []
+        return _report(_load(args.files[0], problems), _load(args.files[1], problems), problems, args)
+    if len(args.files) != 1:
+        error("plan takes OLD NEW, or NEW with --store URL (planned against the published revision)")
+        return 2
+
+    def against_store(store: Store) -> int:
+        problems: list[str] = []
+        try:
+            current = running_config(store)
+            old = (
+                build(RulesText(current.text, current.format, f"revision {current.number}"))
+                if current
+                else None
+            )
+        except ConfigError as exc:
+            problems += list(exc.problems)
+            old = None
+        new = _load(args.files[0], problems)
+        if current is None and not problems and not args.json:
+            print("nothing is published in this store yet: planned against nothing (every rule is new)")
+        return _report(
+            old.config if old is not None else None, new, problems, args, against_nothing=current is None
+        )
+
+    return with_store(store_url(args.store), against_store)
+
+
+def _report(
+    old: Config | None,
+    new: Config | None,
+    problems: list[str],
+    args: argparse.Namespace,
+    *,
+    against_nothing: bool = False,
+) -> int:
     sample: list[Context] | None = None
     if args.traffic:
         try:
             sample = read_traffic_sample(args.traffic)
         except (OSError, ValueError) as exc:
             problems.append(f"{args.traffic}: {exc}" if isinstance(exc, OSError) else str(exc))
-    if old is None or new is None or problems:
+    if (old is None and not against_nothing) or new is None or problems:
         if args.json:
             emit_json({"valid": False, "problems": problems})
         else:
