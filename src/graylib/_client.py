@@ -137,6 +137,8 @@ class Client:
             clock=clock,
         )
         self._follower: Follower | None = None
+        self._leave: Callable[[], None] | None = None
+        """Removes this process's fleet record (a client following a store)."""
 
     @classmethod
     def from_file(
@@ -221,7 +223,8 @@ class Client:
             msg = f"Client.from_store cannot start: {exc}; and {where} to serve meanwhile"
             raise StoreError(msg) from exc
         assert client._follower is not None
-        report(store, client._follower, client._kills, cluster=cluster, node=node, ttl=fleet_ttl)
+        reporter = report(store, client._follower, client._kills, cluster=cluster, node=node, ttl=fleet_ttl)
+        client._leave = reporter.leave
         return client
 
     @classmethod
@@ -391,10 +394,14 @@ class Client:
     # -- lifecycle ---------------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Stop background work (the reloader thread, joined). The store is the caller's and stays open."""
+        """Stop background work (the reloader thread, joined) and remove this process's fleet record. The
+        store is the caller's and stays open."""
         self._kills.close()
         if self._follower is not None:
             self._follower.stop()
+        leave, self._leave = self._leave, None
+        if leave is not None:
+            leave()
 
     # -- reload and status -------------------------------------------------------------------------------
 

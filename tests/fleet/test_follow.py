@@ -108,20 +108,25 @@ def test_from_store_refuses_what_is_not_a_store() -> None:
 def test_the_fleet_view_tells_which_node_serves_what(store: SQLiteStore, tmp_path: Path) -> None:
     published(store, tmp_path, "smoke", "v1")
     a = Client.from_store(store, cluster="sh-small", node="sh-small-01", follow_interval=FAST)
-    b = Client.from_store(store, cluster="bj-big", node="bj-big-01", follow_interval=FAST)
+    b = Client.from_store(store, cluster="bj-big", node="bj-big-01", follow_interval=60)  # slow to follow
     view = graylib.fleet(store)
     assert [(i.cluster, i.node, i.revision, i.version, i.behind, i.healthy) for i in view] == [
         ("bj-big", "bj-big-01", 1, "v1", False, True),
         ("sh-small", "sh-small-01", 1, "v1", False, True),
     ]
-    b.close()  # stops following: it will fall behind
     published(store, tmp_path, "canary-node", "v2")
     assert wait_for(lambda: [i.revision for i in graylib.fleet(store)] == [1, 2])
     view = graylib.fleet(store)
-    assert [(i.node, i.behind) for i in view] == [("bj-big-01", True), ("sh-small-01", False)]
-    later = graylib.fleet(store, now=time.time() + 60)  # three heartbeats (5 s) missed by both
+    assert [(i.node, i.behind, i.silent) for i in view] == [
+        ("bj-big-01", True, False),
+        ("sh-small-01", False, False),
+    ]
+    later = graylib.fleet(store, now=time.time() + 200)  # three heartbeats (5 s, 60 s) missed by both
     assert all(i.silent for i in later)
+    b.close()  # a client that closes removes its record: a stopped process is not a silent one
+    assert [i.node for i in graylib.fleet(store)] == ["sh-small-01"]
     a.close()
+    assert graylib.fleet(store) == []
 
 
 @pytest.mark.redis

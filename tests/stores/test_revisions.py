@@ -120,6 +120,23 @@ def test_fleet_records_are_listed_until_they_expire(store: Store) -> None:
     assert store.instances(T0 + 40) == []
 
 
+def test_a_fleet_record_can_be_removed(store: Store) -> None:
+    kept, gone = instance("n-1", pid=1), instance("n-2", pid=2)
+    store.report_instance(kept, ttl=30)
+    store.report_instance(gone, ttl=30)
+    store.remove_instance(gone.key)
+    store.remove_instance("no-such-record")
+    assert [i.node for i in store.instances(T0 + 1)] == ["n-1"]
+
+
+def test_hostile_identities_get_distinct_records(store: Store) -> None:
+    names = ["a}:b", "a_:b", "{x}", "中文 node", "a" * 500]
+    for pid, node in enumerate(names):
+        store.report_instance(instance(node, pid=7), ttl=30)
+        assert len(store.instances(T0 + 1)) == pid + 1
+    assert sorted(i.node for i in store.instances(T0 + 1)) == sorted(names)
+
+
 @pytest.mark.redis
 def test_a_redis_store_that_lost_its_data_refuses_to_publish(redis_server: RedisServer) -> None:
     import redis

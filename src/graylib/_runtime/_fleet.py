@@ -60,6 +60,7 @@ class FleetReporter:
         self._started = time.time()
         self._lock = threading.Lock()
         self._last: tuple[object, ...] | None = None
+        self._last_key = ""
         self._written_at = 0.0
         self.last_error = ""
         self._throttle = LogThrottle(log, interval=60.0)
@@ -107,7 +108,22 @@ class FleetReporter:
                 )
                 return False
             self._last, self._written_at, self.last_error = what, now, ""
+            self._last_key = record.key
         return True
+
+    def leave(self) -> None:
+        """Remove this process's record (the client closed): a stopped process is not a silent one."""
+        with self._lock:
+            if self._last is None or self._last[0] != os.getpid():
+                return
+            key = self._last_key
+            self._last = None
+        try:
+            self._store.remove_instance(key)
+        except Exception as exc:  # the record expires by itself
+            self._throttle.warning(
+                "fleet", "graylib could not remove its fleet record: %s", describe_error(exc)
+            )
 
     def after_fork_in_child(self) -> None:
         """A thread of the parent may have held the lock at the fork; the child writes its own record."""

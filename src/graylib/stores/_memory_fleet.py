@@ -63,6 +63,10 @@ class MemoryRevisions:
         with self._lock:
             self._instances[instance.key] = (instance, instance.last_seen + ttl)
 
+    def remove_instance(self, key: str) -> None:
+        with self._lock:
+            self._instances.pop(key, None)
+
     def instances(self, now: float) -> list[Instance]:
         with self._lock:
             for key in [k for k, (_, until) in self._instances.items() if until <= now]:

@@ -197,6 +197,10 @@ class Store(Protocol):
         """Write (or replace) one follower's record; it is forgotten ``ttl`` seconds after ``last_seen``."""
         ...
 
+    def remove_instance(self, key: str) -> None:
+        """Forget the record of ``Instance.key`` (a client that closed); no-op when there is none."""
+        ...
+
     def instances(self, now: float) -> list[Instance]:
         """Every record not yet expired at ``now``, sorted by cluster, node, host and pid."""
         ...

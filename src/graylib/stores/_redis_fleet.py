@@ -143,6 +143,13 @@ class RedisRevisions:
             ],
         )
 
+    def remove_instance(self, key: str) -> None:
+        record = self._rev_key(f"fleet:{key}")
+        self._pipelined(
+            "remove_instance",
+            [("delete", (record,), {}), ("zrem", (self._rev_key("fleet"), record), {})],
+        )
+
     def instances(self, now: float) -> list[Instance]:
         index = self._rev_key("fleet")
         keys = self._pipelined("instances", [("zrangebyscore", (index, int(now * 1000) + 1, "+inf"), {})])[0]

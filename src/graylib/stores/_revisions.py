@@ -8,6 +8,7 @@ the current number and that one config version never names two texts.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from typing import Any
@@ -95,7 +96,8 @@ class Instance:
     def key(self) -> str:
         """The record's identity in the store: one record per process and identity."""
         raw = f"{self.host}:{self.pid}:{self.cluster}/{self.node}"
-        return _KEY_SAFE.sub("_", raw)[:200]
+        tail = hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+        return f"{_KEY_SAFE.sub('_', raw)[:150]}~{tail}"  # readable, and never two identities in one
 
     def to_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)

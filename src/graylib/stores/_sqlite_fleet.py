@@ -26,7 +26,7 @@ from graylib.stores._revisions import (
     version_taken,
 )
 
-__all__ = ["FLEET_SCHEMA", "append", "head", "instances", "listing", "one", "report"]
+__all__ = ["FLEET_SCHEMA", "append", "head", "instances", "listing", "one", "remove", "report"]
 
 FLEET_SCHEMA = """
 CREATE TABLE IF NOT EXISTS revisions (
@@ -87,6 +87,10 @@ def report(db: sqlite3.Connection, instance: Instance, ttl: float) -> None:
         "DELETE FROM instances WHERE key IN (SELECT key FROM instances WHERE expires_at <= ? LIMIT ?)",
         (instance.last_seen, PURGE_BATCH),
     )
+
+
+def remove(db: sqlite3.Connection, key: str) -> None:
+    db.execute("DELETE FROM instances WHERE key = ?", (key,))
 
 
 def instances(db: sqlite3.Connection, now: float) -> list[Instance]:

@@ -215,6 +215,10 @@ class SQLiteStore:
         check_instance(instance, ttl, f"SQLiteStore({self._path!r}).report_instance")
         self._transaction(lambda db: _sqlite_fleet.report(db, instance, ttl))
 
+    def remove_instance(self, key: str) -> None:
+        """Forget one follower's record."""
+        self._transaction(lambda db: _sqlite_fleet.remove(db, key))
+
     def instances(self, now: float) -> list[Instance]:
         """Every record not expired at ``now``."""
         return self._transaction(lambda db: _sqlite_fleet.instances(db, now), write=False)
