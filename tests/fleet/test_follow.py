@@ -51,6 +51,9 @@ def test_a_following_client_serves_the_current_revision_and_says_so(
         assert status.source == f"sqlite:{store.path}"
         assert status.last_read_age is not None and status.last_read_age < 5
         assert status.healthy
+        from graylib.cli._status import render_status
+
+        assert f"revision 1 published in sqlite:{store.path}, store last read" in render_status(status)
         published(store, tmp_path, "canary-node", "v2")
         assert wait_for(lambda: client.config.version == "v2")
         assert client.status().revision == 2

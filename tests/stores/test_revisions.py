@@ -170,3 +170,10 @@ def test_redis_fleet_records_carry_a_ttl(redis_server: RedisServer) -> None:
     assert 0 < client.pttl(keys[0]) <= 30_000
     client.close()
     store.close()
+
+
+def test_hostile_revision_fields_come_back_exactly(store: Store) -> None:
+    odd = 'a lone \ud800 surrogate, a NUL \x00, "quotes", {tag}:, 中文'
+    stored = store.append_revision(revision("v1", published_by=odd, note=odd, author=odd), 0)
+    assert store.revision(1) == stored
+    assert (stored.published_by, stored.note, stored.author) == (odd, odd, odd)
