@@ -181,3 +181,37 @@ def test_a_follower_that_loses_redis_keeps_its_version_and_says_so(
                 node="sh-small-01",
                 last_good_path=tmp_path / "none.toml",
             )
+
+
+def test_a_fleet_record_that_cannot_be_written_is_retried_a_heartbeat_later(tmp_path: Path) -> None:
+    from graylib._runtime._fleet import FleetReporter
+    from graylib.stores import Instance, MemoryStore
+
+    class Refusing(MemoryStore):
+        attempts = 0
+
+        def report_instance(self, instance: Instance, ttl: float) -> None:
+            self.attempts += 1
+            raise StoreError("RedisStore('redis://cache:6379/0').report_instance: ConnectionError")
+
+    source = SQLiteStore(tmp_path / "graylib.db")
+    published(source, tmp_path, "smoke", "v1")
+    with Client.from_store(source, cluster="c", node="n", follow_interval=60) as client:
+        assert client._follower is not None
+        down = Refusing()
+        reporter = FleetReporter(
+            down,
+            cluster="c",
+            node="n",
+            view=client._follower.view,
+            stale=lambda: False,
+            heartbeat=5.0,
+            ttl=30,
+        )
+        assert reporter.beat() is False
+        assert "ConnectionError" in reporter.last_error
+        assert reporter.beat() is False  # not tried again within the heartbeat
+        assert down.attempts == 1
+        assert reporter.beat(force=True) is False  # a forced beat tries anyway
+        assert down.attempts == 2
+    source.close()

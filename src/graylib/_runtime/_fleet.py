@@ -4,7 +4,8 @@ After each poll of the follower, ``beat`` builds the record (cluster, node, host
 served, healthy, last error) from the follower's view and writes it when it changed, or when the last write
 is ``heartbeat`` seconds old. The store forgets it ``ttl`` seconds after it was written, so a process that
 died leaves the fleet view by itself; ``graylib.fleet`` calls a record silent after three missed
-heartbeats. A write that fails is logged (at most once a minute) and retried at the next poll: the record
+heartbeats, and ``leave`` removes it when the client closes. A write that fails is logged (at most once a
+minute) and retried one heartbeat later, so a store that is down adds no timeout to every poll. The record
 is never on the payment path.
 """
 
@@ -62,6 +63,7 @@ class FleetReporter:
         self._last: tuple[object, ...] | None = None
         self._last_key = ""
         self._written_at = 0.0
+        self._failed_at = 0.0
         self.last_error = ""
         self._throttle = LogThrottle(log, interval=60.0)
         _LIVE.add(self)
@@ -99,9 +101,12 @@ class FleetReporter:
         with self._lock:
             if not force and what == self._last and now - self._written_at < self.heartbeat:
                 return False
+            if not force and now - self._failed_at < self.heartbeat:
+                return False  # the store refused a moment ago: do not add a timeout to every poll
             try:
                 self._store.report_instance(record, self.ttl)
             except Exception as exc:  # the record is advisory: never stop following because of it
+                self._failed_at = now
                 self.last_error = describe_error(exc)
                 self._throttle.warning(
                     "fleet", "graylib could not write its fleet record: %s", self.last_error
