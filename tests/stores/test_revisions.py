@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
 from graylib import ConflictError, StoreError
 from graylib.stores import Instance, Revision, Store
+from tests.redis_cluster import LocalCluster
 from tests.redis_server import RedisServer
-from tests.stores.support import T0, StoreSpec, unique_prefix
+from tests.stores.support import T0, StoreSpec, cluster_prefix, unique_prefix
 
 HOSTILE = 'version = "v1"\n# "quotes", \\backslashes\\, {braces}:, 中文, emoji \U0001f600, NUL-free\n'
 
@@ -177,3 +179,29 @@ def test_hostile_revision_fields_come_back_exactly(store: Store) -> None:
     stored = store.append_revision(revision("v1", published_by=odd, note=odd, author=odd), 0)
     assert store.revision(1) == stored
     assert (stored.published_by, stored.note, stored.author) == (odd, odd, odd)
+
+
+@pytest.mark.redis
+def test_a_client_follows_a_revision_published_on_a_redis_cluster(
+    redis_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    import graylib
+    from tests.fleet.support import rules_text, write
+
+    spec = StoreSpec("redis-cluster", redis_cluster.url, cluster_prefix(redis_cluster))
+    spec.initialise()
+    store = spec.open()
+    graylib.publish(store, write(tmp_path, "v1.toml", rules_text("smoke", "v1")))
+    with graylib.Client.from_store(
+        store, cluster="sh-small", node="sh-small-01", follow_interval=60
+    ) as client:
+        assert (client.config.version, client.status().revision) == ("v1", 1)
+        graylib.publish(store, write(tmp_path, "v2.toml", rules_text("canary-node", "v2")))
+        assert client.reload_now()
+        assert (client.config.version, client.status().revision) == ("v2", 2)
+        assert [(i.node, i.revision, i.behind) for i in graylib.fleet(store)] == [("sh-small-01", 2, False)]
+        back = graylib.rollback(store)
+        assert client.reload_now()
+        assert (client.config.version, client.status().revision, back.rollback_of) == ("v1", 3, 1)
+    assert graylib.fleet(store) == []
+    store.close()
