@@ -6,6 +6,7 @@ snapshot of the rules with a reason, and fails closed whenever a guardrail says 
 
 import logging as _logging
 
+from . import typing as typing
 from ._bucketing import bucket
 from ._client import Client
 from ._config import Config

@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from typing_extensions import Self
+
 from ._compile import Snapshot
 from ._config import Config
 from ._errors import StoreError
@@ -34,6 +36,7 @@ from ._runtime._store_source import StoreSource
 from ._runtime._tallies import new_tallies, prepare_tallies
 from ._runtime._wiring import follow, report
 from ._status import Status, running_status
+from ._trust import Trust, load_trust, require_signing
 from ._values import Context, Decision, Reason
 from .stores import KillSwitch, MemoryStore, Store
 
@@ -66,6 +69,21 @@ def _checked_store(store: object) -> Store:
 def _error(rule_id: str, exc: BaseException) -> Decision:
     detail = describe_error(exc)
     return Decision(applies=False, reason=Reason.ERROR, rule_id=rule_id, detail=detail[:300])
+
+
+def _trust_of(trust: object, where: str) -> Trust | None:
+    """``trust=`` of ``Client.from_file``/``from_store`` (``where``): a path is read and validated now
+    (``ConfigError``), and signing must be available (``SigningUnavailable``), so a client never runs
+    believing it checks signatures it cannot."""
+    if trust is None:
+        return None
+    if isinstance(trust, str | os.PathLike):
+        trust = load_trust(trust)
+    if not isinstance(trust, Trust):
+        msg = f"Client.{where}(trust=...) must be a trust file's path, not {type(trust).__name__}"
+        raise TypeError(msg)
+    require_signing()
+    return trust
 
 
 class Client:
@@ -152,8 +170,9 @@ class Client:
         on_reload: ReloadHook | None = None,
         on_reload_error: ReloadErrorHook | None = None,
         last_good_path: str | os.PathLike[str] | None = None,
+        trust: str | os.PathLike[str] | Trust | None = None,
         **options: Any,
-    ) -> Client:
+    ) -> Self:
         """A client serving the rules file at ``path`` (TOML, JSON, or YAML with the extra).
 
         With ``reload_interval`` (seconds) a daemon thread re-reads the file that often and swaps in a new
@@ -162,8 +181,16 @@ class Client:
         ``last_good_path`` the last good text is kept there, and served at start-up when ``path`` is broken.
         Other keywords (``kill_refresh``, ``kill_max_stale``, ``on_alert``, ``clock``) are the
         constructor's. See ``graylib._runtime._follow``.
+
+        With ``trust`` (a trust file's path, read once here), approvals are signatures: the file's exact bytes
+        and ``FILE.sig`` are read together, and a widening change needs the trust file's threshold of valid
+        signatures from its approvers other than the author; ``[change].approved_by`` names count for
+        nothing. A start with no usable last good copy needs that threshold whatever the file changes, so
+        keep a ``last_good_path`` for unsigned narrowing changes to survive a restart. Needs the ``sign``
+        extra (``cryptography``).
         """
-        source = FileSource(path)
+        trusted = _trust_of(trust, "from_file")
+        source = FileSource(path, signed=trusted is not None)
         return cls._following(
             source,
             store=store,
@@ -172,6 +199,7 @@ class Client:
             interval=reload_interval,
             hooks=(on_reload, on_reload_error),
             last_good_path=last_good_path,
+            trust=trusted,
             options=options,
         )
 
@@ -187,8 +215,9 @@ class Client:
         on_reload_error: ReloadErrorHook | None = None,
         last_good_path: str | os.PathLike[str] | None = None,
         fleet_ttl: float = 300.0,
+        trust: str | os.PathLike[str] | Trust | None = None,
         **options: Any,
-    ) -> Client:
+    ) -> Self:
         """A client serving the revision currently published in ``store`` (``graylib.publish``), and
         following it: every ``follow_interval`` seconds it reads the current revision's number (one small
         read), fetches the text only when the number is new and higher, and swaps it in after the checks of a
@@ -201,9 +230,15 @@ class Client:
         or ``ConfigError`` (nothing published, or the revision is invalid here). Each process writes a fleet
         record (``graylib.fleet``) when what it serves changes and at least every ``max(5, follow_interval)``
         seconds; the store forgets it ``fleet_ttl`` seconds later.
+
+        With ``trust`` (a trust file's path, read once here), approvals are the signatures published with
+        each revision (``graylib publish --trust``), checked here over the revision's exact text as
+        ``from_file`` checks ``FILE.sig``: a revision whose widening is not carried by the trust file's
+        threshold of valid signatures is refused, however it got into the store. Needs the ``sign`` extra.
         """
         if not isinstance(store, Store):
             _checked_store(store if store is not None else object())
+        trusted = _trust_of(trust, "from_store")
         source = StoreSource(store)
         try:
             client = cls._following(
@@ -214,6 +249,7 @@ class Client:
                 interval=follow_interval,
                 hooks=(on_reload, on_reload_error),
                 last_good_path=last_good_path,
+                trust=trusted,
                 options=options,
             )
         except StoreError as exc:
@@ -238,8 +274,9 @@ class Client:
         interval: float | None,
         hooks: tuple[ReloadHook | None, ReloadErrorHook | None],
         last_good_path: str | os.PathLike[str] | None,
+        trust: Trust | None,
         options: dict[str, Any],
-    ) -> Client:
+    ) -> Self:
         """A client serving ``source`` (or its last good copy) and following it (``_runtime._wiring``)."""
         _checked_store(store)
         if not isinstance(cluster, str) or not isinstance(node, str):
@@ -254,6 +291,7 @@ class Client:
             interval=interval,
             hooks=hooks,
             last_good_path=last_good_path,
+            trust=trust,
         )
         client._follower = follower
         return client
@@ -439,7 +477,7 @@ class Client:
             reload_fields=fields,
         )
 
-    def __enter__(self) -> Client:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

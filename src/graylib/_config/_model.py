@@ -164,15 +164,6 @@ class Limits:
     total: Limit | None = None
     rate_alarm: RateAlarm | None = None
 
-    def items(self) -> list[tuple[str, Limit]]:
-        """The limits that are set, as ``(kind, limit)`` in reservation order."""
-        pairs = [(kind, getattr(self, kind)) for kind in LIMIT_SUBJECTS]
-        return [(kind, lim) for kind, lim in pairs if lim is not None]
-
-    @property
-    def empty(self) -> bool:
-        return not self.items() and self.rate_alarm is None
-
 
 @attrs.frozen
 class SmokeCase:

@@ -1,7 +1,7 @@
 """Following a rules source: notice a new version, check it fully, hand it to ``swap``; or keep the last good.
 
-A ``Follower`` knows a ``Source`` (where versions come from: a file today, a store's published revision
-later), a ``build`` callable (rules text -> checked snapshot for this client: ``_load.build``), the
+A ``Follower`` knows a ``Source`` (where versions come from: a rules file, or a store's published
+revision), a ``build`` callable (rules text -> checked snapshot for this client: ``_load.build``), the
 ``served`` snapshot and the ``swap`` that serves a new one. It knows no client. Each check looks at the
 source; when its version differs from the served one it builds the new version and checks it against the
 running config with the change policy (``plan_change``); only then does it call ``swap``. On any failure the
@@ -31,8 +31,11 @@ from typing import Any
 from .._compile import Snapshot
 from .._errors import ConfigError, PolicyError
 from .._load import RulesText, collector_paused
+from .._policy import missing_signatures
+from .._trust import Trust
+from ._anchor import save_anchor
 from ._source import Sighting, Source
-from ._startup import Startup, changed
+from ._startup import Startup, approvals_for, changed
 
 __all__ = ["Follower", "ReloadErrorHook", "ReloadHook", "call_hook"]
 
@@ -50,14 +53,14 @@ _SETTLE_PAUSE = 0.05
 _SETTLE_TRIES = 20
 
 
-def _settle(source: Source, key: str) -> Sighting | None:
+def _settle(source: Source, attempt: str) -> Sighting | None:
     """Look again after a short pause until two looks agree; None when the source keeps changing."""
     for _ in range(_SETTLE_TRIES):
         time.sleep(_SETTLE_PAUSE)
         again = source.look()
-        if again.key == key:
+        if again.attempt == attempt:
             return again
-        key = again.key
+        attempt = again.attempt
     return None
 
 
@@ -99,6 +102,7 @@ class Follower:
         on_reload_error: ReloadErrorHook | None,
         last_good_path: str | None,
         on_check: Callable[[], object] | None = None,
+        trust: Trust | None = None,
     ) -> None:
         if interval is not None and not interval > 0:
             msg = f"reload_interval must be a positive number of seconds or None (got {interval!r})"
@@ -110,6 +114,7 @@ class Follower:
         self.last_good_path = last_good_path
         self.on_check = on_check
         """Called after every poll (outside the check's lock): the fleet record is written from it."""
+        self.trust = trust
         self._build = build
         self._served = _weakly(served)
         self._swap = _weakly(swap)
@@ -162,6 +167,8 @@ class Follower:
                 call_hook("on_reload_error", self.on_reload_error, startup.unchecked)
             if startup.source_text is not None:
                 self.save_last_good(startup.source_text)
+            if startup.approved is not None:
+                save_anchor(self.last_good_path, startup.approved.data or b"", startup.approved.signatures)
         self.start()
 
     # -- the thread ------------------------------------------------------------------------------------
@@ -226,12 +233,12 @@ class Follower:
                 self.last_read_at = time.time()
             older = self._older(sighting)
             if older is not None:
-                return self._failed(older, sighting.key, force)
+                return self._failed(older, sighting.attempt, force)
             if sighting.key == running.digest:
                 return self._source_is_served(sighting.revision)
             whole = getattr(self.source, "whole", False)
             if force and not whole:
-                settled = _settle(self.source, sighting.key)
+                settled = _settle(self.source, sighting.attempt)
                 if settled is None:
                     self.record_error(ConfigError(["kept changing while being read; retried later"]))
                     log.warning("graylib reload of %s: the source kept changing while read", self.source.name)
@@ -239,10 +246,10 @@ class Follower:
                 sighting = settled
                 if sighting.key == running.digest:
                     return self._source_is_served(sighting.revision)
-            elif sighting.key == self._failed_key and not force:
+            elif sighting.attempt == self._failed_key and not force:
                 return False
-            elif sighting.key != self._pending and not whole:
-                self._pending = sighting.key  # first sighting: maybe half-written; taken if the next agrees
+            elif sighting.attempt != self._pending and not whole:
+                self._pending = sighting.attempt  # maybe half-written: taken if the next look agrees
                 return False
             self._pending = ""
             try:
@@ -251,9 +258,10 @@ class Follower:
                 assert sighting.rules is not None
                 with collector_paused():  # the build and the policy check allocate a whole config
                     built = self._build(sighting.rules)
-                    snapshot = changed(running, built, f"reload of {self.source.name}")
+                    approvals = approvals_for(built, sighting, self.trust)
+                    snapshot = changed(running, built, f"reload of {self.source.name}", approvals=approvals)
             except Exception as exc:  # every failure keeps the running snapshot
-                return self._failed(exc, sighting.key, force)
+                return self._failed(exc, sighting.attempt, force)
             if self._closed:  # close() ran while this version was being checked: swap nothing
                 return False
             swap(snapshot)
@@ -264,6 +272,12 @@ class Follower:
             self.last_reload_at = time.time()
             log.info("graylib reloaded %s: version %s", self.source.name, snapshot.version)
             self.save_last_good(sighting.rules.text)
+            if (
+                self.last_good_path is not None
+                and approvals is not None
+                and missing_signatures(approvals) is None
+            ):
+                save_anchor(self.last_good_path, sighting.data or b"", sighting.signatures)
         call_hook("on_reload", self.on_reload, snapshot)
         return True
 

@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from .._compile import Snapshot
 from .._load import RulesText, build
+from .._trust import Trust
 from ..stores import Store
 from ._fleet import FleetReporter
 from ._follow import Follower, ReloadErrorHook, ReloadHook
@@ -38,17 +39,19 @@ def follow(
     interval: float | None,
     hooks: tuple[ReloadHook | None, ReloadErrorHook | None],
     last_good_path: str | os.PathLike[str] | None,
+    trust: Trust | None = None,
 ) -> tuple[_C, Follower]:
     """The client ``make`` builds from the start-up snapshot, and its started follower of ``source``.
 
-    ``wiring(client)`` gives the client's ``served`` and ``swap`` (held weakly by the follower).
+    ``wiring(client)`` gives the client's ``served`` and ``swap`` (held weakly by the follower). With
+    ``trust``, approvals are the valid signatures each sighting carries (``_startup.approvals_for``).
     """
 
     def build_here(rules: RulesText) -> Snapshot:
         return build(rules, cluster=cluster, node=node)
 
     last_good = os.fspath(last_good_path) if last_good_path is not None else None
-    startup = start_from(source, build_here, last_good)
+    startup = start_from(source, build_here, last_good, trust=trust)
     client = make(startup.snapshot)
     served, swap = wiring(client)
     follower = Follower(
@@ -60,6 +63,7 @@ def follow(
         on_reload=hooks[0],
         on_reload_error=hooks[1],
         last_good_path=last_good,
+        trust=trust,
     )
     follower.begin(startup)
     return client, follower

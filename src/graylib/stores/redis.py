@@ -365,6 +365,10 @@ class RedisStore(RedisRevisions):
         if self._redis is None:
             return
         try:
+            if self._connect_cluster is not None:  # closing a cluster client leaves its nodes' pools open
+                for node in self._redis.get_nodes():
+                    if node.redis_connection is not None:
+                        node.redis_connection.connection_pool.disconnect()
             self._redis.close()
         except self._errors as exc:
             raise self._store_error("close", exc) from exc
