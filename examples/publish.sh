@@ -1,13 +1,13 @@
 #!/bin/sh
 # Publishing the example rules to a shared store, the way an operator does it, on a SQLite store.
 # Run from the repository root: sh examples/publish.sh [DIRECTORY]  (the store and files go there).
-# On Redis, replace STORE with redis://HOST:6379/0 and run `graylib init-store --store URL` once first.
+# On Redis, replace STORE with redis://HOST:6379/0.
 set -eu
 DIR="${1:-$(mktemp -d)}"
 STORE="sqlite:///$DIR/graylib.db"
 
-# The services create a SQLite store when they first open it; here a one-liner does.
-python -c "import graylib, sys; graylib.SQLiteStore(sys.argv[1]).close()" "$DIR/graylib.db"
+# Once, from one place: create the store (a SQLite file here) and mark it as graylib's.
+graylib init-store --store "$STORE"
 
 # The fleet already runs examples/rules.toml from files: the first revision is planned against that file.
 graylib publish examples/rules.toml --running examples/rules.toml --store "$STORE" \

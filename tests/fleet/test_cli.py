@@ -102,5 +102,7 @@ def test_the_publish_example_runs(tmp_path: Path) -> None:
         check=False,
     )
     assert run.returncode == 0, run.stderr
+    assert "python" not in (ROOT / "examples" / "publish.sh").read_text(encoding="utf-8")
+    assert f"sqlite:///{tmp_path}/graylib.db: initialised, epoch" in run.stdout
     assert "published revision 3 (version 2025-01-16.1, restoring revision 1)" in run.stdout
     assert "current revision: 3; 0 following clients" in run.stdout
