@@ -36,7 +36,7 @@ from ._runtime._store_source import StoreSource
 from ._runtime._tallies import new_tallies, prepare_tallies
 from ._runtime._wiring import follow, report
 from ._status import Status, running_status
-from ._trust import Trust, load_trust, require_signing
+from ._trust import Trust, trust_in_force
 from ._values import Context, Decision, Reason
 from .stores import KillSwitch, MemoryStore, Store
 
@@ -69,21 +69,6 @@ def _checked_store(store: object) -> Store:
 def _error(rule_id: str, exc: BaseException) -> Decision:
     detail = describe_error(exc)
     return Decision(applies=False, reason=Reason.ERROR, rule_id=rule_id, detail=detail[:300])
-
-
-def _trust_of(trust: object, where: str) -> Trust | None:
-    """``trust=`` of ``Client.from_file``/``from_store`` (``where``): a path is read and validated now
-    (``ConfigError``), and signing must be available (``SigningUnavailable``), so a client never runs
-    believing it checks signatures it cannot."""
-    if trust is None:
-        return None
-    if isinstance(trust, str | os.PathLike):
-        trust = load_trust(trust)
-    if not isinstance(trust, Trust):
-        msg = f"Client.{where}(trust=...) must be a trust file's path, not {type(trust).__name__}"
-        raise TypeError(msg)
-    require_signing()
-    return trust
 
 
 class Client:
@@ -189,7 +174,7 @@ class Client:
         keep a ``last_good_path`` for unsigned narrowing changes to survive a restart. Needs the ``sign``
         extra (``cryptography``).
         """
-        trusted = _trust_of(trust, "from_file")
+        trusted = trust_in_force(trust, "Client.from_file")
         source = FileSource(path, signed=trusted is not None)
         return cls._following(
             source,
@@ -238,7 +223,7 @@ class Client:
         """
         if not isinstance(store, Store):
             _checked_store(store if store is not None else object())
-        trusted = _trust_of(trust, "from_store")
+        trusted = trust_in_force(trust, "Client.from_store")
         source = StoreSource(store)
         try:
             client = cls._following(

@@ -5,29 +5,38 @@ the change policy against the current revision, approvals counted by the same ``
 the store to make it current by compare-and-set against the number it checked: of two racing publishes
 exactly one wins, the other gets ``ConflictError`` and changes nothing.
 
-Approvals: by default they are the names in the new file's ``[change].approved_by``, as a following client
-counts them. ``trust`` is the hook for approvals that cannot be forged: a callable given the exact text and
-its config, returning the names whose approval is proven (e.g. by signatures over the text); those names
-replace ``approved_by`` for the policy check, so only they count.
+Approvals: without a trust file they are the names in the new file's ``[change].approved_by``, as a
+following client without one counts them. With ``trust`` (a trust file, DESIGN §12) they are the valid
+signatures over the exact bytes published (``_policy.signed_approvals``, as ``graylib plan --trust`` and a
+signed client count them): the file is read once as bytes, built from those bytes, and its signature file
+(``FILE.sig``) is checked against them. The signature file is stored with the revision whether or not this
+publish has a trust file, so that every following client with one checks the signatures itself. A
+rollback counts the signatures stored with the revision it restores, if they are still valid.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
 
 import attrs
 
 from ._compile import Snapshot, digest_text
 from ._config import Config
 from ._errors import ConfigError, PolicyError, StoreError
-from ._load import RulesText, build, read_text
-from ._policy import Plan, plan_change
+from ._load import RulesText, build, text_of_bytes
+from ._policy import Plan, plan_change, signed_approvals
+from ._trust import (
+    Trust,
+    read_bounded,
+    read_signature_file,
+    signature_path,
+    trust_in_force,
+)
 from .stores import Instance, Revision, Store
+from .stores._revisions import signatures_text
 
 __all__ = [
-    "ApprovalCheck",
     "Prepared",
     "commit",
     "fleet",
@@ -39,8 +48,8 @@ __all__ = [
     "running_config",
 ]
 
-ApprovalCheck = Callable[[str, Config], Sequence[str]]
-"""The trust hook: ``(exact rules text, its config) -> names whose approval counts``."""
+TrustSource = str | os.PathLike[str] | Trust
+"""A trust file's path (read and validated when used), or one already read."""
 
 SILENT_AFTER = 3
 """Heartbeats without a record after which a fleet member is called silent."""
@@ -55,6 +64,8 @@ class Prepared:
     current: Revision | None
     plan: Plan
     rollback_of: int | None = None
+    signatures: bytes | None = None
+    """The signature file published with the text (None: none)."""
 
     @property
     def expected(self) -> int:
@@ -67,13 +78,37 @@ class Prepared:
         return self.current is not None and self.current.digest == self.snapshot.digest
 
 
-def _as_text(rules: str | os.PathLike[str] | RulesText) -> RulesText:
+def _read(rules: str | os.PathLike[str] | RulesText) -> tuple[RulesText, bytes]:
+    """The rules text and its exact bytes: a file is read once, as bytes, and decoded from them."""
     if isinstance(rules, RulesText):
-        return rules
+        return rules, rules.text.encode("utf-8", "surrogatepass")
     if isinstance(rules, str | os.PathLike):
-        return read_text(rules)
+        name = os.fspath(rules)
+        data = read_bounded(name)
+        return text_of_bytes(data, name), data
     msg = f"publish() takes a path to a rules file or a RulesText, not {type(rules).__name__}"
     raise TypeError(msg)
+
+
+def _signatures_of(
+    rules: str | os.PathLike[str] | RulesText, signatures: str | os.PathLike[str] | None
+) -> bytes | None:
+    """The signature file to publish: ``signatures`` (must exist), else ``FILE.sig`` beside a rules file
+    (None when there is none, or when the rules are a ``RulesText``)."""
+    if signatures is not None:
+        path, explicit = os.fspath(signatures), True
+    elif isinstance(rules, RulesText):
+        return None
+    else:
+        path, explicit = os.fspath(signature_path(rules)), False
+    try:
+        return read_signature_file(path)
+    except FileNotFoundError:
+        if explicit:
+            raise ConfigError(["no such signature file"], source=path) from None
+        return None
+    except OSError as exc:
+        raise ConfigError([f"cannot read the signature file: {exc}"], source=path) from exc
 
 
 def running_config(store: Store) -> Revision | None:
@@ -96,29 +131,51 @@ def prepare(
     store: Store,
     rules: str | os.PathLike[str] | RulesText,
     *,
-    trust: ApprovalCheck | None = None,
+    trust: TrustSource | None = None,
+    signatures: str | os.PathLike[str] | None = None,
     rollback_of: int | None = None,
     running: Config | None = None,
 ) -> Prepared:
     """Read, validate and smoke-test ``rules``, and plan it against the store's current revision.
 
-    ``running`` is what the fleet runs when nothing is published yet (adopting a fleet that ran a file):
-    the first revision is planned against it instead of against nothing (every rule new). It is ignored
-    once the store has a revision.
+    With ``trust`` only valid signatures (``signatures``, default ``FILE.sig``) over the exact bytes read
+    count as approvals. ``running`` is what the fleet runs when nothing is published yet (adopting a fleet
+    that ran a file): the first revision is planned against it instead of against nothing (every rule new).
+    It is ignored once the store has a revision.
 
-    Raises ``ConfigError`` (invalid, or smoke cases fail), ``StoreError`` (store unreachable or damaged);
-    a policy refusal is not raised here: it is in ``plan.violations`` (``commit`` refuses it).
+    Raises ``ConfigError`` (invalid, smoke cases fail, an unreadable signature or trust file),
+    ``StoreError`` (store unreachable or damaged); a policy refusal is not raised here: it is in
+    ``plan.violations`` (``commit`` refuses it).
     """
-    text = _as_text(rules)
+    text, data = _read(rules)
+    sig_bytes = _signatures_of(rules, signatures)
+    return _prepared(
+        store,
+        text,
+        data,
+        sig_bytes,
+        trust_in_force(trust, "publish"),
+        rollback_of=rollback_of,
+        running=running,
+    )
+
+
+def _prepared(
+    store: Store,
+    text: RulesText,
+    data: bytes,
+    sig_bytes: bytes | None,
+    trust: Trust | None,
+    *,
+    rollback_of: int | None = None,
+    running: Config | None = None,
+) -> Prepared:
     snapshot = build(text)
     current = running_config(store)
-    config = snapshot.config
-    if trust is not None:
-        proven = tuple(trust(text.text, config))
-        config = attrs.evolve(config, change=attrs.evolve(config.change, approved_by=proven))
+    approvals = signed_approvals(snapshot.config, data, sig_bytes, trust) if trust is not None else None
     old = _config_of(current) if current is not None else running
-    plan = plan_change(old, config)
-    return Prepared(text, snapshot, current, plan, rollback_of)
+    plan = plan_change(old, snapshot.config, approvals=approvals)
+    return Prepared(text, snapshot, current, plan, rollback_of, sig_bytes)
 
 
 def commit(
@@ -144,6 +201,7 @@ def commit(
         published_by=by,
         note=note,
         rollback_of=prepared.rollback_of,
+        signatures=signatures_text(prepared.signatures),
     )
     return store.append_revision(revision, prepared.expected)
 
@@ -154,12 +212,18 @@ def publish(
     *,
     by: str = "",
     note: str = "",
-    trust: ApprovalCheck | None = None,
+    trust: TrustSource | None = None,
+    signatures: str | os.PathLike[str] | None = None,
     running: Config | None = None,
 ) -> Revision:
     """Check ``rules`` (a path, or a ``RulesText``) as a following client would, and publish it as the
-    store's new current revision. See ``prepare`` and ``commit`` for what is raised."""
-    return commit(store, prepare(store, rules, trust=trust, running=running), by=by, note=note)
+    store's new current revision, with its signature file (``signatures``, default ``FILE.sig``).
+
+    With ``trust`` (a trust file), a widening change needs the trust file's threshold of valid signatures
+    over the file's exact bytes, never the author's; the revision's ``approvers`` are those that counted.
+    See ``prepare`` and ``commit`` for what is raised."""
+    prepared = prepare(store, rules, trust=trust, signatures=signatures, running=running)
+    return commit(store, prepared, by=by, note=note)
 
 
 def history(store: Store, *, limit: int = 100) -> list[Revision]:
@@ -167,8 +231,9 @@ def history(store: Store, *, limit: int = 100) -> list[Revision]:
     return store.revisions(limit)
 
 
-def prepare_rollback(store: Store, *, to: int | None = None, trust: ApprovalCheck | None = None) -> Prepared:
-    """The roll-forward that publishes revision ``to``'s text again (default: the one before the current).
+def prepare_rollback(store: Store, *, to: int | None = None, trust: TrustSource | None = None) -> Prepared:
+    """The roll-forward that publishes revision ``to``'s text again (default: the one before the current),
+    with the signatures stored with it: under ``trust`` they count if they are still valid.
 
     ``ValueError`` for a rollback that cannot be: nothing published, no earlier revision, no revision
     ``to``, or ``to`` being the current revision (or having its text).
@@ -193,8 +258,9 @@ def prepare_rollback(store: Store, *, to: int | None = None, trust: ApprovalChec
         msg = f"revision {target_number} has exactly the current revision's text: nothing to roll back"
         raise ValueError(msg)
     rules = RulesText(target.text, target.format, f"revision {target_number}")
+    trusted = trust_in_force(trust, "rollback")
     try:
-        return prepare(store, rules, trust=trust, rollback_of=target_number)
+        return _prepared(store, rules, target.data, target.signature_data, trusted, rollback_of=target_number)
     except ConfigError as exc:
         msg = f"revision {target_number} is not valid with this graylib, so it is not republished: {exc}"
         raise ValueError(msg) from exc
@@ -206,12 +272,13 @@ def rollback(
     to: int | None = None,
     by: str = "",
     note: str = "",
-    trust: ApprovalCheck | None = None,
+    trust: TrustSource | None = None,
 ) -> Revision:
     """Publish an earlier revision's text as a new revision (a roll-forward; followers only go up).
 
     A rollback that only narrows exposure needs no approvals; one that widens needs them like any change
-    (the old text's own approvals, as its plan shows). Raises as ``prepare_rollback`` and ``commit`` do.
+    (the old text's own approvals, as its plan shows; with ``trust``, the signatures stored with that
+    revision, if they are still valid). Raises as ``prepare_rollback`` and ``commit`` do.
     """
     prepared = prepare_rollback(store, to=to, trust=trust)
     return commit(store, prepared, by=by, note=note or f"rollback to revision {prepared.rollback_of}")

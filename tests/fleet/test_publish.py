@@ -92,22 +92,6 @@ def test_publishing_the_current_text_again_changes_nothing(store: SQLiteStore, t
     assert store.head_revision() == 1
 
 
-def test_a_trust_check_decides_whose_approvals_count(store: SQLiteStore, tmp_path: Path) -> None:
-    graylib.publish(store, write(tmp_path, "a.toml", rules_text("smoke", "v1")))
-    widening = write(tmp_path, "b.toml", rules_text("canary-node", "v2"))
-    seen: list[str] = []
-
-    def nobody_signed(text: str, config: graylib.Config) -> list[str]:
-        seen.append(text)
-        return []
-
-    with pytest.raises(PolicyError, match="needs 2 approvers"):
-        graylib.publish(store, widening, trust=nobody_signed)
-    assert seen == [Path(widening).read_text(encoding="utf-8")]
-    rev = graylib.publish(store, widening, trust=lambda text, config: ["zhang.min", "chen.jie"])
-    assert rev.approvers == ("chen.jie", "zhang.min")
-
-
 def test_rollback_republishes_the_previous_text_as_a_new_revision(store: SQLiteStore, tmp_path: Path) -> None:
     one = graylib.publish(store, write(tmp_path, "a.toml", rules_text("smoke", "v1")))
     graylib.publish(store, write(tmp_path, "b.toml", rules_text("canary-node", "v2")))

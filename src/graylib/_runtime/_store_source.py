@@ -4,7 +4,9 @@ Each look is one small read, the current revision's number (``Store.head_revisio
 (its text) is fetched only when that number changes, and kept: a follower polling an unchanged store reads
 one number per interval. The sighting's key is the revision's digest, which is what the served snapshot's
 digest is compared with; its ``revision`` is the number, which the follower uses to accept only higher
-numbers. A revision's text is checked against its digest before it is offered.
+numbers. A revision's text is checked against its digest before it is offered, with its exact bytes and
+the signatures published with it (``data``, ``signatures``): a client with a trust file counts only those
+that are valid over those bytes, whoever wrote the revision into the store.
 
 Revisions are immutable, so a sighting is whole (``whole``): the follower takes a new revision at its first
 sighting, not after a second look as with a file written in place.
@@ -89,7 +91,13 @@ class StoreSource:
             return Sighting(f"broken:{head}", error=problem, revision=head)
         rules = RulesText(revision.text, revision.format, f"{self.name} revision {head}")
         self._revision = revision
-        self._sighting = Sighting(revision.digest, rules, revision=head)
+        self._sighting = Sighting(
+            revision.digest,
+            rules,
+            revision=head,
+            data=revision.data,
+            signatures=revision.signature_data,
+        )
         return self._sighting
 
     def read_copy(self, path: str) -> RulesText:

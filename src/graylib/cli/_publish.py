@@ -6,10 +6,15 @@ another revision was published meanwhile, nothing changes and the command asks t
 ``rollback [--to N]`` publishes an earlier revision's text again as a new revision (default: the one before
 the current); narrowing needs no approvals, widening needs them.
 
+With ``--trust TRUST`` approvals are signatures: ``publish`` reads FILE once as bytes and counts only the
+valid signatures in ``FILE.sig`` (or ``--signatures``) over those bytes, and ``rollback`` counts the
+signatures stored with the revision it restores, if they are still valid. The signature file is stored
+with the revision in any case, so that following clients with a trust file check it themselves.
+
 Exit codes: 0 published (or the text already is the current revision); 1 refused (policy, approvals, a
 publish that lost a race, a version that names another text); 2 invalid input (an unreadable or invalid
-file, a revision that does not exist, a rollback to the current revision) or a store that is missing or
-unreachable.
+file, trust file or signature file, no ``cryptography`` for ``--trust``, a revision that does not exist, a
+rollback to the current revision) or a store that is missing or unreachable.
 """
 
 from __future__ import annotations
@@ -21,9 +26,11 @@ from typing import Any
 from .._errors import ConfigError, ConflictError, PolicyError
 from .._load import load_config
 from .._publish import Prepared, commit, prepare, prepare_rollback
+from .._trust import SigningUnavailable, Trust, require_signing
 from ..stores import Revision, Store
 from ._output import emit_json, error
 from ._plan import render_plan
+from ._signed import SIGNATURES_HELP, TRUST_HELP, InputError, read_trust
 from ._store import add_store_argument, store_url, with_store
 
 __all__ = ["register", "when"]
@@ -36,6 +43,16 @@ def register(sub: Any) -> None:
     publish.add_argument("file", metavar="FILE", help="the rules file to publish (TOML, JSON or YAML)")
     add_store_argument(publish, what="the shared store the fleet follows (must exist: graylib init-store)")
     _common(publish)
+    publish.add_argument(
+        "--trust",
+        metavar="TRUST",
+        help=TRUST_HELP + "; only valid signatures of FILE then count as approvals",
+    )
+    publish.add_argument(
+        "--signatures",
+        metavar="SIG",
+        help=SIGNATURES_HELP.replace("the file's", "FILE's") + "; stored with the revision",
+    )
     publish.add_argument(
         "--running",
         metavar="FILE",
@@ -55,6 +72,11 @@ def register(sub: Any) -> None:
     )
     add_store_argument(rollback, what="the shared store the fleet follows")
     _common(rollback)
+    rollback.add_argument(
+        "--trust",
+        metavar="TRUST",
+        help=TRUST_HELP + "; a widening rollback then needs valid signatures stored with revision N",
+    )
     rollback.set_defaults(handler=run_rollback)
 
 
@@ -100,18 +122,34 @@ def _finish(store: Store, prepared: Prepared, args: argparse.Namespace, note: st
     return 1 if refusal else 0
 
 
+def _trust(args: argparse.Namespace) -> Trust | None:
+    """``--trust``, read and validated, with signing available; ``InputError`` otherwise."""
+    if not args.trust:
+        return None
+    trust = read_trust(args.trust)
+    try:
+        require_signing()
+    except SigningUnavailable as exc:
+        raise InputError(str(exc)) from exc
+    return trust
+
+
 def run_publish(args: argparse.Namespace) -> int:
     running = None
     try:
+        trust = _trust(args)
         if args.running:
             running = load_config(args.running)
+    except InputError as exc:
+        error(str(exc))
+        return 2
     except ConfigError as exc:
         error(f"--running: {exc}")
         return 2
 
     def act(store: Store) -> int:
         try:
-            prepared = prepare(store, args.file, running=running)
+            prepared = prepare(store, args.file, trust=trust, signatures=args.signatures, running=running)
         except ConfigError as exc:
             error(str(exc))
             return 2
@@ -121,9 +159,15 @@ def run_publish(args: argparse.Namespace) -> int:
 
 
 def run_rollback(args: argparse.Namespace) -> int:
+    try:
+        trust = _trust(args)
+    except InputError as exc:
+        error(str(exc))
+        return 2
+
     def act(store: Store) -> int:
         try:
-            prepared = prepare_rollback(store, to=args.to)
+            prepared = prepare_rollback(store, to=args.to, trust=trust)
         except ValueError as exc:
             error(str(exc))
             return 2

@@ -27,6 +27,7 @@ __all__ = [
     "encode_instance",
     "encode_revision",
     "meanwhile",
+    "signatures_text",
     "version_taken",
 ]
 
@@ -43,7 +44,9 @@ class Revision:
     ``number`` starts at 1 and increases by one per publish in a store; ``digest`` is the sha256 of the
     exact ``text``; ``approvers`` are the approvals that counted when it was published; ``rollback_of`` is
     the number whose text it restores (None for a plain publish). ``format`` is the text's format (``toml``,
-    ``json`` or ``yaml``), so that every follower reads it as it was written.
+    ``json`` or ``yaml``), so that every follower reads it as it was written. ``signatures`` is the
+    signature file published with the text (``FILE.sig``: one JSON line per signature over ``data``, the
+    text's exact bytes; empty: none), kept so that a client with a trust file checks them itself.
     """
 
     number: int
@@ -57,14 +60,30 @@ class Revision:
     published_by: str = ""
     note: str = ""
     rollback_of: int | None = None
+    signatures: str = ""
+
+    @property
+    def data(self) -> bytes:
+        """The text's exact bytes, as published (UTF-8): what its signatures sign."""
+        return self.text.encode("utf-8", "surrogatepass")
+
+    @property
+    def signature_data(self) -> bytes | None:
+        """The signature file's bytes as published (None: none were)."""
+        return self.signatures.encode("utf-8", "surrogateescape") if self.signatures else None
 
     def to_dict(self, *, text: bool = True) -> dict[str, Any]:
-        """The revision as JSON-ready values (without the text when ``text`` is False)."""
+        """The revision as JSON-ready values (without the text and its signatures when ``text`` is False)."""
         out = attrs.asdict(self)
         out["approvers"] = list(self.approvers)
         if not text:
-            del out["text"]
+            del out["text"], out["signatures"]
         return out
+
+
+def signatures_text(data: bytes | None) -> str:
+    """A signature file's bytes as ``Revision.signatures`` keeps them (losslessly, whatever the bytes)."""
+    return data.decode("utf-8", "surrogateescape") if data else ""
 
 
 @attrs.frozen
@@ -113,6 +132,8 @@ def check_revision(revision: Revision, expected: int, what: str) -> None:
             problems.append("its text is empty")
         if not isinstance(revision.version, str) or not revision.version:
             problems.append("its version is empty")
+        if not isinstance(revision.signatures, str):
+            problems.append(f"signatures must be text (got {type(revision.signatures).__name__})")
         if revision.format not in _FORMATS:
             problems.append(f"format must be one of {', '.join(_FORMATS)} (got {revision.format!r})")
     if not isinstance(expected, int) or isinstance(expected, bool) or expected < 0:
