@@ -49,6 +49,11 @@ def test_every_command_is_walked() -> None:
         "ledger",
         "ledger trim",
         "reconcile",
+        "publish",
+        "rollback",
+        "history",
+        "show",
+        "fleet",
     }
 
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ._compile import Snapshot
     from ._runtime._tallies import Tallies
 
-__all__ = ["RuleStatus", "Status", "running_status", "store_status"]
+__all__ = ["RuleStatus", "Status", "is_healthy", "running_status", "store_status"]
 
 
 @attrs.frozen
@@ -61,8 +61,9 @@ class RuleStatus:
 class Status:
     """A client's (or a store's) view of the running config and its rules.
 
-    ``served_from`` is ``"source"`` when the served config came from the source file, ``"last_good"`` when
-    the source was broken at start-up and the last good copy is served instead, ``"config"`` when the
+    ``served_from`` is ``"source"`` when the served config came from the source (a file, or a store's
+    published revision: then ``revision`` is its number), ``"last_good"`` when the source was broken or
+    unreachable at start-up and the last good copy is served instead, ``"config"`` when the
     client was built from a mapping or a ``Config``. ``last_reload_error`` stays set after a later success
     so that an operator sees what went wrong; compare its time with ``last_reload_at`` (also set when the
     file is put back to the served version after a failure).
@@ -81,6 +82,13 @@ class Status:
     last_reload_at: float | None = None
     last_reload_error: str = ""
     last_reload_error_at: float | None = None
+    revision: int | None = None
+    """The served revision's number (a client following a store; None otherwise, or when a last good copy
+    of unknown number is served)."""
+    last_read_at: float | None = None
+    """When the source last answered (a file read, a store's current revision number read)."""
+    last_read_age: float | None = None
+    """Seconds since then, when the status was taken: a store out of reach shows here first."""
     kill_switch_error: str = ""
     kill_switches_stale: bool = False
     """The client could not read the kill switches for longer than its ``kill_max_stale``: every rule
@@ -91,11 +99,9 @@ class Status:
     def healthy(self) -> bool:
         """No reload error newer than the last successful load, the source itself is what is served, and the
         kill switches are fresh enough to serve by."""
-        if self.served_from == "last_good" or self.kill_switches_stale:
-            return False
-        if self.last_reload_error_at is None:
-            return True
-        return self.last_reload_at is not None and self.last_reload_at > self.last_reload_error_at
+        return is_healthy(
+            self.served_from, self.kill_switches_stale, self.last_reload_at, self.last_reload_error_at
+        )
 
     def rule(self, rule_id: str) -> RuleStatus | None:
         for rule in self.rules:
@@ -108,6 +114,17 @@ class Status:
         out["rules"] = [r.to_dict() for r in self.rules]
         out["healthy"] = self.healthy
         return out
+
+
+def is_healthy(
+    served_from: str, stale: bool, last_reload_at: float | None, last_reload_error_at: float | None
+) -> bool:
+    """``Status.healthy`` from its parts (the fleet record of a following client says the same)."""
+    if served_from == "last_good" or stale:
+        return False
+    if last_reload_error_at is None:
+        return True
+    return last_reload_at is not None and last_reload_at > last_reload_error_at
 
 
 def _rules(

@@ -5,10 +5,12 @@ it cannot be read. The key is compared with the served snapshot's digest, so a s
 text (a file) keys versions by ``digest_text``; a source with revisions of its own (a store's published
 revision) would fetch the text only when the revision differs from the served one.
 
-``FileSource`` is the one implementation today: a rules file, hashed by content so that an edit that
-keeps the size and the modification time is still seen. A signed ``FileSource`` (a client with a trust
-file) reads the file's exact bytes and its signature file (``FILE.sig``) in the same look, so the bytes the
-signatures are checked over are the bytes validated.
+``FileSource`` is a rules file, hashed by content so that an edit that keeps the size and the modification
+time is still seen. A signed ``FileSource`` (a client with a trust file) reads the file's exact bytes and its
+signature file (``FILE.sig``) in the same look, so the bytes the signatures are checked over are the bytes
+validated. ``_store_source.StoreSource`` is a store's published revision (its bytes and the signatures
+stored with it). A source whose sightings are always whole (``whole``: a revision is immutable, never
+half-written) is taken at its first sighting; a file is taken once two looks agree.
 """
 
 from __future__ import annotations
@@ -37,7 +39,10 @@ class Sighting:
 
     key: str
     rules: RulesText | None = None
-    error: ConfigError | None = None
+    error: Exception | None = None
+    """Why the version cannot be read: a ``ConfigError``, or a ``StoreError`` when a store is unreachable."""
+    revision: int | None = None
+    """The published revision's number, for a source that numbers its versions (a store); else None."""
     data: bytes | None = None
     """The exact bytes the rules were decoded from, when the source reads them for signatures."""
     signatures: bytes | None = None
@@ -53,7 +58,12 @@ class Sighting:
 
 
 class Source(Protocol):
-    """Where versions of the rules come from."""
+    """Where versions of the rules come from.
+
+    A source may also have a ``whole`` attribute: True when every sighting is complete (never half-written),
+    so that the follower takes a new version at its first sighting. Without it, a version is taken once two
+    looks agree.
+    """
 
     @property
     def name(self) -> str:
@@ -81,6 +91,10 @@ class FileSource:
     @property
     def name(self) -> str:
         return self.path
+
+    @property
+    def whole(self) -> bool:
+        return False  # a file written in place can be read half-written
 
     def look(self) -> Sighting:
         if self.signed:

@@ -4,7 +4,8 @@
 and decides which to serve; ``Follower.begin`` then records and reports how the start went. ``changed`` is
 the change policy both apply: a new version replaces a running one only when ``plan_change`` allows it.
 
-With a trust file (``trust``), approvals are the valid signatures beside the source (``approvals_for``):
+With a trust file (``trust``), approvals are the valid signatures the source gave with the version (beside
+a rules file, stored with a published revision: ``approvals_for``):
 a widening change needs the trust file's threshold of them. A start with no usable last good copy has
 nothing to compare with, so the source must then carry that threshold whatever it changes.
 """
@@ -18,7 +19,7 @@ from collections.abc import Callable
 import attrs
 
 from .._compile import Snapshot
-from .._errors import ConfigError, PolicyError
+from .._errors import ConfigError, PolicyError, StoreError
 from .._load import RulesText
 from .._policy import SignedApprovals, missing_signatures, plan_change, signed_approvals
 from .._trust import Trust
@@ -71,6 +72,8 @@ class Startup:
     """Why the last good copy is served instead of the source."""
     unchecked: ConfigError | None = None
     """Why the source is served without a change check (the last good copy is unusable)."""
+    revision: int | None = None
+    """The served revision's number, when the source is served and numbers its versions (a store)."""
     approved: Sighting | None = None
     """The source as read, when it is served and carries the trust file's threshold of signatures (kept as
     the approved anchor of the last good copy: ``_anchor``)."""
@@ -83,11 +86,12 @@ def start_from(
 
     With a valid last good copy the source must pass the change policy against it, exactly as a reload
     would: a restart must not skip rollout steps that a running process would have refused. When the
-    source is broken or refused, the last good copy is served and the reason is given. When the copy
-    exists but cannot be served (unreadable, invalid, or its smoke cases fail here), there is nothing to
-    check against: a valid source is served and the unchecked start is reported. A broken source with no
-    usable copy raises the source's ``ConfigError``. With ``trust``, approvals are signatures; a source
-    started with no usable copy must carry the trust file's threshold of them, else ``PolicyError``.
+    source is broken, unreachable (a store: ``StoreError``) or refused, the last good copy is served and the
+    reason is given. When the copy exists but cannot be served (unreadable, invalid, or its smoke cases
+    fail here), there is nothing to check against: a valid source is served and the unchecked start is
+    reported. A broken source with no usable copy raises the source's ``ConfigError`` (or ``StoreError``).
+    With ``trust``, approvals are signatures; a source started with no usable copy must carry the trust
+    file's threshold of them, else ``PolicyError``.
     """
     good = _last_good(source, build, last_good_path, trust)
     sighting = source.look()
@@ -96,7 +100,7 @@ def start_from(
             raise sighting.error
         assert sighting.rules is not None
         snapshot = build(sighting.rules)
-    except ConfigError as exc:
+    except (ConfigError, StoreError) as exc:
         if not isinstance(good, Snapshot):
             raise
         return Startup(good, sighting.attempt, refused=exc)
@@ -116,7 +120,12 @@ def start_from(
     unchecked = good if isinstance(good, ConfigError) else None
     approved = sighting if approvals is not None and missing_signatures(approvals) is None else None
     return Startup(
-        snapshot, sighting.attempt, source_text=sighting.rules.text, unchecked=unchecked, approved=approved
+        snapshot,
+        sighting.attempt,
+        source_text=sighting.rules.text,
+        unchecked=unchecked,
+        revision=sighting.revision,
+        approved=approved,
     )
 
 

@@ -23,7 +23,7 @@ from ._sigfile import (
     signature_path,
     signatures_beside,
 )
-from ._trustfile import Approver, Trust, load_trust, parse_trust, person, read_bounded
+from ._trustfile import Approver, Trust, load_trust, parse_trust, person, read_bounded, trust_in_force
 from ._verify import NotCounted, SignatureCheck, check_signatures, counted
 
 __all__ = [
@@ -56,5 +56,6 @@ __all__ = [
     "require_signing",
     "signature_path",
     "signatures_beside",
+    "trust_in_force",
     "write_private_key",
 ]

@@ -28,6 +28,7 @@ from .._config._checks import Problems, describe
 from .._config._document import MAX_DOCUMENT_CHARS, check_document
 from .._config._read import parse_text
 from .._errors import ConfigError
+from ._ed25519 import require_signing
 from ._keys import check_name, decode_key, key_id
 
 __all__ = ["Approver", "Trust", "load_trust", "parse_trust", "person"]
@@ -169,3 +170,18 @@ def read_bounded(path: str | os.PathLike[str]) -> bytes:
 def load_trust(path: str | os.PathLike[str]) -> Trust:
     """Read and validate a trust file; ``ConfigError`` with every problem, naming the file."""
     return parse_trust(read_bounded(path), source=os.fspath(path))
+
+
+def trust_in_force(trust: object, where: str) -> Trust | None:
+    """``trust=`` of ``where`` (``Client.from_file``, ``publish``...): a path is read and validated now
+    (``ConfigError``), and signing must be available (``SigningUnavailable``), so nothing runs believing it
+    checks signatures it cannot. None stays None (no trust file: approvals are names)."""
+    if trust is None:
+        return None
+    if isinstance(trust, str | os.PathLike):
+        trust = load_trust(trust)
+    if not isinstance(trust, Trust):
+        msg = f"{where}(trust=...) must be a trust file's path, not {type(trust).__name__}"
+        raise TypeError(msg)
+    require_signing()
+    return trust

@@ -129,6 +129,9 @@ def render_status(status: Status, *, store: str = "") -> str:
     lines = [f"config  version {status.version} from {status.source or '(mapping)'}"]
     if status.served_from == "last_good":
         lines.append("        SERVING THE LAST GOOD COPY: the source file is broken or refused (see error)")
+    if status.revision is not None:
+        age = "" if status.last_read_age is None else f", store last read {status.last_read_age:.1f}s ago"
+        lines.append(f"        revision {status.revision} published in {status.source}{age}")
     if store:
         lines.append(f"store   {store}")
     if status.reload_interval is not None:

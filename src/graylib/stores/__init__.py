@@ -28,6 +28,7 @@ from graylib.stores._protocol import (
     RuleStats,
     Store,
 )
+from graylib.stores._revisions import Instance, Revision
 from graylib.stores._url import store_from_url
 from graylib.stores.memory import MemoryStore
 from graylib.stores.redis import RedisStore
@@ -35,6 +36,7 @@ from graylib.stores.sqlite import SQLiteStore
 
 __all__ = [  # noqa: RUF022 - plain sorted order (tests/stores/test_url.py), constants included
     "CounterSpec",
+    "Instance",
     "KillSwitch",
     "LEDGER_FIELDS",
     "LedgerEntry",
@@ -49,6 +51,7 @@ __all__ = [  # noqa: RUF022 - plain sorted order (tests/stores/test_url.py), con
     "ReserveRequest",
     "ReserveResult",
     "ReserveStatus",
+    "Revision",
     "RuleStats",
     "SQLiteStore",
     "Store",

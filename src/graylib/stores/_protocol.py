@@ -3,7 +3,8 @@
 A store keeps what must be shared between clients: limit counters, idempotency records of claims, kill
 switches and per-rule grant statistics. The client turns a rule's limits and a payment into a
 ``ReserveRequest``; the store checks and applies it atomically (all counters or none) and answers with a
-``ReserveResult``. Stores know nothing of rules, contexts or decisions.
+``ReserveResult``. Stores know nothing of rules, contexts or decisions. They also keep the published
+revisions of the rules text and the fleet's records (``_revisions``), as values they do not interpret.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
 
 import attrs
+
+from graylib.stores._revisions import Instance, Revision
 
 __all__ = [
     "NO_ORIGIN",
@@ -189,6 +192,41 @@ class Store(Protocol):
         gone, and granting on would hand out every budget again. Services must not call this on every
         start, or a store that lost its data would be taken as new.
         """
+        ...
+
+    # -- published revisions and the fleet (DESIGN §11) ------------------------------------------------
+
+    def head_revision(self) -> int:
+        """The current revision's number (0: nothing published yet). One small read: what followers poll."""
+        ...
+
+    def revision(self, number: int) -> Revision | None:
+        """The revision numbered ``number``, or None when the store has none of that number."""
+        ...
+
+    def revisions(self, limit: int = 100) -> list[Revision]:
+        """The newest ``limit`` revisions (at most ``MAX_HISTORY``), newest first."""
+        ...
+
+    def append_revision(self, revision: Revision, expected: int) -> Revision:
+        """Publish ``revision`` as number ``expected + 1`` if the current number is still ``expected``.
+
+        Atomic: the revision is stored and becomes current, or nothing changes and ``ConflictError`` says
+        why (another revision was published meanwhile; or its version already names another text). The
+        number given in ``revision`` is ignored; the stored revision is returned.
+        """
+        ...
+
+    def report_instance(self, instance: Instance, ttl: float) -> None:
+        """Write (or replace) one follower's record; it is forgotten ``ttl`` seconds after ``last_seen``."""
+        ...
+
+    def remove_instance(self, key: str) -> None:
+        """Forget the record of ``Instance.key`` (a client that closed); no-op when there is none."""
+        ...
+
+    def instances(self, now: float) -> list[Instance]:
+        """Every record not yet expired at ``now``, sorted by cluster, node, host and pid."""
         ...
 
     def close(self) -> None:

@@ -52,6 +52,7 @@ from graylib.stores._ledger import (
     LedgerTrimmed,
     summarise,
 )
+from graylib.stores._memory_fleet import MemoryRevisions
 from graylib.stores._protocol import (
     KillSwitch,
     ReleaseResult,
@@ -93,7 +94,7 @@ class _Table:
         """The rate alarm by window length: amount granted by bucket start (see ``alarm_buckets``)."""
 
 
-class MemoryStore:
+class MemoryStore(MemoryRevisions):
     """Counters, records, kill switches and statistics in this process's memory; thread-safe.
 
     Nothing is shared with other processes and nothing survives a restart: use it for a single process,
@@ -119,6 +120,7 @@ class MemoryStore:
         self._ledger_seq: dict[str, int] = {}
         self._ledger_trimmed: dict[str, LedgerTrimmed] = {}
         self._epoch = f"memory-{new_epoch()}"
+        self._init_revisions()
         _fork.track(self)
 
     def reserve(self, request: ReserveRequest) -> ReserveResult:

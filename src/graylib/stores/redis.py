@@ -30,6 +30,8 @@ Listing every switch across rules (an admin call) reads the index set ``{prefix}
 written next to the switch, not in the same script (on Cluster it lives in another slot), and is repaired
 whenever a claim meets a switch that the index may have missed. The switches themselves are then read with
 one pipelined GET per rule, which a cluster client splits per node (no cross-slot MGET).
+
+Published revisions and fleet records: see ``_redis_fleet``.
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ from graylib.stores._redis_connect import (
     secrets_of,
     write_epoch,
 )
+from graylib.stores._redis_fleet import RedisRevisions
 from graylib.stores._redis_wire import ClusterScriptRunner, ScriptRunner
 
 __all__ = ["WINDOW_SLACK_MS", "RedisStore"]
@@ -93,7 +96,7 @@ def _script(name: str) -> str:
     return resources.files("graylib.stores").joinpath(name).read_text(encoding="utf-8")
 
 
-class RedisStore(_redis_ledger.RedisLedger):
+class RedisStore(_redis_ledger.RedisLedger, RedisRevisions):
     """Counters, records, kill switches and statistics in Redis, shared by every client of that Redis.
 
     ``url`` is a redis-py URL (``redis://host:port/db``, ``rediss://`` for TLS). For a Redis Cluster, use

@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 from graylib._errors import StoreError
-from graylib.stores import _fork
+from graylib.stores import _fork, _sqlite_fleet
 from graylib.stores import _sqlite_ledger as ledger
 from graylib.stores._common import (
     ALARM_LIMIT,
@@ -60,6 +60,7 @@ from graylib.stores._protocol import (
     ReserveStatus,
     RuleStats,
 )
+from graylib.stores._revisions import Instance, Revision, check_instance, check_revision
 from graylib.stores._sqlite_sql import (
     ADD_COUNTER,
     ADD_STATS,
@@ -199,6 +200,38 @@ class SQLiteStore(ledger.SQLiteLedger):
         by_shadow = {bool(shadow): (count, amount) for shadow, count, amount in rows}
         real, shadow = by_shadow.get(False, (0, 0)), by_shadow.get(True, (0, 0))
         return RuleStats(real[0], real[1], shadow[0], shadow[1])
+
+    # -- published revisions and fleet records (``_sqlite_fleet``) ---------------------------------------
+
+    def head_revision(self) -> int:
+        """The current revision's number (0: none)."""
+        return self._transaction(_sqlite_fleet.head, write=False)
+
+    def revision(self, number: int) -> Revision | None:
+        """The revision numbered ``number``, or None."""
+        return self._transaction(lambda db: _sqlite_fleet.one(db, number), write=False)
+
+    def revisions(self, limit: int = 100) -> list[Revision]:
+        """The newest ``limit`` revisions, newest first."""
+        return self._transaction(lambda db: _sqlite_fleet.listing(db, limit), write=False)
+
+    def append_revision(self, revision: Revision, expected: int) -> Revision:
+        """Publish ``revision`` as ``expected + 1`` in one write transaction, or raise ``ConflictError``."""
+        check_revision(revision, expected, f"SQLiteStore({self._path!r}).append_revision")
+        return self._transaction(lambda db: _sqlite_fleet.append(db, revision, expected))
+
+    def report_instance(self, instance: Instance, ttl: float) -> None:
+        """Write one follower's record, expiring ``ttl`` seconds after its ``last_seen``."""
+        check_instance(instance, ttl, f"SQLiteStore({self._path!r}).report_instance")
+        self._transaction(lambda db: _sqlite_fleet.report(db, instance, ttl))
+
+    def remove_instance(self, key: str) -> None:
+        """Forget one follower's record."""
+        self._transaction(lambda db: _sqlite_fleet.remove(db, key))
+
+    def instances(self, now: float) -> list[Instance]:
+        """Every record not expired at ``now``."""
+        return self._transaction(lambda db: _sqlite_fleet.instances(db, now), write=False)
 
     def initialise(self) -> str:
         """Create the schema and epoch if the file lacks them; adopt the file now at the path and its epoch.
@@ -393,6 +426,9 @@ class SQLiteStore(ledger.SQLiteLedger):
             if 0 < version < 3:  # a file from before the ledger: its reservations lack its column
                 db.execute(UPGRADE_TO_3)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        for statement in _sqlite_fleet.FLEET_SCHEMA.split(";"):
+            if statement.strip():
+                db.execute(statement)
         db.execute("INSERT OR IGNORE INTO meta VALUES ('epoch', ?)", (new_epoch(),))
         self._epoch = str(db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()[0])
         return self._epoch
