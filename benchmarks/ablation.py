@@ -23,7 +23,7 @@ for _path in (str(ROOT / "src"), str(ROOT)):
 
 import mmh3  # noqa: E402
 from benchmarks._timing import measure  # noqa: E402
-from benchmarks.run import AMOUNT, RULE_ID, bench_config  # noqa: E402
+from benchmarks.configs import AMOUNT, RULE_ID, bench_config  # noqa: E402
 
 import graylib  # noqa: E402
 from benchmarks import peers  # noqa: E402

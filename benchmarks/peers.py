@@ -9,22 +9,34 @@ No network is used or attempted: flags are loaded in-process, streaming, polling
 registration are off, and every endpoint an SDK insists on is the loopback discard port, where nothing
 listens. The SDKs come from the `bench-peers` extra; a missing one is skipped with a reason.
 
-Run `python -m benchmarks.peers` (with `src` and the repository root on `sys.path`) for a timing table.
+The flag itself, the `PeerBench` handle and which SDKs are installed are in `benchmarks/peer_flag.py`
+(re-exported here). Run `python -m benchmarks.peers` (with `src` and the repository root on `sys.path`) for a
+timing table.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.metadata
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 import mmh3
 from benchmarks._timing import Sample, measure
+from benchmarks.peer_flag import (
+    ALLOW_LIST,
+    ELIGIBLE_PAYMENT_TYPES,
+    FLAG_KEY,
+    NOWHERE_URL,
+    PEER_NAMES,
+    ROLLOUT_PERCENT,
+    PeerBench,
+    available,
+    bare_hash,
+    bench_inputs,
+    sdk_version,
+    skipped,
+)
 
 __all__ = [
     "ALLOW_LIST",
@@ -34,90 +46,14 @@ __all__ = [
     "ROLLOUT_PERCENT",
     "PeerBench",
     "all_peers",
+    "bare_hash",
+    "bench_inputs",
     "make_growthbook",
     "make_launchdarkly",
     "make_openfeature",
     "make_unleash",
     "skipped",
 ]
-
-FLAG_KEY = "discount"
-ALLOW_LIST: tuple[str, ...] = ("qa-smoke-01", "qa-smoke-02")
-ELIGIBLE_PAYMENT_TYPES: tuple[str, ...] = ("online_purchase", "offline_merchant")
-ROLLOUT_PERCENT = 25
-
-# Endpoints that some SDKs require even when they never call them: loopback port 9 (discard), where
-# nothing listens, so a stray connection attempt is refused at once instead of hanging.
-_NOWHERE_URL = "http://127.0.0.1:9"
-
-# peer name -> (module to import, distribution name on PyPI)
-_SDKS: dict[str, tuple[str, str]] = {
-    "growthbook": ("growthbook", "growthbook"),
-    "launchdarkly": ("ldclient", "launchdarkly-server-sdk"),
-    "unleash": ("UnleashClient", "UnleashClient"),
-    "openfeature-inmemory": ("openfeature", "openfeature-sdk"),
-}
-PEER_NAMES: tuple[str, ...] = tuple(_SDKS)
-
-_skip_reasons: dict[str, str] = {}
-
-
-@dataclass(frozen=True)
-class PeerBench:
-    """One peer SDK, configured with the equivalent flag and ready to evaluate it.
-
-    `evaluate(account, payment_type)` makes one real SDK evaluation with a context built for that call.
-    `close()` stops the SDK's background machinery; the object is also a context manager.
-    """
-
-    name: str
-    version: str
-    evaluate: Callable[[str, str], bool]
-    close: Callable[[], None] = field(repr=False)
-    notes: str = ""
-
-    def __enter__(self) -> PeerBench:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-def _unavailable(name: str) -> str | None:
-    """Return why peer `name` cannot run here (its SDK does not import), or None when it can."""
-    module, distribution = _SDKS[name]
-    try:
-        importlib.import_module(module)
-    except ImportError as exc:
-        return f"{distribution} is not installed ({exc}); install the bench-peers extra"
-    return None
-
-
-def _check(name: str) -> bool:
-    """Record and report whether peer `name` can be built."""
-    reason = _unavailable(name)
-    if reason is None:
-        _skip_reasons.pop(name, None)
-        return True
-    _skip_reasons[name] = reason
-    return False
-
-
-def _version(name: str) -> str:
-    return importlib.metadata.version(_SDKS[name][1])
-
-
-def skipped() -> dict[str, str]:
-    """Map each peer whose SDK is not installed to the reason it is skipped."""
-    for name in PEER_NAMES:
-        _check(name)
-    return dict(_skip_reasons)
-
 
 # --- GrowthBook -------------------------------------------------------------------------------------
 
@@ -149,7 +85,7 @@ def make_growthbook() -> PeerBench | None:
     It uses the cheapest pattern, one shared instance with `set_attributes` then `is_on`; that pattern is
     not thread-safe (a service would need an instance per request or per thread, which costs more).
     """
-    if not _check("growthbook"):
+    if not available("growthbook"):
         return None
     from growthbook import GrowthBook
 
@@ -161,7 +97,7 @@ def make_growthbook() -> PeerBench | None:
 
     return PeerBench(
         name="growthbook",
-        version=_version("growthbook"),
+        version=sdk_version("growthbook"),
         evaluate=evaluate,
         close=gb.destroy,
         notes="shared instance, set_attributes + is_on per call (not thread-safe)",
@@ -220,7 +156,7 @@ def make_launchdarkly() -> PeerBench | None:
     The SDK's `TestData` helper cannot express percentage rollouts, so a small data source loads the raw
     flag JSON into the SDK's store instead of streaming it.
     """
-    if not _check("launchdarkly"):
+    if not available("launchdarkly"):
         return None
     from ldclient import Context, LDClient
     from ldclient.config import Config
@@ -256,9 +192,9 @@ def make_launchdarkly() -> PeerBench | None:
         send_events=False,
         diagnostic_opt_out=True,
         update_processor_class=InProcessFlags,
-        base_uri=_NOWHERE_URL,
-        stream_uri=_NOWHERE_URL,
-        events_uri=_NOWHERE_URL,
+        base_uri=NOWHERE_URL,
+        stream_uri=NOWHERE_URL,
+        events_uri=NOWHERE_URL,
     )
     client: Any = LDClient(config, start_wait=1)
     if not client.is_initialized():
@@ -271,7 +207,7 @@ def make_launchdarkly() -> PeerBench | None:
 
     return PeerBench(
         name="launchdarkly",
-        version=_version("launchdarkly"),
+        version=sdk_version("launchdarkly"),
         evaluate=evaluate,
         close=client.close,
         notes="in-process data source; builds an event object per call even with events off",
@@ -326,7 +262,7 @@ def make_unleash() -> PeerBench | None:
 
     Since 6.x the strategies run in a Rust engine; most of the per-call cost is the Python wrapper.
     """
-    if not _check("unleash"):
+    if not available("unleash"):
         return None
     from UnleashClient import UnleashClient
     from UnleashClient.cache import FileCache
@@ -337,7 +273,7 @@ def make_unleash() -> PeerBench | None:
         cache = FileCache("graylib-bench", directory=cache_dir)
         cache.bootstrap_from_dict(unleash_features())
         client: Any = UnleashClient(
-            url=_NOWHERE_URL,
+            url=NOWHERE_URL,
             app_name="graylib-bench",
             disable_metrics=True,
             disable_registration=True,
@@ -361,7 +297,7 @@ def make_unleash() -> PeerBench | None:
 
     return PeerBench(
         name="unleash",
-        version=_version("unleash"),
+        version=sdk_version("unleash"),
         evaluate=evaluate,
         close=close,
         notes="bootstrapped FileCache, initialize_client(fetch_toggles=False)",
@@ -379,7 +315,7 @@ def make_openfeature() -> PeerBench | None:
     measures the OpenFeature SDK's plumbing plus a sub-microsecond rule, not a flag service's rule engine:
     the cost any OpenFeature provider pays before its own work.
     """
-    if not _check("openfeature-inmemory"):
+    if not available("openfeature-inmemory"):
         return None
     from openfeature import api
     from openfeature.evaluation_context import EvaluationContext
@@ -416,7 +352,7 @@ def make_openfeature() -> PeerBench | None:
 
     return PeerBench(
         name="openfeature-inmemory",
-        version=_version("openfeature-inmemory"),
+        version=sdk_version("openfeature-inmemory"),
         evaluate=evaluate,
         close=close,
         notes="SDK plumbing + hand-written context_evaluator (in-memory provider has no rule engine)",
@@ -446,18 +382,6 @@ def all_peers() -> list[PeerBench]:
             peer.close()
         raise
     return peers
-
-
-def bench_inputs(
-    accounts: int = 10_000, payment_type: str = ELIGIBLE_PAYMENT_TYPES[0]
-) -> list[tuple[str, str]]:
-    """`(account, payment_type)` pairs for timing; an eligible type so every call reaches the rollout."""
-    return [(f"acct-{i:06d}", payment_type) for i in range(accounts)]
-
-
-def bare_hash(account: str, payment_type: str) -> int:
-    """The floor: the bare bucketing hash of the same key (the payment type is ignored)."""
-    return mmh3.hash(f"{FLAG_KEY}:{account}", 0, False)
 
 
 def main(number: int = 200_000, repeat: int = 10) -> dict[str, Sample]:

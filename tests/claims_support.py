@@ -1,7 +1,10 @@
 """Shared by the claim tests: rule configs with limits, store fixtures, and the racing worker.
 
 The worker runs in child processes started with ``spawn``, so it lives in an importable module. The store
-fixtures are imported by the test modules that use them (``from tests.claims_support import store_fixture``).
+fixtures are imported by the test modules that use them (``from tests.claims_support import store_fixture``);
+their kinds come from the one list in ``tests/store_kinds.py`` (memory, SQLite, Redis and a Redis Cluster,
+where the claimed rule lives on another node than the kill-switch index) and their servers from the
+session fixtures of ``tests/conftest.py``.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import pytest
 from graylib import Client, Context, Store
 from tests.helpers import make_config
 from tests.redis_server import RedisServer
-from tests.stores.support import StoreSpec, unique_prefix
+from tests.store_kinds import StoreSpec, spec_for, store_params
 
 RULE = "subsidy"
 CLUSTER = "sh-small"
@@ -62,25 +65,25 @@ def close_clients_fixture() -> Iterator[None]:
 
 @pytest.fixture(scope="session", name="redis_server")
 def redis_server_fixture() -> Iterator[RedisServer]:
-    """One real redis-server for the session; fails (never skips) when the binary is missing."""
+    """A redis-server of its own for a module that imports this fixture (``tests/test_cli_kill.py``).
+
+    Prefer the shared ``redis_server`` of ``tests/conftest.py``: do not import this one; it goes once no
+    module imports it.
+    """
     with RedisServer() as server:
         yield server
 
 
-@pytest.fixture(
-    name="store_spec", params=["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis)]
-)
+@pytest.fixture(name="store_spec", params=store_params())
 def store_spec_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> StoreSpec:
     """How to open a fresh, empty store of each kind."""
-    kind: str = request.param
-    if kind == "memory":
-        return StoreSpec("memory")
-    if kind == "sqlite":
-        return StoreSpec("sqlite", str(tmp_path / "claims.db"))
-    server: RedisServer = request.getfixturevalue("redis_server")
-    spec = StoreSpec("redis", server.url, unique_prefix())
-    spec.initialise()  # once, as an operator would, before any process opens it
-    return spec
+    return spec_for(request.param, request, tmp_path, rules=(RULE,))
+
+
+@pytest.fixture(name="shared_spec", params=store_params(shared_only=True))
+def shared_spec_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> StoreSpec:
+    """A fresh, empty store of each kind that other processes (and other opens) see too."""
+    return spec_for(request.param, request, tmp_path, rules=(RULE,))
 
 
 @pytest.fixture(name="store")

@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from typing_extensions import Self
+
 from tests.redis_server import RedisServer, find_redis_server
 
 __all__ = ["LocalCluster", "cluster_port", "find_redis_cli", "slot_of"]
@@ -213,7 +215,7 @@ class LocalCluster:
             server.close()
         self._started = False
 
-    def __enter__(self) -> LocalCluster:
+    def __enter__(self) -> Self:
         self.start()
         return self
 

@@ -1,6 +1,9 @@
-"""A real ``redis-server`` for tests: started on a free loopback port in a temporary directory.
+"""A real ``redis-server`` for tests and benchmarks: started on a free loopback port in a temporary directory.
 
-Any test module can use it::
+The one launcher of the repository: the tests use it, and so does ``benchmarks/run.py``, which runs from the
+repository root with that root on ``sys.path`` and imports it as ``tests.redis_server``. It therefore needs
+no test framework (no pytest import), and is not packaged: it is tooling of this repository, as
+the tests and the benchmarks are. Any test module can use it::
 
     from tests.redis_server import RedisServer
 
@@ -8,7 +11,8 @@ Any test module can use it::
         store = RedisStore(server.url)
 
 The binary is taken from ``$REDIS_SERVER``, else ``redis-server`` on ``PATH``, else
-``/usr/bin/redis-server``. A missing binary is an error, not a skip: the Redis tests must run in CI.
+``/usr/bin/redis-server``. A missing binary is an error (``RuntimeError``), not a skip: the Redis tests
+must run in CI. The benchmark catches that error and reports its Redis cases as skipped instead.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+
+from typing_extensions import Self
 
 __all__ = ["RedisServer", "find_redis_server", "free_port"]
 
@@ -126,7 +132,7 @@ class RedisServer:
         self.stop()
         shutil.rmtree(self._dir, ignore_errors=True)
 
-    def __enter__(self) -> RedisServer:
+    def __enter__(self) -> Self:
         self.start()
         return self
 

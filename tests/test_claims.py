@@ -1,4 +1,4 @@
-"""Client.claim and Client.release: every answer of the store, over the memory, SQLite and Redis stores."""
+"""Client.claim and Client.release: every answer of the store, over every kind in tests/store_kinds.py."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import attrs
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from typing_extensions import override
 
-from graylib import Alert, Client, Context, Decision, MemoryStore, Reason, ReleaseOutcome, SQLiteStore, Store
+from graylib import Alert, Client, Context, Decision, MemoryStore, Reason, ReleaseOutcome, Store
 from graylib._runtime._served import Served
 from graylib.stores import ReleaseResult, ReserveRequest, ReserveResult, RuleStats
 from tests.claims_support import (  # noqa: F401 - fixtures
@@ -21,12 +22,12 @@ from tests.claims_support import (  # noqa: F401 - fixtures
     close_clients_fixture,
     limited_config,
     payment,
-    redis_server_fixture,
+    shared_spec_fixture,
     store_fixture,
     store_spec_fixture,
 )
 from tests.helpers import make_config
-from tests.stores.support import StoreSpec, unique_prefix
+from tests.store_kinds import StoreSpec, unique_prefix
 
 PER_ACCOUNT_3 = {"per_account": {"count": 3}}
 
@@ -238,7 +239,7 @@ def test_windows_follow_the_clients_clock(store: Store) -> None:
 
 
 def test_a_store_fault_fails_closed_and_never_raises(tmp_path: Path) -> None:
-    store = SQLiteStore(str(tmp_path / "closed.db"))
+    store = StoreSpec("sqlite", str(tmp_path / "closed.db")).open()
     c = client(limited_config(PER_ACCOUNT_3), store, kill_refresh=3600)
     assert c.claim(RULE, payment("pay-1")).applies
     store.close()
@@ -252,9 +253,11 @@ def test_a_store_fault_fails_closed_and_never_raises(tmp_path: Path) -> None:
 
 def test_any_exception_of_a_custom_store_fails_closed_too() -> None:
     class Broken(MemoryStore):
+        @override
         def reserve(self, request: ReserveRequest) -> ReserveResult:
             raise RuntimeError("disk on fire")
 
+        @override
         def release(self, rule_id: str, payment_id: str, now: float) -> ReleaseResult:
             raise OSError("disk on fire")
 
@@ -268,9 +271,11 @@ def test_any_exception_of_a_custom_store_fails_closed_too() -> None:
 
 def test_an_answer_outside_the_store_protocol_fails_closed() -> None:
     class Odd(MemoryStore):
+        @override
         def reserve(self, request: ReserveRequest) -> ReserveResult:
             return ReserveResult("granted")  # type: ignore[arg-type]  # text, not a ReserveStatus
 
+        @override
         def release(self, rule_id: str, payment_id: str, now: float) -> ReleaseResult:
             return None  # type: ignore[return-value]
 
@@ -388,10 +393,9 @@ def test_claims_and_releases_never_pass_a_limit_nor_count_twice(sequence: list[O
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops)
-def test_the_same_property_on_every_store(store_spec: StoreSpec, sequence: list[Op]) -> None:
-    if store_spec.kind == "memory":
-        return  # covered above with more examples
-    fresh = attrs.evolve(store_spec, prefix=unique_prefix())  # a fresh, empty store per example
+def test_the_same_property_on_every_store(shared_spec: StoreSpec, sequence: list[Op]) -> None:
+    """Every kind but memory (covered above with more examples)."""
+    fresh = attrs.evolve(shared_spec, prefix=unique_prefix())  # a fresh, empty store per example
     if fresh.kind == "sqlite":
         fresh = attrs.evolve(fresh, location=str(Path(fresh.location).with_name(f"{uuid.uuid4().hex}.db")))
     opened = fresh.open()

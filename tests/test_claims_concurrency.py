@@ -4,6 +4,8 @@
 - a kill set through one client reaches another client sharing the store within ``kill_refresh``;
 - a rate alarm tripped under a race alerts once and stops every client;
 - Redis going away turns claims into ``ERROR`` within the timeout, and they recover when it returns.
+
+Every store kind of ``tests/store_kinds.py`` runs these (the process races: every kind processes can share).
 """
 
 from __future__ import annotations
@@ -13,11 +15,10 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
-from graylib import Alert, Client, MemoryStore, Reason, RedisStore, Store
+from graylib import Alert, Client, MemoryStore, Reason, Store
 from graylib.stores import RuleStats
 from tests.claims_support import (  # noqa: F401 - fixtures
     DISCOUNT,
@@ -27,12 +28,13 @@ from tests.claims_support import (  # noqa: F401 - fixtures
     limited_config,
     payment,
     race_claims,
-    redis_server_fixture,
+    shared_spec_fixture,
     store_fixture,
     store_spec_fixture,
 )
 from tests.redis_server import RedisServer
-from tests.stores.support import StoreSpec, race_in_processes, unique_prefix
+from tests.store_kinds import StoreSpec, unique_prefix
+from tests.stores.support import race_in_processes
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +48,9 @@ def _check_exact(store: Store, granted: list[tuple[str, int]]) -> None:
     assert len(ids) == len(set(ids)) == ALLOWED
     assert sum(discount for _, discount in granted) == BUDGET
     assert store.stats(RULE) == RuleStats(ALLOWED, BUDGET)
-    late = client(BUDGET_CONFIG, store).claim(RULE, payment("late", account="late"))
+    late_client = client(BUDGET_CONFIG, store)
+    late = late_client.claim(RULE, payment("late", account="late"))
+    late_client.close()  # before the caller closes the store: a running client would reopen connections
     assert late.reason is Reason.LIMIT_REACHED and late.detail.startswith("limit reached: total")
 
 
@@ -54,17 +58,6 @@ def test_threads_never_overspend_through_claim() -> None:
     store = MemoryStore()
     granted = race_claims(lambda: store, BUDGET_CONFIG, "m", 8, 20, None, None)  # 160 tries, 100 fit
     _check_exact(store, granted)
-
-
-@pytest.fixture(name="shared_spec", params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
-def shared_spec_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> StoreSpec:
-    """A store that other processes can open too."""
-    if request.param == "sqlite":
-        return StoreSpec("sqlite", str(tmp_path / "race.db"))
-    server: RedisServer = request.getfixturevalue("redis_server")
-    spec = StoreSpec("redis", server.url, unique_prefix())
-    spec.initialise()
-    return spec
 
 
 def test_processes_and_threads_never_overspend_through_claim(shared_spec: StoreSpec) -> None:
@@ -88,7 +81,7 @@ def test_a_rate_alarm_tripped_in_a_race_alerts_once_and_stops_everyone(store_spe
     alerts: list[Alert] = []
     shared = store_spec.open()
     clients = [
-        client(config, store_spec.open() if store_spec.kind != "memory" else shared, on_alert=alerts.append)
+        client(config, store_spec.open() if store_spec.shared else shared, on_alert=alerts.append)
         for _ in range(4)
     ]
     barrier = threading.Barrier(len(clients) * 2, timeout=30)
@@ -112,7 +105,10 @@ def test_a_rate_alarm_tripped_in_a_race_alerts_once_and_stops_everyone(store_spe
     assert shared.stats(RULE) == RuleStats(10, alarm)
     for c in clients:
         assert c.evaluate(RULE, payment("after")).reason is Reason.KILLED
+        c.close()  # stops its kill-switch refresh before its store closes
         c.store.close()
+    if store_spec.shared:  # a handle of its own; for memory it is the clients' store, closed above
+        shared.close()
 
 
 def _wait_for(check: Callable[[], bool], limit: float) -> float:
@@ -126,7 +122,7 @@ def _wait_for(check: Callable[[], bool], limit: float) -> float:
 
 def test_a_kill_through_one_client_stops_another_within_a_second(store_spec: StoreSpec) -> None:
     shared = store_spec.open()
-    a = client(BUDGET_CONFIG, store_spec.open() if store_spec.kind != "memory" else shared)
+    a = client(BUDGET_CONFIG, store_spec.open() if store_spec.shared else shared)
     b = client(BUDGET_CONFIG, shared)  # kill_refresh: the default second
     assert b.evaluate(RULE, payment("p-0")).applies and b.claim(RULE, payment("p-0")).applies
     a.kill(RULE, reason="wrong discount")
@@ -139,6 +135,8 @@ def test_a_kill_through_one_client_stops_another_within_a_second(store_spec: Sto
     assert a.revive(RULE)
     _wait_for(lambda: b.claim(RULE, payment("p-3")).applies, 1.5)
     assert shared.stats(RULE) == RuleStats(2, 2 * DISCOUNT)
+    a.close()
+    b.close()
     a.store.close()
     shared.close()
 
@@ -146,7 +144,9 @@ def test_a_kill_through_one_client_stops_another_within_a_second(store_spec: Sto
 @pytest.mark.redis
 def test_claims_fail_closed_while_redis_is_down_and_recover() -> None:
     with RedisServer() as server:
-        store = RedisStore(server.url, prefix=unique_prefix(), timeout=0.25, initialise=True)
+        spec = StoreSpec("redis", server.url, unique_prefix())
+        spec.initialise()
+        store = spec.open(timeout=0.25)
         c = Client(BUDGET_CONFIG, cluster="sh-small", store=store, kill_refresh=0.2)
         assert c.claim(RULE, payment("before")).applies
         server.stop()
@@ -173,7 +173,9 @@ def test_a_hung_redis_fails_claims_within_the_timeout_and_recovers() -> None:
     with RedisServer() as server:
         process = server._process
         assert process is not None
-        store = RedisStore(server.url, prefix=unique_prefix(), timeout=0.25, initialise=True)
+        spec = StoreSpec("redis", server.url, unique_prefix())
+        spec.initialise()
+        store = spec.open(timeout=0.25)
         c = Client(BUDGET_CONFIG, cluster="sh-small", store=store, kill_refresh=3600)
         assert c.claim(RULE, payment("before")).applies
         os.kill(process.pid, signal.SIGSTOP)  # accepts connections, answers nothing

@@ -39,9 +39,21 @@ def test_every_command_is_walked() -> None:
         "switches",
         "smoke",
         "plan",
+        "keygen",
+        "approve",
+        "verify",
+        "rotate",
         "status",
         "schema",
         "init-store",
+        "ledger",
+        "ledger trim",
+        "reconcile",
+        "publish",
+        "rollback",
+        "history",
+        "show",
+        "fleet",
     }
 
 

@@ -99,6 +99,24 @@ def test_a_mistyped_sqlite_path_is_no_such_store(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["graylib.db"]
 
 
+def test_init_store_creates_a_missing_sqlite_file_and_marks_it_ready(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Initialising is the explicit act that may create a store; every other command refuses a new path."""
+    path = tmp_path / "graylib.db"
+    assert main(["init-store", "--store", f"sqlite:///{path}"]) == 0
+    assert f"sqlite:///{path}: initialised, epoch" in capsys.readouterr().out
+    store = SQLiteStore(path, create=False)  # a graylib store, initialised: it grants
+    try:
+        assert store.kill_switches() == {}
+    finally:
+        store.close()
+    assert main(["switches", "--store", f"sqlite:///{path}"]) == 0
+    assert main(["init-store", "--store", f"sqlite:///{tmp_path / 'no-such-dir' / 'graylib.db'}"]) == 2
+    assert "no-such-dir" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["graylib.db"]
+
+
 def test_a_relative_mistyped_path_from_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from benchmarks.run import reload_toml
+from benchmarks.configs import reload_toml
 
 import graylib
 from graylib import ConfigError, load_config

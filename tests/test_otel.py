@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import gc
 import logging
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
+import graylib
 from graylib import Client, Context, MemoryStore, Reason, RedisStore
 from graylib.otel import Metrics
 from tests.claims_support import CLUSTER, DISCOUNT, RULE, limited_config, payment
+from tests.fleet.support import rules_text, write
 from tests.helpers import make_config
 from tests.redis_server import RedisServer
 
@@ -176,3 +180,21 @@ def test_an_async_client_reports_the_same_metrics(metrics: tuple[Metrics, InMemo
     assert _value(points, "graylib.decisions", rule=RULE, reason="APPLIES_ROLLOUT", op="evaluate") == 1
     assert _value(points, "graylib.granted", rule=RULE) == DISCOUNT
     assert [a for a, _ in points["graylib.claim.duration"]] == [{"store": "AsyncMemoryStore"}]
+
+
+def test_a_client_following_a_store_is_metered_and_reports_to_the_fleet(
+    metrics: tuple[Metrics, InMemoryMetricReader], tmp_path: Path
+) -> None:
+    """``from_store(..., metrics=...)``: the metered store is a whole ``Store`` (revisions included)."""
+    recorder, reader = metrics
+    store = MemoryStore()
+    graylib.publish(store, write(tmp_path, "v1.toml", rules_text(version="v1")))
+    with Client.from_store(store, cluster="sh-small", node="sh-small-01", metrics=recorder) as client:
+        assert client.config.version == "v1"
+        assert [i.version for i in store.instances(time.time())] == ["v1"]
+        rule = next(iter(client.snapshot.rules))
+        client.kill(rule, reason="metered")  # through the metered store
+        assert rule in client.kill_switches()
+        loaded = _points(reader)["graylib.config.loaded_at"]
+    assert len(loaded) == 1 and loaded[0][1].value == client.snapshot.loaded_at
+    assert store.instances(time.time()) == []  # closed: the fleet record is gone

@@ -160,6 +160,22 @@ def test_the_throttle_logs_again_after_its_interval_and_counts_what_it_left_out(
     ]
 
 
+def test_a_flood_of_rule_ids_neither_grows_the_throttle_nor_unthrottles_a_busy_rule(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Caller-given rule ids are unbounded: the throttle keeps the most recent keys only, so a failing rule
+    that keeps failing stays throttled while thousands of other ids pass through."""
+    now = [100.0]
+    throttle = LogThrottle(logging.getLogger("graylib"), interval=10.0, clock=lambda: now[0])
+    caplog.set_level(logging.WARNING, logger="graylib")
+    for i in range(5_000):
+        throttle.warning(("claim", "busy"), "claim for rule %r failed", "busy")
+        throttle.warning(("claim", f"r{i}"), "claim for rule %r failed", f"r{i}")
+    busy = [r for r in caplog.records if r.getMessage().startswith("claim for rule 'busy'")]
+    assert len(busy) == 1
+    assert len(throttle._seen) <= 1024
+
+
 def test_the_graylib_logger_has_a_null_handler_and_prints_nothing_by_default() -> None:
     code = textwrap.dedent(
         """

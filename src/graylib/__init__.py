@@ -6,17 +6,20 @@ snapshot of the rules with a reason, and fails closed whenever a guardrail says 
 
 import logging as _logging
 
+from . import typing as typing
 from ._bucketing import bucket
 from ._client import Client
 from ._config import Config
-from ._errors import ConfigError, GraylibError, PolicyError, StoreError
+from ._errors import ConfigError, ConflictError, GraylibError, PolicyError, StoreError
+from ._ledger import Reconciliation, read_ledger, reconcile
 from ._load import load_config
 from ._policy import Plan, plan_change
+from ._publish import fleet, history, publish, rollback
 from ._runtime._claims import Alert, ReleaseOutcome
 from ._status import RuleStatus, Status
 from ._values import MAX_FIELD_LENGTH, Context, Decision, Reason
 from ._version import __version__ as __version__
-from .stores import MemoryStore, RedisStore, SQLiteStore, Store
+from .stores import Instance, LedgerEntry, MemoryStore, RedisStore, Revision, SQLiteStore, Store
 
 _logging.getLogger("graylib").addHandler(_logging.NullHandler())
 """A library configures no logging: without the application's own set-up, graylib's lines go nowhere
@@ -27,22 +30,33 @@ __all__ = [  # noqa: RUF022 - plain sorted order (tests/test_public_api.py), con
     "Client",
     "Config",
     "ConfigError",
+    "ConflictError",
     "Context",
     "Decision",
     "GraylibError",
+    "Instance",
+    "LedgerEntry",
     "MAX_FIELD_LENGTH",
     "MemoryStore",
     "Plan",
     "PolicyError",
     "Reason",
+    "Reconciliation",
     "RedisStore",
     "ReleaseOutcome",
+    "Revision",
     "RuleStatus",
     "SQLiteStore",
     "Status",
     "Store",
     "StoreError",
     "bucket",
+    "fleet",
+    "history",
     "load_config",
     "plan_change",
+    "publish",
+    "read_ledger",
+    "reconcile",
+    "rollback",
 ]

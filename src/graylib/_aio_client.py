@@ -28,18 +28,20 @@ import time
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, cast
 
+from typing_extensions import Self
+
 from ._compile import Snapshot
-from ._load import RulesText, build
 from ._redact import describe_error, redact_url
 from ._runtime._claims import AlertHook, Claims, ReleaseOutcome
 from ._runtime._follow import Follower, ReloadErrorHook, ReloadHook
 from ._runtime._kills import KillView, max_stale_seconds
 from ._runtime._metered import AsyncMeteredStore, Recorder
 from ._runtime._source import FileSource
-from ._runtime._startup import start_from
 from ._runtime._tallies import combined
+from ._runtime._wiring import follow
 from ._serving import ConfigSource, Serving, weak_notify, weak_reading
 from ._status import Status, running_status
+from ._trust import Trust, trust_in_force
 from ._values import Context, Decision
 from .stores import KillSwitch, RuleStats, Store
 from .stores.aio import AsyncMemoryStore, AsyncStore
@@ -170,34 +172,32 @@ class AsyncClient(Serving):
         on_reload: ReloadHook | None = None,
         on_reload_error: ReloadErrorHook | None = None,
         last_good_path: str | os.PathLike[str] | None = None,
+        trust: str | os.PathLike[str] | Trust | None = None,
         **options: Any,
-    ) -> AsyncClient:
-        """A client serving the rules file at ``path``, as ``Client.from_file``; with ``reload_interval``
-        the file is followed by a task (started by ``start``). The file is read here, once."""
+    ) -> Self:
+        """A client serving the rules file at ``path``, as ``Client.from_file`` (``trust`` included); with
+        ``reload_interval`` the file is followed by a task (started by ``start``). The file is read here,
+        once."""
         _checked_store(store)
-        source = FileSource(path)
-
-        def build_here(rules: RulesText) -> Snapshot:
-            return build(rules, cluster=cluster, node=node)
-
-        last_good = os.fspath(last_good_path) if last_good_path is not None else None
-        startup = start_from(source, build_here, last_good)
-        client = cls(startup.snapshot, cluster=cluster, node=node, store=store, **options)
+        if not isinstance(cluster, str) or not isinstance(node, str):
+            msg = "AsyncClient(cluster=..., node=...) must be strings"
+            raise TypeError(msg)
         if reload_interval is not None and not reload_interval > 0:
             msg = f"reload_interval must be a positive number of seconds or None (got {reload_interval!r})"
             raise ValueError(msg)
-        client._follower = Follower(
-            source,
-            build=build_here,
-            served=client._current_snapshot,
-            swap=client._swap,
+        trusted = trust_in_force(trust, "AsyncClient.from_file")
+        client, follower = follow(
+            FileSource(path, signed=trusted is not None),
+            cluster=cluster,
+            node=node,
+            make=lambda snapshot: cls(snapshot, cluster=cluster, node=node, store=store, **options),
+            wiring=lambda made: (made._current_snapshot, made._swap, weak_notify(made)),
             interval=None,  # no thread: the reload task checks
-            on_reload=on_reload,
-            on_reload_error=on_reload_error,
-            last_good_path=last_good,
-            on_change=weak_notify(client),
+            hooks=(on_reload, on_reload_error),
+            last_good_path=last_good_path,
+            trust=trusted,
         )
-        client._follower.begin(startup)
+        client._follower = follower
         client._reload_interval = reload_interval
         return client
 
@@ -231,7 +231,7 @@ class AsyncClient(Serving):
             self._follower.stop()
         self._kills.driven(stale=True)
 
-    async def __aenter__(self) -> AsyncClient:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 

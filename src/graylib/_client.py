@@ -2,7 +2,8 @@
 
 Everything a client does is done by a part that knows no client (``graylib._runtime``): the kill view
 (``_kills``), what is served (``_served``: the snapshot with the kill switches folded in), claims
-(``_claims``), the follower of a rules file (``_follow``) and the status (``_status``). The client builds
+(``_claims``), the follower of a rules file or of a store's published revision (``_wiring``: ``_follow``
+over a ``_source`` or ``_store_source``, and ``_fleet``) and the status (``_status``). The client builds
 them and passes each what it needs. What every client does with what it serves (``_swap``, the only
 writer of it; ``evaluate``; the tallies) is ``_serving.Serving``, shared with ``AsyncClient``.
 
@@ -20,19 +21,23 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from typing_extensions import Self
+
 from ._compile import Snapshot
-from ._load import RulesText, build
+from ._errors import StoreError
 from ._redact import redact_url
 from ._runtime._claims import AlertHook, Claims, ReleaseOutcome
 from ._runtime._follow import Follower, ReloadErrorHook, ReloadHook
 from ._runtime._kills import KillView
 from ._runtime._metered import MeteredStore, Reading, Recorder
 from ._runtime._served import Entry, Served
-from ._runtime._source import FileSource
-from ._runtime._startup import start_from
+from ._runtime._source import FileSource, Source
+from ._runtime._store_source import StoreSource
 from ._runtime._tallies import combined
+from ._runtime._wiring import follow, report
 from ._serving import ConfigSource, Serving, weak_notify, weak_reading
 from ._status import Status, running_status
+from ._trust import Trust, trust_in_force
 from ._values import Context, Decision
 from .stores import MemoryStore, Store
 
@@ -123,6 +128,8 @@ class Client(Serving):
         )
         self._follower: Follower | None = None
         self._talk_to = talk_to
+        self._leave: Callable[[], None] | None = None
+        """Removes this process's fleet record (a client following a store)."""
         if metrics is not None:
             metrics.watch(weak_reading(self))
 
@@ -138,8 +145,9 @@ class Client(Serving):
         on_reload: ReloadHook | None = None,
         on_reload_error: ReloadErrorHook | None = None,
         last_good_path: str | os.PathLike[str] | None = None,
+        trust: str | os.PathLike[str] | Trust | None = None,
         **options: Any,
-    ) -> Client:
+    ) -> Self:
         """A client serving the rules file at ``path`` (TOML, JSON, or YAML with the extra).
 
         With ``reload_interval`` (seconds) a daemon thread re-reads the file that often and swaps in a new
@@ -148,31 +156,119 @@ class Client(Serving):
         ``last_good_path`` the last good text is kept there, and served at start-up when ``path`` is broken.
         Other keywords (``kill_refresh``, ``kill_max_stale``, ``on_alert``, ``clock``) are the
         constructor's. See ``graylib._runtime._follow``.
+
+        With ``trust`` (a trust file's path, read once here), approvals are signatures: the file's exact bytes
+        and ``FILE.sig`` are read together, and a widening change needs the trust file's threshold of valid
+        signatures from its approvers other than the author; ``[change].approved_by`` names count for
+        nothing. A start with no usable last good copy needs that threshold whatever the file changes, so
+        keep a ``last_good_path`` for unsigned narrowing changes to survive a restart. Needs the ``sign``
+        extra (``cryptography``).
         """
+        trusted = trust_in_force(trust, "Client.from_file")
+        source = FileSource(path, signed=trusted is not None)
+        return cls._following(
+            source,
+            store=store,
+            cluster=cluster,
+            node=node,
+            interval=reload_interval,
+            hooks=(on_reload, on_reload_error),
+            last_good_path=last_good_path,
+            trust=trusted,
+            options=options,
+        )
+
+    @classmethod
+    def from_store(
+        cls,
+        store: Store,
+        *,
+        cluster: str = "",
+        node: str = "",
+        follow_interval: float = 1.0,
+        on_reload: ReloadHook | None = None,
+        on_reload_error: ReloadErrorHook | None = None,
+        last_good_path: str | os.PathLike[str] | None = None,
+        fleet_ttl: float = 300.0,
+        trust: str | os.PathLike[str] | Trust | None = None,
+        **options: Any,
+    ) -> Self:
+        """A client serving the revision currently published in ``store`` (``graylib.publish``), and
+        following it: every ``follow_interval`` seconds it reads the current revision's number (one small
+        read), fetches the text only when the number is new and higher, and swaps it in after the checks of a
+        file reload (validation, smoke cases as this node, change policy, approvals). The store is also this
+        client's store (kill switches, limits).
+
+        While the store is unreachable the served revision stays and ``status()`` says so (unhealthy,
+        ``last_read_age``). With ``last_good_path`` the served text is kept there, and served at start-up
+        when the store cannot be read; without a usable copy, start-up raises ``StoreError`` (unreachable)
+        or ``ConfigError`` (nothing published, or the revision is invalid here). Each process writes a fleet
+        record (``graylib.fleet``) when what it serves changes and at least every ``max(5, follow_interval)``
+        seconds; the store forgets it ``fleet_ttl`` seconds later.
+
+        With ``trust`` (a trust file's path, read once here), approvals are the signatures published with
+        each revision (``graylib publish --trust``), checked here over the revision's exact text as
+        ``from_file`` checks ``FILE.sig``: a revision whose widening is not carried by the trust file's
+        threshold of valid signatures is refused, however it got into the store. Needs the ``sign`` extra.
+        """
+        if not isinstance(store, Store):
+            _checked_store(store if store is not None else object())
+        trusted = trust_in_force(trust, "Client.from_store")
+        source = StoreSource(store)
+        try:
+            client = cls._following(
+                source,
+                store=store,
+                cluster=cluster,
+                node=node,
+                interval=follow_interval,
+                hooks=(on_reload, on_reload_error),
+                last_good_path=last_good_path,
+                trust=trusted,
+                options=options,
+            )
+        except StoreError as exc:
+            where = (
+                f"no last good copy at {os.fspath(last_good_path)}" if last_good_path else "no last_good_path"
+            )
+            msg = f"Client.from_store cannot start: {exc}; and {where} to serve meanwhile"
+            raise StoreError(msg) from exc
+        assert client._follower is not None
+        reporter = report(store, client._follower, client._kills, cluster=cluster, node=node, ttl=fleet_ttl)
+        client._leave = reporter.leave
+        return client
+
+    @classmethod
+    def _following(
+        cls,
+        source: Source,
+        *,
+        store: Store | None,
+        cluster: str,
+        node: str,
+        interval: float | None,
+        hooks: tuple[ReloadHook | None, ReloadErrorHook | None],
+        last_good_path: str | os.PathLike[str] | None,
+        trust: Trust | None,
+        options: dict[str, Any],
+    ) -> Self:
+        """A client serving ``source`` (or its last good copy) and following it (``_runtime._wiring``)."""
         _checked_store(store)
         if not isinstance(cluster, str) or not isinstance(node, str):
             msg = "Client(cluster=..., node=...) must be strings"
             raise TypeError(msg)
-        source = FileSource(path)
-
-        def build_here(rules: RulesText) -> Snapshot:
-            return build(rules, cluster=cluster, node=node)
-
-        last_good = os.fspath(last_good_path) if last_good_path is not None else None
-        startup = start_from(source, build_here, last_good)
-        client = cls(startup.snapshot, cluster=cluster, node=node, store=store, **options)
-        client._follower = Follower(
+        client, follower = follow(
             source,
-            build=build_here,
-            served=client._current_snapshot,
-            swap=client._swap,
-            interval=reload_interval,
-            on_reload=on_reload,
-            on_reload_error=on_reload_error,
-            last_good_path=last_good,
-            on_change=weak_notify(client),
+            cluster=cluster,
+            node=node,
+            make=lambda snapshot: cls(snapshot, cluster=cluster, node=node, store=store, **options),
+            wiring=lambda made: (made._current_snapshot, made._swap, weak_notify(made)),
+            interval=interval,
+            hooks=hooks,
+            last_good_path=last_good_path,
+            trust=trust,
         )
-        client._follower.begin(startup)
+        client._follower = follower
         return client
 
     def _current(self) -> Served:
@@ -236,24 +332,31 @@ class Client(Serving):
     # -- lifecycle ---------------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Stop background work (the kill-switch and reloader threads, joined). The store is the caller's and
-        stays open."""
+        """Stop background work (the kill-switch and reloader threads, joined) and remove this process's
+        fleet record. The store is the caller's and stays open."""
         self._kills.close(join=True)
         if self._follower is not None:
             self._follower.stop()
+        leave, self._leave = self._leave, None
+        if leave is not None:
+            leave()
 
     # -- reload and status -------------------------------------------------------------------------------
 
     def reload_now(self) -> bool:
-        """Check the rules file now, as the reloader thread would, and report any failure again.
+        """Check the rules source now, as the follower thread would, and report any failure again.
 
-        True when the file's current content is what this client serves afterwards (just swapped in, or
+        True when the source's current version is what this client serves afterwards (just swapped in, or
         unchanged); False when it was refused or unreadable (see ``status().last_reload_error``) or when the
-        client was not built with ``from_file``.
+        client was not built with ``from_file`` or ``from_store``.
         """
-        if self._follower is None:
+        follower = self._follower
+        if follower is None:
             return False
-        return self._follower.check(force=True)
+        current = follower.check(force=True)
+        if follower.on_check is not None:  # a following client's fleet record says what it serves now
+            follower.on_check()
+        return current
 
     def status(self) -> Status:
         """Version and load time of the served config, reload errors, and per rule: state, stage, kill
@@ -274,7 +377,7 @@ class Client(Serving):
             reload_fields=fields,
         )
 
-    def __enter__(self) -> Client:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

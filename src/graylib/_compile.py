@@ -17,6 +17,7 @@ import attrs
 from ._config import Config, Rule
 from ._evaluate import CompiledRule
 from ._limits import LimitPlan
+from .stores import LedgerOrigin
 
 __all__ = ["Snapshot", "compile_config", "compile_rule", "digest_config", "digest_text"]
 
@@ -50,15 +51,27 @@ class Snapshot:
         return self.config.version
 
 
-def compile_rule(rule: Rule, *, version: str, cluster: str = "", node: str = "") -> CompiledRule:
-    """One rule, ready to evaluate at ``cluster``/``node`` and to be claimed under its limits."""
-    return CompiledRule(rule, version=version, cluster=cluster, node=node, plan=LimitPlan(rule))
+def compile_rule(
+    rule: Rule, *, version: str, cluster: str = "", node: str = "", digest: str = ""
+) -> CompiledRule:
+    """One rule, ready to evaluate at ``cluster``/``node`` and to be claimed under its limits.
+
+    ``digest`` (of the config the rule comes from) goes with ``version``, ``cluster`` and ``node`` into the
+    ledger entry of every grant the rule makes.
+    """
+    origin = LedgerOrigin(version, digest, cluster, node)
+    plan = LimitPlan(rule, origin)
+    return CompiledRule(rule, version=version, cluster=cluster, node=node, plan=plan)
 
 
 def compile_config(config: Config, *, cluster: str = "", node: str = "", digest: str = "") -> Snapshot:
     """Compile every rule of ``config`` for the client at ``cluster``/``node``."""
     version = config.version
-    rules = {r.id: compile_rule(r, version=version, cluster=cluster, node=node) for r in config.rules}
+    digest = digest or digest_config(config)
+    rules = {
+        r.id: compile_rule(r, version=version, cluster=cluster, node=node, digest=digest)
+        for r in config.rules
+    }
     index: dict[str, list[CompiledRule]] = {}
     for compiled in rules.values():
         if compiled.killed:
@@ -72,5 +85,5 @@ def compile_config(config: Config, *, cluster: str = "", node: str = "", digest:
         cluster=cluster,
         node=node,
         loaded_at=time.time(),
-        digest=digest or digest_config(config),
+        digest=digest,
     )

@@ -6,6 +6,7 @@
      +-- ConfigError(GraylibError, ValueError)   a rules file or mapping is invalid; carries every problem
      +-- PolicyError(GraylibError, ValueError)   a valid config may not replace the running one
      +-- StoreError(GraylibError)                a store backend failed (sqlite3, redis errors wrapped)
+     +-- ConflictError(GraylibError)             a publish lost a race, or reused a version for another text
 
 The payment path (``Client.evaluate`` / ``Client.claim``) never raises any of these: it turns every fault
 into a ``Decision`` with ``Reason.ERROR``. They surface from loading, reloading, the CLI and store
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["ConfigError", "GraylibError", "PolicyError", "StoreError"]
+__all__ = ["ConfigError", "ConflictError", "GraylibError", "PolicyError", "StoreError"]
 
 
 class GraylibError(Exception):
@@ -58,3 +59,11 @@ class PolicyError(GraylibError, ValueError):
 
 class StoreError(GraylibError):
     """A store backend failed; the backend's own exception is chained as ``__cause__``."""
+
+
+class ConflictError(GraylibError):
+    """A publish lost a race or would reuse a name: the store changed nothing.
+
+    Raised when the current revision moved since the publish checked against it ("revision N was published
+    meanwhile; plan again"), or when the config's ``version`` already names another text in the store.
+    """

@@ -345,10 +345,6 @@ class CompiledRule:
             detail=detail,
         )
 
-    def threshold_for(self, cluster: str, node: str) -> int:
-        """The stage threshold for a context that names its own cluster and/or node."""
-        return self._stage_thresholds.get(cluster, node)
-
 
 class _StageThresholds:
     """Bucket thresholds of the current stage per (cluster, node), for contexts that name their own node."""

@@ -32,7 +32,7 @@ from ._config import Limit, Rule
 from ._config._model import LIMIT_SUBJECTS
 from ._iprange import limit_key
 from ._values import MAX_FIELD_LENGTH, Context, Decision, field_problem
-from .stores import CounterSpec, ReserveRequest
+from .stores import NO_ORIGIN, CounterSpec, LedgerOrigin, ReserveRequest
 
 __all__ = ["LimitPlan", "LimitRefusal", "decode_decision", "describe_limit", "encode_decision"]
 
@@ -51,6 +51,9 @@ _REQUEST_FIELDS = (
     "alarm_window",
     "shadow",
     "ends_at",
+    "account",
+    "payment_amount",
+    "origin",
 )
 """The leading fields of ``ReserveRequest``, which ``LimitPlan.request`` passes positionally."""
 _names = tuple(f.name for f in attrs.fields(ReserveRequest))
@@ -117,13 +120,16 @@ class LimitPlan:
         "ends_at",
         "fixed",
         "guarded",
+        "origin",
         "rule_id",
         "stored_fields",
         "subjects",
     )
 
-    def __init__(self, rule: Rule) -> None:
+    def __init__(self, rule: Rule, origin: LedgerOrigin = NO_ORIGIN) -> None:
         self.rule_id: str = rule.id
+        self.origin: LedgerOrigin = origin
+        """The config and client that decide this rule's claims: what their ledger entries record."""
         subjects: list[_Subject] = []
         fixed: list[CounterSpec] = []
         descriptions: dict[str, str] = {}
@@ -197,6 +203,9 @@ class LimitPlan:
             self.alarm_window,
             shadow,
             self.ends_at,
+            ctx.account if type(ctx.account) is str else "",
+            ctx.amount if type(ctx.amount) is int else 0,
+            self.origin,
         )
 
     def full(self, counter: str) -> str:

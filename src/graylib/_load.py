@@ -24,7 +24,16 @@ from ._config._dump import recheck
 from ._errors import ConfigError
 from ._smoke import smoke_failures
 
-__all__ = ["RulesSource", "RulesText", "build", "collector_paused", "load_config", "read_rules", "read_text"]
+__all__ = [
+    "RulesSource",
+    "RulesText",
+    "build",
+    "collector_paused",
+    "load_config",
+    "read_rules",
+    "read_text",
+    "text_of_bytes",
+]
 
 
 @attrs.frozen
@@ -52,6 +61,20 @@ def read_text(path: str | os.PathLike[str], *, fmt: str | None = None) -> RulesT
         text = Path(name).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"cannot read file: {exc}"], source=name) from exc
+    return RulesText(text, fmt, name)
+
+
+def text_of_bytes(data: bytes, name: str, *, fmt: str | None = None) -> RulesText:
+    """Rules text from a file's exact bytes, in ``fmt`` (else the format ``name``'s extension says).
+
+    For signed rules: a signature covers the bytes on disk, so they are read once, checked against the
+    signatures and decoded here for validation, with no newline translation between the two.
+    """
+    fmt = fmt or format_of(name)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"cannot read file: not UTF-8 text ({exc})"], source=name) from exc
     return RulesText(text, fmt, name)
 
 

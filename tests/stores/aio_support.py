@@ -10,10 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
 
-from graylib.stores import KillSwitch, ReleaseResult, ReserveRequest, ReserveResult, RuleStats
+from graylib.stores import (
+    Instance,
+    KillSwitch,
+    LedgerEntry,
+    LedgerSummary,
+    LedgerTrimmed,
+    ReleaseResult,
+    ReserveRequest,
+    ReserveResult,
+    Revision,
+    RuleStats,
+)
+from graylib.stores._aio_ledger import AsyncLedgerRevisions
 from graylib.stores.aio import AsyncStore
 
 T = TypeVar("T")
@@ -57,6 +69,48 @@ class SyncFacade:
 
     def initialise(self) -> str:
         return self._run(self.store.initialise())
+
+    def _reads(self) -> AsyncLedgerRevisions:
+        """The store's ledger and revision calls (every async store graylib ships has them)."""
+        store = self.store
+        assert isinstance(store, AsyncLedgerRevisions), f"{store!r} keeps no ledger or revisions"
+        return store
+
+    def ledger_rules(self) -> Sequence[str]:
+        return self._run(self._reads().ledger_rules())
+
+    def ledger_page(self, rule_id: str, after: int, limit: int) -> Sequence[LedgerEntry]:
+        return self._run(self._reads().ledger_page(rule_id, after, limit))
+
+    def ledger_summary(self, rule_id: str) -> LedgerSummary:
+        return self._run(self._reads().ledger_summary(rule_id))
+
+    def ledger_trimmed(self, rule_id: str) -> LedgerTrimmed:
+        return self._run(self._reads().ledger_trimmed(rule_id))
+
+    def trim_ledger(self, rule_id: str, before: float) -> int:
+        return self._run(self._reads().trim_ledger(rule_id, before))
+
+    def head_revision(self) -> int:
+        return self._run(self._reads().head_revision())
+
+    def revision(self, number: int) -> Revision | None:
+        return self._run(self._reads().revision(number))
+
+    def revisions(self, limit: int = 100) -> list[Revision]:
+        return self._run(self._reads().revisions(limit))
+
+    def append_revision(self, revision: Revision, expected: int) -> Revision:
+        return self._run(self._reads().append_revision(revision, expected))
+
+    def report_instance(self, instance: Instance, ttl: float) -> None:
+        self._run(self._reads().report_instance(instance, ttl))
+
+    def remove_instance(self, key: str) -> None:
+        self._run(self._reads().remove_instance(key))
+
+    def instances(self, now: float) -> list[Instance]:
+        return self._run(self._reads().instances(now))
 
     def close(self) -> None:
         """Close the store, then stop and close the loop."""

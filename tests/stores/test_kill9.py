@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from graylib.stores import RuleStats
+from graylib.stores import LedgerStore, RuleStats, Store
 from tests.redis_server import RedisServer
 from tests.stores.support import StoreSpec, unique_prefix
 from tests.stores.workers import claim_forever
@@ -58,12 +58,22 @@ def _check(
     assert (stats.granted_count, stats.granted_amount) == expected
 
 
+def _check_ledger(store: Store, reservations: dict[str, int]) -> None:
+    """The ledger holds exactly one grant per reservation, and adds up to the statistics."""
+    assert isinstance(store, LedgerStore)
+    entries = list(store.ledger_page("rule-1", 0, 100_000))
+    assert {e.payment_id: e.discount for e in entries} == reservations
+    assert len(entries) == len(reservations)
+    assert [e.seq for e in entries] == list(range(1, len(entries) + 1))
+    summary, stats = store.ledger_summary("rule-1"), store.stats("rule-1")
+    assert (summary.net_count, summary.net_amount) == (stats.granted_count, stats.granted_amount)
+
+
 def test_sqlite_survives_kill_9(tmp_path: Path) -> None:
     spec = StoreSpec("sqlite", str(tmp_path / "kill9.db"))
     logged = _run_and_kill(spec, tmp_path / "granted.log")
     store = spec.open()  # opening recovers the WAL left by the killed process
     stats = store.stats("rule-1")
-    store.close()
     with contextlib.closing(sqlite3.connect(spec.location)) as db:
         rows = db.execute("SELECT payment_id, amount, counters FROM reservations WHERE rule_id = 'rule-1'")
         reservations = {payment: amount for payment, amount, _ in rows}
@@ -76,6 +86,8 @@ def test_sqlite_survives_kill_9(tmp_path: Path) -> None:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     _check(logged, reservations, tuple(totals), stats)
     assert tuple(per_account) == tuple(totals)
+    _check_ledger(store, reservations)
+    store.close()
 
 
 @pytest.mark.redis
@@ -97,6 +109,7 @@ def test_redis_loses_nothing_when_a_client_is_killed(tmp_path: Path, redis_serve
     assert total_count is not None and total_amount is not None
     store = spec.open()
     stats = store.stats("rule-1")
-    store.close()
     client.close()
     _check(logged, reservations, (int(total_count), int(total_amount)), stats)
+    _check_ledger(store, reservations)
+    store.close()

@@ -6,15 +6,16 @@ threads through a ``SyncFacade``: the threads' claims are tasks in flight togeth
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from graylib.stores import MemoryStore, ReserveStatus, RuleStats, Store
+from graylib.stores import LedgerStore, MemoryStore, ReserveStatus, RuleStats, Store
 from tests.redis_cluster import LocalCluster
 from tests.redis_server import RedisServer
 from tests.stores.support import StoreSpec, cluster_prefix, race_in_processes, request, unique_prefix
-from tests.stores.workers import ALLOWED, BUDGET, budget_counters, race
+from tests.stores.workers import ALLOWED, BUDGET, DISCOUNT, budget_counters, race
 
 pytestmark = pytest.mark.slow
 
@@ -28,6 +29,31 @@ def _check_exact(store: Store, granted: list[str]) -> None:
     assert store.stats("rule-1") == RuleStats(ALLOWED, BUDGET)
     late = store.reserve(request(*budget_counters("late"), amount=1))
     assert (late.status, late.limit) == (ReserveStatus.LIMIT_REACHED, "total")
+    _check_ledger(store, granted)
+
+
+def _check_ledger(store: Store, granted: list[str]) -> None:
+    """Exactly one ledger entry per grant, none for the refusals; then, raced by 8 threads, replays write
+    nothing and each of 40 payments released twice writes exactly one release entry."""
+    assert isinstance(store, LedgerStore)
+    entries = list(store.ledger_page("rule-1", 0, 10_000))
+    assert sorted(e.payment_id for e in entries) == sorted(granted)
+    assert {e.kind for e in entries} == {"grant"}
+    released = granted[:40]
+    with ThreadPoolExecutor(8) as pool:
+        replays = pool.map(
+            lambda p: store.reserve(request(*budget_counters("x"), payment=p, amount=DISCOUNT)).status,
+            granted,
+        )
+        assert set(replays) == {ReserveStatus.REPLAYED}
+        outcomes = list(pool.map(lambda p: store.release("rule-1", p, 0.0).released, released * 2))
+    assert outcomes.count(True) == len(released)
+    entries = list(store.ledger_page("rule-1", 0, 10_000))
+    assert [e.seq for e in entries] == list(range(1, ALLOWED + len(released) + 1))
+    assert sorted(e.payment_id for e in entries if e.kind == "release") == sorted(released)
+    summary = store.ledger_summary("rule-1")
+    stats = store.stats("rule-1")
+    assert (summary.net_count, summary.net_amount) == (stats.granted_count, stats.granted_amount)
 
 
 def test_threads_never_overspend_a_memory_store() -> None:

@@ -52,7 +52,8 @@ def test_every_key_of_a_claim_and_a_release_is_in_one_cluster_slot(
     )
     assert store.release("r{1}", "p-1", T0).released
     assert len(seen) == 2
-    assert len(seen[1]) == 3 + len(counters)  # record, stats, epoch marker and every counter, declared
+    # record, stats, epoch marker, ledger and every counter, declared
+    assert len(seen[1]) == 4 + len(counters)
     # On a single Redis the one epoch marker lives in the prefix's slot; on a cluster each rule's scripts
     # read the marker of the rule's own slot (test_redis_cluster).
     marker = f"{{{store._prefix}}}:epoch"

@@ -162,3 +162,30 @@ def test_a_store_dropped_without_close_closes_its_connections(tmp_path: Path) ->
     gc.collect()
     with pytest.raises(sqlite3.ProgrammingError, match="closed"):
         db.execute("SELECT 1")
+
+
+def test_a_version_2_file_gets_the_ledger_and_keeps_its_reservations(tmp_path: Path) -> None:
+    from graylib.stores import LedgerStore
+
+    path = tmp_path / "v2.db"
+    SQLiteStore(path).close()
+    with contextlib.closing(sqlite3.connect(path)) as db:  # back to what graylib wrote before the ledger
+        for table in ("ledger", "ledger_origins", "ledger_rules"):
+            db.execute(f"DROP TABLE {table}")
+        db.execute("ALTER TABLE reservations DROP COLUMN grant_seq")
+        db.execute(
+            "INSERT INTO reservations VALUES ('rule-1', 0, 'old', 'fp', 'payload', 300, '[]', ?)", (T0,)
+        )
+        db.execute("INSERT INTO stats VALUES ('rule-1', 0, 1, 300)")
+        db.execute("PRAGMA user_version = 2")
+        db.commit()
+    store = SQLiteStore(path)
+    assert isinstance(store, LedgerStore)
+    assert store.reserve(request(payment="new", now=T0)).status.value == "granted"
+    assert store.release("rule-1", "old", T0 + 1).released
+    entries = store.ledger_page("rule-1", 0, 10)
+    assert [(e.kind, e.payment_id, e.discount) for e in entries] == [
+        ("grant", "new", 1_000),
+        ("release", "old", 300),
+    ]
+    store.close()

@@ -169,10 +169,6 @@ class Limits:
         pairs = [(kind, getattr(self, kind)) for kind in LIMIT_SUBJECTS]
         return [(kind, lim) for kind, lim in pairs if lim is not None]
 
-    @property
-    def empty(self) -> bool:
-        return not self.items() and self.rate_alarm is None
-
 
 @attrs.frozen
 class SmokeCase:

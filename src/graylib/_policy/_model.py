@@ -7,9 +7,12 @@ JSON, or used by a reloading client to accept or refuse a new config).
 from __future__ import annotations
 
 import enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
+
+if TYPE_CHECKING:
+    from ._approvals import SignedApprovals
 
 __all__ = [
     "BlastRadius",
@@ -159,7 +162,10 @@ class Plan:
 
     ``rules`` holds only rules that were added, removed or changed, in the new file's order (removed ones
     last). ``config_changes`` are changes outside the rules (guardrails, traffic). ``approvers`` are the
-    distinct approvers other than the author; ``required_approvals`` is what a widening change needs.
+    distinct approvers other than the author whose approvals count; ``required_approvals`` is what a widening
+    change needs. With ``approvals`` (signatures checked against a trust file) only valid signatures count,
+    and the names of ``[change].approved_by`` are kept in ``claimed_approvers``, shown and never counted;
+    without it, ``approvers`` are those names, unauthenticated.
     """
 
     old_version: str | None
@@ -172,6 +178,13 @@ class Plan:
     required_approvals: int
     author: str = ""
     ticket: str = ""
+    approvals: SignedApprovals | None = None
+    claimed_approvers: tuple[str, ...] = ()
+
+    @property
+    def authenticated(self) -> bool:
+        """True when approvals were counted from signatures checked against a trust file."""
+        return self.approvals is not None
 
     @property
     def allowed(self) -> bool:
@@ -205,6 +218,12 @@ class Plan:
             "ticket": self.ticket,
             "approvers": list(self.approvers),
             "required_approvals": self.required_approvals,
+            "authenticated": self.authenticated,
+            "claimed_approvers": list(self.claimed_approvers),
+            "trust": self.approvals.trust_dict() if self.approvals is not None else None,
+            "signatures": [c.to_dict() for c in self.approvals.checks]
+            if self.approvals is not None
+            else None,
             "rules": [r.to_dict() for r in self.rules],
             "config_changes": [c.to_dict() for c in self.config_changes],
             "violations": [v.to_dict() for v in self.violations],

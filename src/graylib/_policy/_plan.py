@@ -11,7 +11,11 @@ The rules of change safety:
   other than the author in the new file's ``[change]`` (names compared without case or extra whitespace,
   so one person cannot count twice); the stricter of the old and new ``min_approvals`` counts, so a change
   cannot lower the bar and use the lower bar at once. Narrowing needs no approval, so an emergency stop is
-  never blocked; a change that both widens and narrows is a widening change.
+  never blocked; a change that both widens and narrows is a widening change;
+- with a trust file (``approvals=``, built by ``signed_approvals``), only valid signatures over the new
+  text's exact bytes count, from distinct approvers of the trust file other than the author, and the trust
+  file's ``threshold`` replaces ``min_approvals``: ``[change].approved_by`` names are shown as claimed and
+  never counted.
 
 - the running config's guardrail ceilings still bind the new rules: a loosened guardrail counts from the
   next change, so a change cannot raise a ceiling (or unforbid a payment type) and use it at once.
@@ -28,7 +32,9 @@ import attrs
 
 from .._config import Config, Rule
 from .._config._stages import label, probe_points
+from .._trust import person
 from .._values import Context
+from ._approvals import SignedApprovals
 from ._blast import blast_radius
 from ._diff import describe_added, diff_config, diff_rule, fmt_percent, stage_steps
 from ._model import Direction, FieldChange, Plan, RuleChange, Violation, ViolationKind
@@ -51,17 +57,12 @@ def _eligibility_widened(changes: Sequence[FieldChange]) -> bool:
     return any(c.direction is Direction.WIDENING and c.field.startswith(_ELIGIBILITY) for c in changes)
 
 
-def _person(name: str) -> str:
-    """The identity a name stands for: case and whitespace do not make another person."""
-    return " ".join(name.split()).casefold()
-
-
 def _approvers(author: str, approved_by: Sequence[str]) -> tuple[str, ...]:
-    """Distinct approvers other than the author, compared by ``_person`` and shown as first written."""
-    seen = {_person(author)}
+    """Distinct approvers other than the author, compared by ``person`` and shown as first written."""
+    seen = {person(author)}
     out = []
     for name in approved_by:
-        key = _person(name)
+        key = person(name)
         if key and key not in seen:
             seen.add(key)
             out.append(" ".join(name.split()))
@@ -187,13 +188,21 @@ def _beyond_running_guardrails(old: Config, new: Config) -> list[Violation]:
     return out
 
 
-def plan_change(old: Config | None, new: Config, *, traffic_sample: Sequence[Context] | None = None) -> Plan:
+def plan_change(
+    old: Config | None,
+    new: Config,
+    *,
+    traffic_sample: Sequence[Context] | None = None,
+    approvals: SignedApprovals | None = None,
+) -> Plan:
     """The plan of replacing ``old`` (None: nothing runs yet) with ``new``: every rule change, its direction,
     its blast radius when it widens, the policy violations and warnings.
 
     Both configs must already be valid (``load_config``). ``traffic_sample`` is a list of recent payments
     (``read_traffic_sample``); without it the share of payments newly exposed is estimated from the new
-    config's ``[traffic.clusters]`` (or the old one's when the new has none).
+    config's ``[traffic.clusters]`` (or the old one's when the new has none). ``approvals`` (from
+    ``signed_approvals``, under a trust file) makes only valid signatures count, against the trust file's
+    threshold; without it the names in ``[change].approved_by`` count, as they always did.
     """
     rule_changes: list[RuleChange] = []
     violations: list[Violation] = []
@@ -225,6 +234,9 @@ def plan_change(old: Config | None, new: Config, *, traffic_sample: Sequence[Con
         required = max(required, old.guardrails.min_approvals)
     author = " ".join(new.change.author.split())
     approvers = _approvers(author, new.change.approved_by)
+    claimed: tuple[str, ...] = ()
+    if approvals is not None:
+        required, claimed, approvers = approvals.threshold, approvers, approvals.approvers
     plan = Plan(
         old_version=old.version if old is not None else None,
         new_version=new.version,
@@ -236,20 +248,32 @@ def plan_change(old: Config | None, new: Config, *, traffic_sample: Sequence[Con
         required_approvals=required,
         author=author,
         ticket=new.change.ticket,
+        approvals=approvals,
+        claimed_approvers=claimed,
     )
     if plan.widens and len(approvers) < required:
-        widening = [f"rule {r.rule_id!r} ({r.kind})" for r in plan.rules if r.widens]
-        widening += [c.field for c in config_changes if c.direction is Direction.WIDENING]
-        violations.append(
-            Violation(
-                ViolationKind.MISSING_APPROVALS,
-                "",
-                f"this change widens exposure ({', '.join(widening)}) and needs {required} approvers other "
-                f"than the author {author or '(none named)'!r}; [change].approved_by has {len(approvers)}"
-                f" ({', '.join(approvers) or 'none'})",
-            )
-        )
+        violations.append(_missing_approvals(plan))
     return attrs.evolve(plan, violations=tuple(violations), warnings=tuple(_warnings(old, new, plan)))
+
+
+def _missing_approvals(plan: Plan) -> Violation:
+    widening = [f"rule {r.rule_id!r} ({r.kind})" for r in plan.rules if r.widens]
+    widening += [c.field for c in plan.config_changes if c.direction is Direction.WIDENING]
+    author = plan.author or "(none named)"
+    found = f"{len(plan.approvers)} ({', '.join(plan.approvers) or 'none'})"
+    if plan.approvals is None:
+        message = (
+            f"this change widens exposure ({', '.join(widening)}) and needs {plan.required_approvals} "
+            f"approvers other than the author {author!r}; [change].approved_by has {found}"
+        )
+    else:
+        message = (
+            f"this change widens exposure ({', '.join(widening)}) and needs {plan.required_approvals} valid "
+            f"signatures from approvers of trust file version {plan.approvals.trust_version} other than the "
+            f"author {author!r}; {found} count{plan.approvals.refusals()}"
+            + ("; [change].approved_by names are not signatures" if plan.claimed_approvers else "")
+        )
+    return Violation(ViolationKind.MISSING_APPROVALS, "", message)
 
 
 def _warnings(old: Config | None, new: Config, plan: Plan) -> list[str]:

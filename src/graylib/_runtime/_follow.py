@@ -1,7 +1,7 @@
 """Following a rules source: notice a new version, check it fully, hand it to ``swap``; or keep the last good.
 
-A ``Follower`` knows a ``Source`` (where versions come from: a file today, a store's published revision
-later), a ``build`` callable (rules text -> checked snapshot for this client: ``_load.build``), the
+A ``Follower`` knows a ``Source`` (where versions come from: a rules file, or a store's published
+revision), a ``build`` callable (rules text -> checked snapshot for this client: ``_load.build``), the
 ``served`` snapshot and the ``swap`` that serves a new one. It knows no client. Each check looks at the
 source; when its version differs from the served one it builds the new version and checks it against the
 running config with the change policy (``plan_change``); only then does it call ``swap``. On any failure the
@@ -29,10 +29,13 @@ from collections.abc import Callable
 from typing import Any
 
 from .._compile import Snapshot
-from .._errors import ConfigError
+from .._errors import ConfigError, PolicyError
 from .._load import RulesText, collector_paused
+from .._policy import missing_signatures
+from .._trust import Trust
+from ._anchor import save_anchor
 from ._source import Sighting, Source
-from ._startup import Startup, changed
+from ._startup import Startup, approvals_for, changed
 
 __all__ = ["Follower", "ReloadErrorHook", "ReloadHook", "call_hook"]
 
@@ -50,14 +53,14 @@ _SETTLE_PAUSE = 0.05
 _SETTLE_TRIES = 20
 
 
-def _settle(source: Source, key: str) -> Sighting | None:
+def _settle(source: Source, attempt: str) -> Sighting | None:
     """Look again after a short pause until two looks agree; None when the source keeps changing."""
     for _ in range(_SETTLE_TRIES):
         time.sleep(_SETTLE_PAUSE)
         again = source.look()
-        if again.key == key:
+        if again.attempt == attempt:
             return again
-        key = again.key
+        attempt = again.attempt
     return None
 
 
@@ -99,6 +102,8 @@ class Follower:
         on_reload_error: ReloadErrorHook | None,
         last_good_path: str | None,
         on_change: Callable[[object], object] | None = None,
+        on_check: Callable[[], object] | None = None,
+        trust: Trust | None = None,
     ) -> None:
         if interval is not None and not interval > 0:
             msg = f"reload_interval must be a positive number of seconds or None (got {interval!r})"
@@ -110,6 +115,9 @@ class Follower:
         self.last_good_path = last_good_path
         self.on_change = on_change
         """Told when a version is refused and when the source serves what runs again (``refusing``)."""
+        self.on_check = on_check
+        """Called after every poll (outside the check's lock): the fleet record is written from it."""
+        self.trust = trust
         self._build = build
         self._served = _weakly(served)
         self._swap = _weakly(swap)
@@ -118,6 +126,11 @@ class Follower:
         self.last_reload_at: float | None = None
         self.last_error = ""
         self.last_error_at: float | None = None
+        self.served_revision: int | None = None
+        """The number of the served revision, for a source that numbers them (a store); only higher numbers
+        are accepted. None for a file, and after a start from a last good copy of unknown number."""
+        self.last_read_at: float | None = None
+        """When the source last answered with a version (a file read, a store's current number)."""
         self._failed_key = ""
         self._pending = ""
         self._lock = threading.Lock()
@@ -132,6 +145,9 @@ class Follower:
 
     def begin(self, startup: Startup) -> None:
         """Record how the start went (see ``start_from``), keep the last good copy, start polling."""
+        if startup.refused is None:
+            self.served_revision = startup.revision
+            self.last_read_at = time.time()
         if startup.refused is not None:
             self.served_from = "last_good"
             self._failed_key = startup.source_key  # reported again only once the source changes
@@ -154,6 +170,8 @@ class Follower:
                 call_hook("on_reload_error", self.on_reload_error, startup.unchecked)
             if startup.source_text is not None:
                 self.save_last_good(startup.source_text)
+            if startup.approved is not None:
+                save_anchor(self.last_good_path, startup.approved.data or b"", startup.approved.signatures)
         self.start()
 
     # -- the thread ------------------------------------------------------------------------------------
@@ -214,21 +232,27 @@ class Follower:
                 return False
             running = served()
             sighting = self.source.look()
+            if sighting.error is None or sighting.revision is not None:
+                self.last_read_at = time.time()
+            older = self._older(sighting)
+            if older is not None:
+                return self._failed(older, sighting.attempt, force)
             if sighting.key == running.digest:
-                return self._source_is_served()
-            if force:
-                settled = _settle(self.source, sighting.key)
+                return self._source_is_served(sighting.revision)
+            whole = getattr(self.source, "whole", False)
+            if force and not whole:
+                settled = _settle(self.source, sighting.attempt)
                 if settled is None:
                     self.record_error(ConfigError(["kept changing while being read; retried later"]))
                     log.warning("graylib reload of %s: the source kept changing while read", self.source.name)
                     return False
                 sighting = settled
                 if sighting.key == running.digest:
-                    return self._source_is_served()
-            elif sighting.key == self._failed_key:
+                    return self._source_is_served(sighting.revision)
+            elif sighting.attempt == self._failed_key and not force:
                 return False
-            elif sighting.key != self._pending:
-                self._pending = sighting.key  # first sighting: maybe half-written; taken if the next agrees
+            elif sighting.attempt != self._pending and not whole:
+                self._pending = sighting.attempt  # maybe half-written: taken if the next look agrees
                 return False
             self._pending = ""
             try:
@@ -237,25 +261,50 @@ class Follower:
                 assert sighting.rules is not None
                 with collector_paused():  # the build and the policy check allocate a whole config
                     built = self._build(sighting.rules)
-                    snapshot = changed(running, built, f"reload of {self.source.name}")
+                    approvals = approvals_for(built, sighting, self.trust)
+                    snapshot = changed(running, built, f"reload of {self.source.name}", approvals=approvals)
             except Exception as exc:  # every failure keeps the running snapshot
-                return self._failed(exc, sighting.key, force)
+                return self._failed(exc, sighting.attempt, force)
             if self._closed:  # close() ran while this version was being checked: swap nothing
                 return False
             swap(snapshot)
+            self.served_revision = sighting.revision
             self._failed_key = ""
             self.served_from = "source"
             self.reloads += 1
             self.last_reload_at = time.time()
             log.info("graylib reloaded %s: version %s", self.source.name, snapshot.version)
             self.save_last_good(sighting.rules.text)
+            if (
+                self.last_good_path is not None
+                and approvals is not None
+                and missing_signatures(approvals) is None
+            ):
+                save_anchor(self.last_good_path, sighting.data or b"", sighting.signatures)
         call_hook("on_reload", self.on_reload, snapshot)
         return True
 
-    def _source_is_served(self) -> bool:
+    def _older(self, sighting: Sighting) -> PolicyError | None:
+        """The refusal of a revision numbered below the served one (a store restored from an old backup, or
+        emptied and published to again): a follower never goes back by number, only by a roll-forward."""
+        number, served = sighting.revision, self.served_revision
+        if number is None or served is None or number >= served:
+            return None
+        return PolicyError(
+            [
+                f"the current revision in {self.source.name} is {number}, older than the served revision"
+                f" {served}: only higher revisions are accepted (a store restored from an old copy, or"
+                " emptied?); roll back by publishing, never by lowering the number"
+            ]
+        )
+
+    def _source_is_served(self, revision: int | None = None) -> bool:
         """The source holds what is served. After a refused version (or a start from the last good copy)
         that is a recovery: the source was put back, so the error no longer describes it, and the status
-        turns healthy as after a reload."""
+        turns healthy as after a reload. A higher revision with the served text (a republished text) is
+        now the served revision."""
+        if revision is not None:
+            self.served_revision = revision
         self._pending = ""
         if self._failed_key or self.served_from != "source":
             self._failed_key = ""
@@ -293,6 +342,11 @@ class Follower:
             return (served() if served is not None else None), {
                 "source": self.source.name,
                 "served_from": self.served_from,
+                "revision": self.served_revision,
+                "last_read_at": self.last_read_at,
+                "last_read_age": None
+                if self.last_read_at is None
+                else max(time.time() - self.last_read_at, 0.0),
                 "reloading": self.running,
                 "reload_interval": self.interval,
                 "reloads": self.reloads,
@@ -333,6 +387,12 @@ def _poll(ref: weakref.ref[Follower], stop: threading.Event, interval: float) ->
             follower.check()
         except Exception:  # never let the thread die silently
             log.exception("graylib reload check failed unexpectedly")
+        on_check = follower.on_check
+        if on_check is not None:
+            try:
+                on_check()
+            except Exception:  # a failing fleet record must not stop the follower
+                log.exception("graylib after-check hook failed unexpectedly")
         del follower
 
 

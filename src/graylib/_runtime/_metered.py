@@ -20,7 +20,17 @@ from typing import TYPE_CHECKING, Protocol
 
 import attrs
 
-from ..stores import KillSwitch, ReleaseResult, ReserveRequest, ReserveResult, ReserveStatus, RuleStats, Store
+from ..stores import (
+    Instance,
+    KillSwitch,
+    ReleaseResult,
+    ReserveRequest,
+    ReserveResult,
+    ReserveStatus,
+    Revision,
+    RuleStats,
+    Store,
+)
 from ._tallies import Tallies, read_tallies
 
 if TYPE_CHECKING:  # the async stores (and asyncio) are imported only by code that uses them
@@ -118,6 +128,29 @@ class MeteredStore:
 
     def initialise(self) -> str:
         return self._store.initialise()
+
+    # the published revisions and the fleet: not measured (the follower reads the store itself)
+
+    def head_revision(self) -> int:
+        return self._store.head_revision()
+
+    def revision(self, number: int) -> Revision | None:
+        return self._store.revision(number)
+
+    def revisions(self, limit: int = 100) -> list[Revision]:
+        return self._store.revisions(limit)
+
+    def append_revision(self, revision: Revision, expected: int) -> Revision:
+        return self._store.append_revision(revision, expected)
+
+    def report_instance(self, instance: Instance, ttl: float) -> None:
+        self._store.report_instance(instance, ttl)
+
+    def remove_instance(self, key: str) -> None:
+        self._store.remove_instance(key)
+
+    def instances(self, now: float) -> list[Instance]:
+        return self._store.instances(now)
 
     def close(self) -> None:
         self._store.close()

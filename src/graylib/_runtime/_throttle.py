@@ -11,10 +11,12 @@ import logging
 import time
 from collections.abc import Callable, Hashable
 
+from cachetools import LRUCache
+
 __all__ = ["LogThrottle"]
 
 _MAX_KEYS = 1024
-"""Most keys remembered; the memory starts afresh when full (keys include caller-given rule ids)."""
+"""Most keys remembered (keys include caller-given rule ids); the least recently used go first."""
 
 
 class LogThrottle:
@@ -32,7 +34,7 @@ class LogThrottle:
         self._log = logger
         self._interval = interval
         self._clock = clock
-        self._seen: dict[Hashable, tuple[float, int]] = {}
+        self._seen: LRUCache[Hashable, tuple[float, int]] = LRUCache(maxsize=_MAX_KEYS)
 
     def warning(self, key: Hashable, message: str, *args: object) -> None:
         """``logger.warning(message, *args)`` unless ``key`` was logged less than ``interval`` ago."""
@@ -43,8 +45,6 @@ class LogThrottle:
             seen[key] = (entry[0], entry[1] + 1)
             return
         skipped = entry[1] if entry is not None else 0
-        if len(seen) >= _MAX_KEYS:
-            seen.clear()
         seen[key] = (now + self._interval, 0)
         if skipped:
             message += f" ({skipped} more like it in the last {self._interval:g} s not logged)"

@@ -6,6 +6,10 @@ on a store without its epoch marker fail closed until an operator runs this comm
 after checking what was lost (docs/operations.md, "When a store lost its data"). On a store that is already
 initialised it changes nothing and prints the epoch. Never run it from a service's start-up script.
 
+It is also the one command that creates a SQLite store whose file does not exist yet (in an existing
+directory): initialising is the explicit act that may make a store; every other command refuses a path with
+no store behind it.
+
 Exit codes: 0 done; 2 the store URL is missing or wrong, or the store could not be reached.
 """
 
@@ -49,4 +53,4 @@ def run_init_store(args: argparse.Namespace) -> int:
             print(AFTER)
         return 0
 
-    return with_store(url, act)
+    return with_store(url, act, create=True)

@@ -1,9 +1,10 @@
 """``graylib status FILE --store URL``: the rules of a file as the shared store sees them.
 
 For each rule: state and current stage from the file, kill switch (and why, and since when) and grant
-statistics (real and shadow) from the store. Decisions by reason are per process: a running client reports
-them through ``Client.status()``. Exit codes: 0 shown, 2 the file is invalid or the store unusable or
-unreadable (what could be read is still printed).
+statistics (real and shadow) from the store, and the rule's grant ledger added up beside them (grants,
+releases, net), saying when the two differ. Decisions by reason are per process: a running client reports
+them through ``Client.status()``. Exit codes: 0 shown, 1 a rule's ledger differs from its counters, 2 the
+file is invalid or the store unusable or unreadable (what could be read is still printed).
 """
 
 from __future__ import annotations
@@ -50,15 +51,22 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(render_status(status, store=shown_url(url)))
         # Printed either way; a monitor must still be able to tell an unreadable store from a healthy one.
-        unreadable = status.kill_switch_error or any(rule.stats_error for rule in status.rules)
-        return 2 if unreadable else 0
+        unreadable = status.kill_switch_error or any(
+            rule.stats_error or rule.ledger_error for rule in status.rules
+        )
+        if unreadable:
+            return 2
+        return 1 if any(rule.ledger_agrees is False for rule in status.rules) else 0
 
     return with_store(url, show)
 
 
 def _scrubbed(status: Status, url: str) -> Status:
     """``status`` with the store's error messages cleared of the URL's passwords."""
-    rules = tuple(attrs.evolve(r, stats_error=scrub(r.stats_error, url)) for r in status.rules)
+    rules = tuple(
+        attrs.evolve(r, stats_error=scrub(r.stats_error, url), ledger_error=scrub(r.ledger_error, url))
+        for r in status.rules
+    )
     return attrs.evolve(status, kill_switch_error=scrub(status.kill_switch_error, url), rules=rules)
 
 
@@ -79,6 +87,20 @@ def status_dict(status: Status) -> dict[str, Any]:
     return data
 
 
+def _ledger_lines(rule: RuleStatus) -> list[str]:
+    if rule.ledger_error:
+        return [f"  ledger  unavailable: {rule.ledger_error}"]
+    if rule.ledger_net_amount is None:
+        return []
+    net = f"net {rule.ledger_net_count} payments, {money(rule.ledger_net_amount, exact=True)} off"
+    line = f"  ledger  {rule.ledger_grants} grants, {rule.ledger_releases} releases: {net}"
+    if rule.ledger_agrees is True:
+        return [f"{line} (agrees with the counters)"]
+    if rule.ledger_agrees is False:
+        return [f"{line}", "          the ledger DIFFERS from the counters: run graylib reconcile"]
+    return [line]
+
+
 def _rule_lines(rule: RuleStatus, switches_unknown: bool) -> list[str]:
     head = f"rule {rule.rule_id}: {rule.state}, stage {rule.stage}"
     if rule.killed:
@@ -90,6 +112,7 @@ def _rule_lines(rule: RuleStatus, switches_unknown: bool) -> list[str]:
         lines.append(f"  granted unavailable: {rule.stats_error}")
     else:
         lines.append(f"  granted {rule.granted_count} payments, {money(rule.granted_amount, exact=True)} off")
+    lines += _ledger_lines(rule)
     if rule.stats_error and rule.state == "shadow":
         lines.append("  shadow  unavailable")
     elif rule.shadow_count or rule.state == "shadow":
@@ -106,6 +129,9 @@ def render_status(status: Status, *, store: str = "") -> str:
     lines = [f"config  version {status.version} from {status.source or '(mapping)'}"]
     if status.served_from == "last_good":
         lines.append("        SERVING THE LAST GOOD COPY: the source file is broken or refused (see error)")
+    if status.revision is not None:
+        age = "" if status.last_read_age is None else f", store last read {status.last_read_age:.1f}s ago"
+        lines.append(f"        revision {status.revision} published in {status.source}{age}")
     if store:
         lines.append(f"store   {store}")
     if status.reload_interval is not None:

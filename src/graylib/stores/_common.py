@@ -91,6 +91,8 @@ def check_exact(request: ReserveRequest, store: str) -> None:
         problem = f"amount {amount}"
     elif request.alarm_amount is not None and not 0 <= request.alarm_amount <= MAX_AMOUNT:
         problem = f"alarm_amount {request.alarm_amount}"
+    elif not 0 <= request.payment_amount <= MAX_AMOUNT:
+        problem = f"payment_amount {request.payment_amount}"
     else:
         for spec in request.counters:
             count, cap = spec.max_count, spec.max_amount

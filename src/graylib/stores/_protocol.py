@@ -3,7 +3,8 @@
 A store keeps what must be shared between clients: limit counters, idempotency records of claims, kill
 switches and per-rule grant statistics. The client turns a rule's limits and a payment into a
 ``ReserveRequest``; the store checks and applies it atomically (all counters or none) and answers with a
-``ReserveResult``. Stores know nothing of rules, contexts or decisions.
+``ReserveResult``. Stores know nothing of rules, contexts or decisions. They also keep the published
+revisions of the rules text and the fleet's records (``_revisions``), as values they do not interpret.
 """
 
 from __future__ import annotations
@@ -14,9 +15,13 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
+from graylib.stores._revisions import Instance, Revision
+
 __all__ = [
+    "NO_ORIGIN",
     "CounterSpec",
     "KillSwitch",
+    "LedgerOrigin",
     "ReleaseResult",
     "ReserveRequest",
     "ReserveResult",
@@ -42,6 +47,21 @@ class CounterSpec:
     window: int
     max_count: int | None
     max_amount: int | None
+
+
+@attrs.frozen(cache_hash=True)
+class LedgerOrigin:
+    """What decided a claim, written into its ledger entry: the config (its version and digest) and the
+    client (its cluster and node). The same object serves every claim of a rule under one snapshot."""
+
+    rule_version: str = ""
+    digest: str = ""
+    cluster: str = ""
+    node: str = ""
+
+
+NO_ORIGIN = LedgerOrigin()
+"""The origin of a request built without one: its ledger entry has empty version, digest, cluster, node."""
 
 
 @attrs.frozen
@@ -71,13 +91,19 @@ class ReserveRequest:
     rate alarm) are kept until ``ENDED_RETENTION`` after it, then dropped: a rule that has ended no longer
     needs them. ``None``: kept for as long as the store lives. The latest claim's value wins, so extending
     a rule's end keeps its counters."""
+    account: str = ""
+    """The payment's account, for the ledger entry of a grant."""
+    payment_amount: int = 0
+    """The payment's amount (minor units), for the ledger entry; ``amount`` is the discount reserved."""
+    origin: LedgerOrigin = NO_ORIGIN
+    """The config and client that decided, for the ledger entry."""
 
 
 class ReserveStatus(enum.Enum):
     """What the store did with a ``ReserveRequest``."""
 
     GRANTED = "granted"
-    """Every counter was incremented and the reservation recorded."""
+    """Every counter was incremented, the reservation recorded and (real claims) a ledger entry appended."""
     REPLAYED = "replayed"
     """A reservation with this payment id and fingerprint exists: nothing counted; ``payload`` is its own."""
     MISMATCH = "mismatch"
@@ -131,12 +157,13 @@ class Store(Protocol):
 
     def reserve(self, request: ReserveRequest) -> ReserveResult:
         """Atomically: check the idempotency record (a replay is answered even when the rule is killed), the
-        kill switch, every counter and the rate alarm; then increment every counter and record the
-        reservation, or change nothing."""
+        kill switch, every counter and the rate alarm; then increment every counter, record the reservation
+        and (real claims) append the grant's ledger entry, or change nothing."""
         ...
 
     def release(self, rule_id: str, payment_id: str, now: float) -> ReleaseResult:
-        """Give back exactly what the payment's reservation took, once; unknown payments are a no-op."""
+        """Give back exactly what the payment's reservation took, once, appending the release's ledger entry
+        in the same step (real reservations); unknown payments are a no-op."""
         ...
 
     def kill(self, rule_id: str, reason: str, now: float) -> None:
@@ -165,6 +192,41 @@ class Store(Protocol):
         gone, and granting on would hand out every budget again. Services must not call this on every
         start, or a store that lost its data would be taken as new.
         """
+        ...
+
+    # -- published revisions and the fleet (DESIGN §11) ------------------------------------------------
+
+    def head_revision(self) -> int:
+        """The current revision's number (0: nothing published yet). One small read: what followers poll."""
+        ...
+
+    def revision(self, number: int) -> Revision | None:
+        """The revision numbered ``number``, or None when the store has none of that number."""
+        ...
+
+    def revisions(self, limit: int = 100) -> list[Revision]:
+        """The newest ``limit`` revisions (at most ``MAX_HISTORY``), newest first."""
+        ...
+
+    def append_revision(self, revision: Revision, expected: int) -> Revision:
+        """Publish ``revision`` as number ``expected + 1`` if the current number is still ``expected``.
+
+        Atomic: the revision is stored and becomes current, or nothing changes and ``ConflictError`` says
+        why (another revision was published meanwhile; or its version already names another text). The
+        number given in ``revision`` is ignored; the stored revision is returned.
+        """
+        ...
+
+    def report_instance(self, instance: Instance, ttl: float) -> None:
+        """Write (or replace) one follower's record; it is forgotten ``ttl`` seconds after ``last_seen``."""
+        ...
+
+    def remove_instance(self, key: str) -> None:
+        """Forget the record of ``Instance.key`` (a client that closed); no-op when there is none."""
+        ...
+
+    def instances(self, now: float) -> list[Instance]:
+        """Every record not yet expired at ``now``, sorted by cluster, node, host and pid."""
         ...
 
     def close(self) -> None:

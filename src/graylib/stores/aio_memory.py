@@ -6,15 +6,19 @@ I/O, so awaiting it directly on the loop is cheaper than any hand-off to a threa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
+from graylib.stores._aio_ledger import AsyncLedgerRevisions
 from graylib.stores._protocol import KillSwitch, ReleaseResult, ReserveRequest, ReserveResult, RuleStats
 from graylib.stores.memory import MemoryStore
 
 __all__ = ["AsyncMemoryStore"]
 
+T = TypeVar("T")
 
-class AsyncMemoryStore:
+
+class AsyncMemoryStore(AsyncLedgerRevisions):
     """One process's counters, records and kill switches, awaited (``store``: a ``MemoryStore`` to share
     with sync code; a new one by default)."""
 
@@ -25,6 +29,12 @@ class AsyncMemoryStore:
     def sync(self) -> MemoryStore:
         """The ``MemoryStore`` underneath."""
         return self._store
+
+    def _sync_store(self) -> MemoryStore:
+        return self._store
+
+    async def _sync_call(self, method: Callable[..., T], *args: Any) -> T:
+        return method(*args)
 
     async def reserve(self, request: ReserveRequest) -> ReserveResult:
         return self._store.reserve(request)

@@ -10,9 +10,9 @@ through ``redis.asyncio``. A script Redis does not know (a restart, a
 ``SCRIPT FLUSH``) is loaded and run again.
 
 The calls that are rare and not on the payment path (``kill_switches``, read by the client's refresh
-task every second or so; ``kill``, ``revive``, ``stats``, ``initialise``) run the sync store's own code in
-a worker thread (``asyncio.to_thread``): the loop never waits on them, and their logic (the kill index,
-the epoch markers of every slot) exists once.
+task every second or so; ``kill``, ``revive``, ``stats``, ``initialise``; the ledger's reads and the
+published revisions) run the sync store's own code in a worker thread (``asyncio.to_thread``): the loop
+never waits on them, and their logic (the kill index, the epoch markers of every slot) exists once.
 
 A Redis Cluster is not supported here yet: ``redis+cluster://`` URLs and ``cluster=True`` are refused.
 """
@@ -24,6 +24,7 @@ import hashlib
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from graylib.stores._aio_ledger import AsyncLedgerRevisions
 from graylib.stores._aio_redis_wire import ScriptPipe, pipe_options
 from graylib.stores._protocol import KillSwitch, ReleaseResult, ReserveRequest, ReserveResult, RuleStats
 from graylib.stores._redis_connect import CLUSTER_SCHEMES, bad_url
@@ -34,7 +35,7 @@ __all__ = ["AsyncRedisStore"]
 T = TypeVar("T")
 
 
-class AsyncRedisStore:
+class AsyncRedisStore(AsyncLedgerRevisions):
     """Counters, records, kill switches and statistics in one Redis, awaited (``redis://``, ``rediss://``).
 
     ``timeout``, ``prefix`` and ``record_ttl`` mean what they mean for ``RedisStore``; the keys are the
@@ -123,7 +124,7 @@ class AsyncRedisStore:
                 for key in records:
                     pipe.hget(key, "keys")
                 pipe.get(marker)
-                found = store._release_found(await pipe.execute(), tag, payment_id, epoch)
+                found = store._release_found(await pipe.execute(), tag, payment_id, epoch, now)
             except store._errors as exc:
                 raise store._store_error("release", exc) from exc
             if isinstance(found, ReleaseResult):
@@ -164,6 +165,12 @@ class AsyncRedisStore:
     # -- internals ------------------------------------------------------------------------------------
 
     async def _in_thread(self, method: Callable[..., T], *args: Any) -> T:
+        return await asyncio.to_thread(method, *args)
+
+    def _sync_store(self) -> RedisStore:
+        return self._sync
+
+    async def _sync_call(self, method: Callable[..., T], *args: Any) -> T:
         return await asyncio.to_thread(method, *args)
 
     async def _epoch(self, marker: str, what: str) -> str:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from graylib.stores._aio_ledger import AsyncLedgerRevisions
 from graylib.stores._protocol import KillSwitch, ReleaseResult, ReserveRequest, ReserveResult, RuleStats
 from graylib.stores.sqlite import SQLiteStore
 
@@ -23,7 +24,7 @@ __all__ = ["AsyncSQLiteStore"]
 T = TypeVar("T")
 
 
-class AsyncSQLiteStore:
+class AsyncSQLiteStore(AsyncLedgerRevisions):
     """A SQLite file shared by the processes of one machine, awaited. ``options`` are ``SQLiteStore``'s
     (``timeout``, ``record_ttl``, ``durable``, ``create``)."""
 
@@ -44,6 +45,12 @@ class AsyncSQLiteStore:
 
     async def _call(self, method: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, method, *args)
+
+    def _sync_store(self) -> SQLiteStore:
+        return self._store
+
+    async def _sync_call(self, method: Callable[..., T], *args: Any) -> T:
+        return await self._call(method, *args)
 
     async def reserve(self, request: ReserveRequest) -> ReserveResult:
         return await self._call(self._store.reserve, request)

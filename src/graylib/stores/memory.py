@@ -14,12 +14,15 @@ claim with three limits costs a few microseconds and threads never wait long for
 - A counter is its name and its window length together, as in the other stores: two limits of the same
   name with different windows (say while a config change moves a limit from ``1h`` to ``1d``) count apart
   and never reset each other. The rate alarm likewise keeps one cell per alarm window length.
+- The grant ledger (see ``_ledger``) is a list per rule, appended under the same lock as the counters; it
+  grows with every grant and release until ``trim_ledger`` removes old entries.
 - Reservation records (the idempotency memory) are bounded in number (``max_records``; the oldest goes
   first) and in age (``record_ttl`` seconds, measured with the callers' ``now``).
 """
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import threading
 from collections import OrderedDict
@@ -41,6 +44,15 @@ from graylib.stores._common import (
     new_epoch,
     not_found,
 )
+from graylib.stores._ledger import (
+    GRANT,
+    RELEASE,
+    LedgerEntry,
+    LedgerSummary,
+    LedgerTrimmed,
+    summarise,
+)
+from graylib.stores._memory_fleet import MemoryRevisions
 from graylib.stores._protocol import (
     KillSwitch,
     ReleaseResult,
@@ -60,8 +72,11 @@ _CounterKey = tuple[str, int]
 """(counter name, window length)."""
 _Taken = tuple[tuple[str, int, int], ...]
 """((counter name, window length, window start), ...): what a reservation counted, to give back exactly."""
-_Record = tuple[str, str, int, _Taken, float]
-"""(fingerprint, payload, amount, taken, created at)."""
+_Note = tuple[str, str, str, int, str, str]
+"""(rule version, digest, account, payment amount, cluster, node): what a ledger entry records of a claim."""
+_BLANK: _Note = ("", "", "", 0, "", "")
+_Record = tuple[str, str, int, _Taken, float, int]
+"""(fingerprint, payload, amount, taken, created at, the seq of the grant's ledger entry or 0)."""
 _RecordKey = tuple[str, str, bool]
 """(rule id, payment id, shadow)."""
 
@@ -79,7 +94,7 @@ class _Table:
         """The rate alarm by window length: amount granted by bucket start (see ``alarm_buckets``)."""
 
 
-class MemoryStore:
+class MemoryStore(MemoryRevisions):
     """Counters, records, kill switches and statistics in this process's memory; thread-safe.
 
     Nothing is shared with other processes and nothing survives a restart: use it for a single process,
@@ -101,7 +116,11 @@ class MemoryStore:
         self._records: OrderedDict[_RecordKey, _Record] = OrderedDict()
         self._next_record_expiry = float("inf")
         self._kills: dict[str, KillSwitch] = {}
+        self._ledger: dict[str, list[LedgerEntry]] = {}
+        self._ledger_seq: dict[str, int] = {}
+        self._ledger_trimmed: dict[str, LedgerTrimmed] = {}
         self._epoch = f"memory-{new_epoch()}"
+        self._init_revisions()
         _fork.track(self)
 
     def reserve(self, request: ReserveRequest) -> ReserveResult:
@@ -180,7 +199,23 @@ class MemoryStore:
                 taken.append((key[0], key[1], cell[1]))
             table.count += 1
             table.amount += amount
-            self._add_record(record_key, (request.fingerprint, request.payload, amount, tuple(taken), now))
+            seq = 0
+            if not shadow:
+                origin = request.origin
+                note = (
+                    origin.rule_version,
+                    origin.digest,
+                    request.account,
+                    request.payment_amount,
+                    origin.cluster,
+                    origin.node,
+                )
+                seq = self._append(
+                    rule_id, GRANT, at=now, payment_id=request.payment_id, note=note, discount=amount
+                )
+            self._add_record(
+                record_key, (request.fingerprint, request.payload, amount, tuple(taken), now, seq)
+            )
             return GRANTED
 
     def release(self, rule_id: str, payment_id: str, now: float) -> ReleaseResult:
@@ -204,6 +239,9 @@ class MemoryStore:
                     cell[3] = max(cell[3] - amount, 0)
             table.count = max(table.count - 1, 0)
             table.amount = max(table.amount - amount, 0)
+            if not shadow:  # the release's entry repeats its grant's (blank when trimmed), as elsewhere
+                note = self._note(rule_id, record[5])
+                self._append(rule_id, RELEASE, at=now, payment_id=payment_id, note=note, discount=amount)
             return ReleaseResult(True, amount)
 
     def kill(self, rule_id: str, reason: str, now: float) -> None:
@@ -227,6 +265,48 @@ class MemoryStore:
             real = self._tables.get((rule_id, False)) or _Table()
             shadow = self._tables.get((rule_id, True)) or _Table()
             return RuleStats(real.count, real.amount, shadow.count, shadow.amount)
+
+    # -- the grant ledger --------------------------------------------------------------------------------
+
+    def ledger_rules(self) -> list[str]:
+        """The ids of every rule with a ledger, sorted."""
+        with self._lock:
+            return sorted(self._ledger_seq)
+
+    def ledger_page(self, rule_id: str, after: int, limit: int) -> list[LedgerEntry]:
+        """Up to ``limit`` entries of the rule with ``seq > after``, in ``seq`` order."""
+        with self._lock:
+            entries = self._ledger.get(rule_id, [])
+            first = bisect.bisect_right(entries, after, key=lambda entry: entry.seq)
+            return entries[first : first + limit]
+
+    def ledger_trimmed(self, rule_id: str) -> LedgerTrimmed:
+        """The totals of the rule's entries removed by ``trim_ledger``."""
+        with self._lock:
+            return self._ledger_trimmed.get(rule_id, LedgerTrimmed())
+
+    def ledger_summary(self, rule_id: str) -> LedgerSummary:
+        """The rule's whole ledger added up, trimmed entries included."""
+        return summarise(self, rule_id)
+
+    def trim_ledger(self, rule_id: str, before: float) -> int:
+        """Remove the rule's entries older than ``before``, adding them to its trimmed totals."""
+        with self._lock:
+            entries = self._ledger.get(rule_id, [])
+            doomed = [entry for entry in entries if entry.at < before]
+            if not doomed:
+                return 0
+            self._ledger[rule_id] = [entry for entry in entries if entry.at >= before]
+            old = self._ledger_trimmed.get(rule_id, LedgerTrimmed())
+            grants = [entry.discount for entry in doomed if entry.kind == GRANT]
+            releases = [entry.discount for entry in doomed if entry.kind != GRANT]
+            self._ledger_trimmed[rule_id] = LedgerTrimmed(
+                old.grants + len(grants),
+                old.releases + len(releases),
+                old.granted_amount + sum(grants),
+                old.released_amount + sum(releases),
+            )
+            return len(doomed)
 
     def initialise(self) -> str:
         """This store's epoch: its data lives and dies with the object, so it cannot lose it and live on."""
@@ -264,6 +344,27 @@ class MemoryStore:
             end = cell[0] + cell[1] + WINDOW_SLACK if cell[0] else cell[4]
             if end <= now:
                 del table.counters[key]  # type: ignore[union-attr]
+
+    def _append(
+        self, rule_id: str, kind: str, *, at: float, payment_id: str, note: _Note, discount: int
+    ) -> int:
+        """Append one ledger entry with the rule's next ``seq``; that seq."""
+        seq = self._ledger_seq[rule_id] = self._ledger_seq.get(rule_id, 0) + 1
+        version, digest, account, amount, cluster, node = note
+        entry = LedgerEntry(
+            seq, at, kind, rule_id, version, digest, payment_id, account, amount, discount, cluster, node
+        )
+        self._ledger.setdefault(rule_id, []).append(entry)
+        return seq
+
+    def _note(self, rule_id: str, seq: int) -> _Note:
+        """What the entry ``seq`` of the rule recorded of its claim; blank when it is gone (trimmed)."""
+        entries = self._ledger.get(rule_id, [])
+        at = bisect.bisect_left(entries, seq, key=lambda entry: entry.seq)
+        if not seq or at == len(entries) or entries[at].seq != seq:
+            return _BLANK
+        e = entries[at]
+        return (e.rule_version, e.digest, e.account, e.amount, e.cluster, e.node)
 
     def _add_record(self, key: _RecordKey, record: _Record) -> None:
         records = self._records

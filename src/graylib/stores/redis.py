@@ -30,6 +30,8 @@ Listing every switch across rules (an admin call) reads the index set ``{prefix}
 written next to the switch, not in the same script (on Cluster it lives in another slot), and is repaired
 whenever a claim meets a switch that the index may have missed. The switches themselves are then read with
 one pipelined GET per rule, which a cluster client splits per node (no cross-slot MGET).
+
+Published revisions and fleet records: see ``_redis_fleet``.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from typing import Any
 
 from graylib._errors import StoreError
 from graylib._redact import redact_url
-from graylib.stores import _fork
+from graylib.stores import _fork, _redis_ledger
 from graylib.stores._common import (
     ALARM_LIMIT,
     DEFAULT_RECORD_TTL,
@@ -77,6 +79,7 @@ from graylib.stores._redis_connect import (
     secrets_of,
     write_epoch,
 )
+from graylib.stores._redis_fleet import RedisRevisions
 from graylib.stores._redis_wire import ClusterScriptRunner, ScriptRunner
 
 __all__ = ["WINDOW_SLACK_MS", "RedisStore"]
@@ -85,6 +88,7 @@ WINDOW_SLACK_MS = WINDOW_SLACK * 1000
 """Windowed keys outlive their window by this much, for callers whose clocks lag a little."""
 _INDEX_REPAIR_INTERVAL = 10.0
 _RELEASE_ATTEMPTS = 3
+_SCRIPTS = ("reserve.lua", "release.lua", "ledger_trim.lua", "ledger_page.lua")
 
 
 @cache
@@ -92,7 +96,7 @@ def _script(name: str) -> str:
     return resources.files("graylib.stores").joinpath(name).read_text(encoding="utf-8")
 
 
-class RedisStore:
+class RedisStore(_redis_ledger.RedisLedger, RedisRevisions):
     """Counters, records, kill switches and statistics in Redis, shared by every client of that Redis.
 
     ``url`` is a redis-py URL (``redis://host:port/db``, ``rediss://`` for TLS). For a Redis Cluster, use
@@ -155,8 +159,7 @@ class RedisStore:
             self._connect_cluster = cluster_factory(url, timeout, self._secrets)
             self._redis: Any = None  # built by the first call that needs it
             self._scripts: dict[str, ScriptRunner | ClusterScriptRunner] = {
-                name: ClusterScriptRunner(self._client, _script(name))
-                for name in ("reserve.lua", "release.lua")
+                name: ClusterScriptRunner(self._client, _script(name)) for name in _SCRIPTS
             }
             if initialise:
                 self.initialise()
@@ -175,9 +178,7 @@ class RedisStore:
             )
         except ValueError as exc:  # redis-py's URL parser: a configuration mistake, not a failing backend
             raise bad_url(f"RedisStore: bad URL {self._shown!r}", exc, self._secrets) from None
-        self._scripts = {
-            name: ScriptRunner(self._redis, _script(name)) for name in ("reserve.lua", "release.lua")
-        }
+        self._scripts = {name: ScriptRunner(self._redis, _script(name)) for name in _SCRIPTS}
         if initialise:
             self.initialise()
 
@@ -211,6 +212,7 @@ class RedisStore:
             f"{tag}:stats",
             f"{tag}:alarm:{alarm_window}",
             self._marker(tag),
+            f"{tag}:ledger",
         ]
         args: list[str | int] = [
             "1" if request.shadow else "0",
@@ -228,6 +230,14 @@ class RedisStore:
             oldest,
             oldest - WINDOW_SLACK,
             "" if ended is None else int(ended * 1000),
+            # what the grant's ledger entry records
+            request.payment_id,
+            request.account,
+            request.payment_amount,
+            request.origin.rule_version,
+            request.origin.digest,
+            request.origin.cluster,
+            request.origin.node,
         ]
         for spec in request.counters:
             start = window_start(now, spec.window)
@@ -275,7 +285,7 @@ class RedisStore:
                 for key in records:
                     pipe.hget(key, "keys")
                 pipe.get(marker)
-                found = self._release_found(pipe.execute(), tag, payment_id, epoch)
+                found = self._release_found(pipe.execute(), tag, payment_id, epoch, now)
             except self._errors as exc:
                 raise self._store_error("release", exc) from exc
             if isinstance(found, ReleaseResult):
@@ -290,7 +300,7 @@ class RedisStore:
         return [f"{tag}:rec:r:{payment_id}", f"{tag}:rec:s:{payment_id}"]
 
     def _release_found(
-        self, found: Sequence[Any], tag: str, payment_id: str, epoch: str
+        self, found: Sequence[Any], tag: str, payment_id: str, epoch: str, now: float
     ) -> ReleaseResult | tuple[list[str], list[str]]:
         """From the records and the marker read: nothing to release, or the keys and arguments of
         ``release.lua``. Raises ``StoreError`` when the store lost its data."""
@@ -301,7 +311,8 @@ class RedisStore:
         if listed is None:
             return not_found(payment_id)
         counters: Sequence[str] = json.loads(listed) or ()
-        return [key, f"{tag}:stats", self._marker(tag), *counters], [listed, str(shadow), epoch]
+        keys = [key, f"{tag}:stats", self._marker(tag), f"{tag}:ledger", *counters]
+        return keys, [listed, str(shadow), epoch, payment_id, repr(now)]
 
     def _release_result(self, reply: Any, epoch: str) -> ReleaseResult | None:
         """What ``release.lua`` answered; None: the record changed meanwhile (try again)."""
@@ -397,6 +408,10 @@ class RedisStore:
         if self._redis is None:
             return
         try:
+            if self._connect_cluster is not None:  # closing a cluster client leaves its nodes' pools open
+                for node in self._redis.get_nodes():
+                    if node.redis_connection is not None:
+                        node.redis_connection.connection_pool.disconnect()
             self._redis.close()
         except self._errors as exc:
             raise self._store_error("close", exc) from exc

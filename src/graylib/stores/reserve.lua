@@ -2,11 +2,13 @@
 -- Every key carries the rule's hash tag {prefix:rule_id}, so the script runs on Redis Cluster too.
 --
 -- KEYS[1] kill switch         (string: JSON {reason, at})
--- KEYS[2] reservation record  (hash: fp, payload, amount, keys)
--- KEYS[3] statistics          (hash: granted_count, granted_amount, shadow_count, shadow_amount)
+-- KEYS[2] reservation record  (hash: fp, payload, amount, keys, seq: its grant's ledger seq, 0 = shadow)
+-- KEYS[3] statistics          (hash: granted_count, granted_amount, shadow_count, shadow_amount,
+--                              ledger_seq: the last ledger seq given out)
 -- KEYS[4] rate alarm          (hash: bucket start -> amount granted in that bucket)
 -- KEYS[5] epoch marker        (string: the epoch written by initialise, in this rule's slot)
--- KEYS[6..] counters          (hash: count, amount), one key per counter and window
+-- KEYS[6] ledger              (stream: one entry per grant and release, id '<seq>-0')
+-- KEYS[7..] counters          (hash: count, amount), one key per counter and window
 --
 -- ARGV[1] '1' shadow / '0' real   ARGV[2] fingerprint      ARGV[3] payload
 -- ARGV[4] amount                  ARGV[5] now (seconds)    ARGV[6] record ttl (ms)
@@ -15,8 +17,10 @@
 -- ARGV[11] start of the alarm bucket holding now   ARGV[12] start of the oldest alarm bucket to sum
 -- ARGV[13] alarm buckets older than this are deleted
 -- ARGV[14] when lifetime counters may go (ms since the epoch: the rule's end plus retention; '' = never)
--- then for counter i: ARGV[14 + 3i - 2] max count ('' = none), ARGV[14 + 3i - 1] max amount ('' = none),
---                     ARGV[14 + 3i] key ttl (ms, 0 = lifetime)
+-- ARGV[15] payment id  ARGV[16] account  ARGV[17] payment amount  ARGV[18] rule version  ARGV[19] digest
+-- ARGV[20] cluster     ARGV[21] node      (what the grant's ledger entry records)
+-- then for counter i: ARGV[21 + 3i - 2] max count ('' = none), ARGV[21 + 3i - 1] max amount ('' = none),
+--                     ARGV[21 + 3i] key ttl (ms, 0 = lifetime)
 --
 -- Replies: {0} granted, {1, payload} replayed, {2} mismatch, {3, i} counter i is full,
 --          {4, reason} rate alarm tripped (kill switch now set), {5} killed,
@@ -47,20 +51,21 @@ if not shadow and redis.call('EXISTS', KEYS[1]) == 1 then
   return {5}
 end
 
-local base = 14
-local n = #KEYS - 5
+local base = 21
+local first = 6  -- KEYS[first + i] is counter i
+local n = #KEYS - first
 for i = 1, n do
   local max_count = ARGV[base + 3 * i - 2]
   local max_amount = ARGV[base + 3 * i - 1]
-  local current = redis.call('HMGET', KEYS[5 + i], 'count', 'amount')
+  local current = redis.call('HMGET', KEYS[first + i], 'count', 'amount')
   local count = tonumber(current[1]) or 0
   local used = tonumber(current[2]) or 0
   if current[1] and ARGV[base + 3 * i] == '0' then
     -- A lifetime counter lives until its rule has been over for a while; the latest end wins, full or not.
     if ARGV[14] ~= '' then
-      redis.call('PEXPIREAT', KEYS[5 + i], ARGV[14])
+      redis.call('PEXPIREAT', KEYS[first + i], ARGV[14])
     else
-      redis.call('PERSIST', KEYS[5 + i])
+      redis.call('PERSIST', KEYS[first + i])
     end
   end
   if (max_count ~= '' and count + 1 > tonumber(max_count))
@@ -98,7 +103,7 @@ end
 
 local counted = {}
 for i = 1, n do
-  local key = KEYS[5 + i]
+  local key = KEYS[first + i]
   local ttl = tonumber(ARGV[base + 3 * i])
   if redis.call('HINCRBY', key, 'count', 1) == 1 then
     if ttl > 0 then
@@ -118,15 +123,21 @@ if alarm then
   end
 end
 
-redis.call('HSET', KEYS[2], 'fp', ARGV[2], 'payload', ARGV[3], 'amount', ARGV[4],
-  'keys', cjson.encode(counted))
-redis.call('PEXPIRE', KEYS[2], ARGV[6])
-
+local seq = 0
 if shadow then
   redis.call('HINCRBY', KEYS[3], 'shadow_count', 1)
   redis.call('HINCRBY', KEYS[3], 'shadow_amount', ARGV[4])
 else
   redis.call('HINCRBY', KEYS[3], 'granted_count', 1)
   redis.call('HINCRBY', KEYS[3], 'granted_amount', ARGV[4])
+  -- The grant's ledger entry; the record keeps its seq, so that the release's entry can repeat it.
+  seq = redis.call('HINCRBY', KEYS[3], 'ledger_seq', 1)
+  redis.call('XADD', KEYS[6], seq .. '-0', 'at', ARGV[5], 'kind', 'grant', 'payment', ARGV[15],
+    'account', ARGV[16], 'amount', ARGV[17], 'discount', ARGV[4], 'version', ARGV[18],
+    'digest', ARGV[19], 'cluster', ARGV[20], 'node', ARGV[21])
 end
+
+redis.call('HSET', KEYS[2], 'fp', ARGV[2], 'payload', ARGV[3], 'amount', ARGV[4],
+  'keys', cjson.encode(counted), 'seq', seq)
+redis.call('PEXPIRE', KEYS[2], ARGV[6])
 return {0}

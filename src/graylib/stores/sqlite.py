@@ -20,6 +20,7 @@ mid-claim (even ``kill -9``) loses nothing that was acknowledged and counts noth
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sqlite3
@@ -30,7 +31,8 @@ from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 from graylib._errors import StoreError
-from graylib.stores import _fork
+from graylib.stores import _fork, _sqlite_fleet
+from graylib.stores import _sqlite_ledger as ledger
 from graylib.stores._common import (
     ALARM_LIMIT,
     DEFAULT_RECORD_TTL,
@@ -51,12 +53,14 @@ from graylib.stores._common import (
 )
 from graylib.stores._protocol import (
     KillSwitch,
+    LedgerOrigin,
     ReleaseResult,
     ReserveRequest,
     ReserveResult,
     ReserveStatus,
     RuleStats,
 )
+from graylib.stores._revisions import Instance, Revision, check_instance, check_revision
 from graylib.stores._sqlite_sql import (
     ADD_COUNTER,
     ADD_STATS,
@@ -69,6 +73,7 @@ from graylib.stores._sqlite_sql import (
     SELECT_RECORD,
     SET_EXPIRY,
     SUM_ALARM,
+    UPGRADE_TO_3,
 )
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
@@ -79,7 +84,7 @@ _PURGE_INTERVAL = 1.0
 """Seconds between two looks for expired rows while the last look found fewer than a batch."""
 
 
-class SQLiteStore:
+class SQLiteStore(ledger.SQLiteLedger):
     """Counters, records, kill switches and statistics in one SQLite file; safe across processes and threads.
 
     ``timeout`` is how long (seconds) a call waits for another writer before failing with ``StoreError``.
@@ -140,6 +145,8 @@ class SQLiteStore:
         self._epoch: str | None = None
         """The file's epoch, read when the schema is checked; every later transaction must find it again."""
         self._in_flight = _fork.InFlight()
+        self._origins: dict[LedgerOrigin, int] = {}
+        """Ids of the ledger origins (``ledger_origins``) this store has written or read."""
         _fork.track(self)
         self._transaction(self._create_schema)
 
@@ -159,7 +166,11 @@ class SQLiteStore:
         2**63 SQLite turns an integer sum into a rounded float.
         """
         check_exact(request, f"SQLiteStore({self._path!r})")
-        return self._transaction(lambda db: self._reserve(db, request))
+        origin = self._origins.get(request.origin)
+        if origin is None:  # once per config version and client: in a transaction of its own
+            origin = self._transaction(functools.partial(ledger.origin_id, origin=request.origin))
+            self._origins[request.origin] = origin
+        return self._transaction(lambda db: self._reserve(db, request, origin))
 
     def release(self, rule_id: str, payment_id: str, now: float) -> ReleaseResult:
         """Give back what the payment's reservation (real first, then shadow) took, and forget it."""
@@ -190,6 +201,38 @@ class SQLiteStore:
         real, shadow = by_shadow.get(False, (0, 0)), by_shadow.get(True, (0, 0))
         return RuleStats(real[0], real[1], shadow[0], shadow[1])
 
+    # -- published revisions and fleet records (``_sqlite_fleet``) ---------------------------------------
+
+    def head_revision(self) -> int:
+        """The current revision's number (0: none)."""
+        return self._transaction(_sqlite_fleet.head, write=False)
+
+    def revision(self, number: int) -> Revision | None:
+        """The revision numbered ``number``, or None."""
+        return self._transaction(lambda db: _sqlite_fleet.one(db, number), write=False)
+
+    def revisions(self, limit: int = 100) -> list[Revision]:
+        """The newest ``limit`` revisions, newest first."""
+        return self._transaction(lambda db: _sqlite_fleet.listing(db, limit), write=False)
+
+    def append_revision(self, revision: Revision, expected: int) -> Revision:
+        """Publish ``revision`` as ``expected + 1`` in one write transaction, or raise ``ConflictError``."""
+        check_revision(revision, expected, f"SQLiteStore({self._path!r}).append_revision")
+        return self._transaction(lambda db: _sqlite_fleet.append(db, revision, expected))
+
+    def report_instance(self, instance: Instance, ttl: float) -> None:
+        """Write one follower's record, expiring ``ttl`` seconds after its ``last_seen``."""
+        check_instance(instance, ttl, f"SQLiteStore({self._path!r}).report_instance")
+        self._transaction(lambda db: _sqlite_fleet.report(db, instance, ttl))
+
+    def remove_instance(self, key: str) -> None:
+        """Forget one follower's record."""
+        self._transaction(lambda db: _sqlite_fleet.remove(db, key))
+
+    def instances(self, now: float) -> list[Instance]:
+        """Every record not expired at ``now``."""
+        return self._transaction(lambda db: _sqlite_fleet.instances(db, now), write=False)
+
     def initialise(self) -> str:
         """Create the schema and epoch if the file lacks them; adopt the file now at the path and its epoch.
 
@@ -198,6 +241,7 @@ class SQLiteStore:
         it). Other processes that saw the old file keep refusing until they are restarted.
         """
         self._identity = None
+        self._origins = {}  # ids of the file this store used until now
         self._generation += 1  # every thread opens the path again: the old file may be unlinked
         return self._transaction(self._create_schema, check=False)
 
@@ -379,14 +423,19 @@ class SQLiteStore:
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
+            if 0 < version < 3:  # a file from before the ledger: its reservations lack its column
+                db.execute(UPGRADE_TO_3)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        for statement in _sqlite_fleet.FLEET_SCHEMA.split(";"):
+            if statement.strip():
+                db.execute(statement)
         db.execute("INSERT OR IGNORE INTO meta VALUES ('epoch', ?)", (new_epoch(),))
         self._epoch = str(db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()[0])
         return self._epoch
 
     # -- the operations, inside a transaction ------------------------------------------------------------
 
-    def _reserve(self, db: sqlite3.Connection, request: ReserveRequest) -> ReserveResult:
+    def _reserve(self, db: sqlite3.Connection, request: ReserveRequest, origin: int) -> ReserveResult:
         rule_id, now, amount, shadow = request.rule_id, request.now, request.amount, request.shadow
         row = db.execute(SELECT_RECORD, (rule_id, shadow, request.payment_id)).fetchone()
         if row is not None and row[4] > now - self._record_ttl:
@@ -434,9 +483,31 @@ class SQLiteStore:
                 (rule_id, shadow, request.payment_id),
             )
         counted = json.dumps([key[2:] for key in taken])
+        grant_seq = 0
+        if not shadow:  # a real grant: its ledger entry, in this same transaction
+            grant_seq = ledger.grant(
+                db,
+                rule_id,
+                at=now,
+                origin=origin,
+                payment_id=request.payment_id,
+                account=request.account,
+                amount=request.payment_amount,
+                discount=amount,
+            )
         db.execute(
-            "INSERT INTO reservations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (rule_id, shadow, request.payment_id, request.fingerprint, request.payload, amount, counted, now),
+            "INSERT INTO reservations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                rule_id,
+                shadow,
+                request.payment_id,
+                request.fingerprint,
+                request.payload,
+                amount,
+                counted,
+                now,
+                grant_seq,
+            ),
         )
         db.execute(ADD_STATS, (rule_id, shadow, amount))
         if now >= self._next_purge:
@@ -463,6 +534,8 @@ class SQLiteStore:
             " WHERE rule_id = ? AND shadow = ?",
             (amount, rule_id, shadow),
         )
+        if not shadow:  # the release's ledger entry repeats what its grant recorded
+            ledger.release(db, rule_id, at=now, payment_id=payment_id, grant_seq=row[5], discount=amount)
         return ReleaseResult(True, amount)
 
     def _purge(self, db: sqlite3.Connection, now: float) -> None:
