@@ -5,6 +5,7 @@ revision written straight into the store without valid signatures is never serve
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 import graylib
 from graylib import Client, PolicyError, SQLiteStore
 from graylib._compile import digest_text
+from graylib._trust import approve, read_private_key
 from graylib.cli import main
 from graylib.stores import RedisStore, Revision, Store
 from tests.redis_server import RedisServer
@@ -233,3 +235,36 @@ def test_a_revision_whose_stored_signatures_sign_other_bytes_is_refused(
         assert client.reload_now() is False
         assert client.config.version == "v1"
         assert "0 (none) count" in client.status().last_reload_error
+
+
+def test_publish_refuses_an_unknown_key_and_an_expired_signature(
+    team: Team, store: SQLiteStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The two refusals not covered above, through publish: wang.fang's name with a key the trust file does
+    not hold for her, then her real key over these very bytes, expired."""
+    old, new = signed_case(team)
+    first(store, old, trust=team.trust)
+    other = team.dir / "other-wang.key"
+    assert main(["keygen", "wang.fang", "--out", str(other)]) == 0
+    capsys.readouterr()
+    team.approve(new, "zhang.min")
+    assert main(["approve", str(new), "--key", str(other)]) == 0
+    counted = r"1 \(zhang.min\) count; not counted: line 2 wang.fang "
+    with pytest.raises(PolicyError, match=counted + r"\(unknown_key"):
+        graylib.publish(store, new, trust=team.trust)
+
+    sig_of(new).unlink()
+    team.approve(new, "zhang.min")
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    expired = approve(
+        new.read_bytes(),
+        read_private_key(team.keys["wang.fang"]),
+        version="v2",
+        now=now - dt.timedelta(days=8),
+        expires_at=now - dt.timedelta(days=1),
+    )
+    with sig_of(new).open("a") as file:
+        file.write(expired.to_line() + "\n")
+    with pytest.raises(PolicyError, match=counted + r"\(expired"):
+        graylib.publish(store, new, trust=team.trust)
+    assert store.head_revision() == 1
