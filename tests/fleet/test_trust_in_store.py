@@ -188,7 +188,11 @@ def test_the_trust_commands(team: Team, tmp_path: Path, capsys: pytest.CaptureFi
     team.approve(old, "zhang.min", "li.wei")
     assert main(["publish", str(old), "--store", url, "--running", str(old)]) == 0
     capsys.readouterr()
-    assert main(["publish", str(widening), "--store", url]) == 1  # approved_by names: not signatures
+    assert main(["plan", str(widening), "--store", url]) == 1  # approved_by names: not signatures
+    assert "approvals are signatures checked against trust file version 2" in capsys.readouterr().out
+    assert main(["plan", str(widening), "--store", url, "--trust", str(team.trust)]) == 2
+    assert "is not the trust file in force in the store (version 2)" in capsys.readouterr().err
+    assert main(["publish", str(widening), "--store", url]) == 1
     assert "approvals are signatures checked against trust file version 2" in capsys.readouterr().out
     assert main(["publish", str(widening), "--store", url, "--trust", str(team.trust)]) == 1
     assert "is not the trust file in force in the store" in capsys.readouterr().err
