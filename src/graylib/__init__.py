@@ -17,9 +17,19 @@ from ._policy import Plan, plan_change
 from ._publish import fleet, history, publish, rollback
 from ._runtime._claims import Alert, ReleaseOutcome
 from ._status import RuleStatus, Status
+from ._trust import publish_trust, store_trust
 from ._values import MAX_FIELD_LENGTH, Context, Decision, Reason
 from ._version import __version__ as __version__
-from .stores import Instance, LedgerEntry, MemoryStore, RedisStore, Revision, SQLiteStore, Store
+from .stores import (
+    Instance,
+    LedgerEntry,
+    MemoryStore,
+    RedisStore,
+    Revision,
+    SQLiteStore,
+    Store,
+    TrustRecord,
+)
 
 _logging.getLogger("graylib").addHandler(_logging.NullHandler())
 """A library configures no logging: without the application's own set-up, graylib's lines go nowhere
@@ -50,13 +60,16 @@ __all__ = [  # noqa: RUF022 - plain sorted order (tests/test_public_api.py), con
     "Status",
     "Store",
     "StoreError",
+    "TrustRecord",
     "bucket",
     "fleet",
     "history",
     "load_config",
     "plan_change",
     "publish",
+    "publish_trust",
     "read_ledger",
     "reconcile",
     "rollback",
+    "store_trust",
 ]

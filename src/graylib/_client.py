@@ -33,6 +33,7 @@ from ._runtime._metered import MeteredStore, Reading, Recorder
 from ._runtime._served import Entry, Served
 from ._runtime._source import FileSource, Source
 from ._runtime._store_source import StoreSource
+from ._runtime._store_trust import STORE_TRUST, StoreTrust
 from ._runtime._tallies import combined
 from ._runtime._wiring import follow, report
 from ._serving import ConfigSource, Serving, weak_notify, weak_reading
@@ -210,11 +211,20 @@ class Client(Serving):
         each revision (``graylib publish --trust``), checked here over the revision's exact text as
         ``from_file`` checks ``FILE.sig``: a revision whose widening is not carried by the trust file's
         threshold of valid signatures is refused, however it got into the store. Needs the ``sign`` extra.
+
+        With ``trust="store"`` (the string; a file named ``store`` is ``./store``) the trust file is the one
+        published in the store (``graylib trust publish``): its chain is verified from the store's root of
+        trust at start (``ConfigError`` when the store has none), and before each look at the revision the
+        client reads the trust files published since, taking each one that the one in force approves (a
+        higher version, signed by its threshold of approvers). A rotation is so taken without a restart; a
+        trust file written past ``trust publish`` (unsigned, or of a lower version) is refused and reported
+        (``status().last_reload_error``, ``on_reload_error``), and the trust file in force stays.
         """
         if not isinstance(store, Store):
             _checked_store(store if store is not None else object())
-        trusted = trust_in_force(trust, "Client.from_store")
         source = StoreSource(store)
+        view = StoreTrust.start(store, source.name) if trust == STORE_TRUST else None
+        trusted = view.trust if view is not None else trust_in_force(trust, "Client.from_store")
         try:
             client = cls._following(
                 source,
@@ -234,6 +244,7 @@ class Client(Serving):
             msg = f"Client.from_store cannot start: {exc}; and {where} to serve meanwhile"
             raise StoreError(msg) from exc
         assert client._follower is not None
+        client._follower.trust_view = view
         reporter = report(store, client._follower, client._kills, cluster=cluster, node=node, ttl=fleet_ttl)
         client._leave = reporter.leave
         return client

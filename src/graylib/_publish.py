@@ -29,7 +29,9 @@ from ._policy import Plan, plan_change, signed_approvals
 from ._trust import (
     Trust,
     read_bounded,
+    read_chain,
     read_signature_file,
+    require_signing,
     signature_path,
     trust_in_force,
 )
@@ -46,6 +48,7 @@ __all__ = [
     "publish",
     "rollback",
     "running_config",
+    "trust_for",
 ]
 
 TrustSource = str | os.PathLike[str] | Trust
@@ -111,6 +114,29 @@ def _signatures_of(
         raise ConfigError([f"cannot read the signature file: {exc}"], source=path) from exc
 
 
+def trust_for(store: Store, trust: TrustSource | None, where: str) -> Trust | None:
+    """The trust file ``where`` (``publish``, ``rollback``) counts signatures against: the one in force in
+    the store when it has one (DESIGN §12), else ``trust`` (None: approvals are names).
+
+    A store has one root of trust: ``trust`` given too must be the store's trust file in force, byte for
+    byte, else ``PolicyError``. ``ConfigError`` when the store's chain cannot be read as trust files.
+    """
+    given = trust_in_force(trust, where)
+    chain = read_chain(store)
+    if chain is None:
+        return given
+    if given is not None and given.digest != chain.trust.digest:
+        named = f"{given.source} (version {given.version})" if given.source else f"version {given.version}"
+        msg = (
+            f"the trust file given, {named}, is not the trust file in force in the store (trust file "
+            f"{chain.record.number}, version {chain.trust.version}): a store has one root of trust; give "
+            "no trust file, or the store's (graylib trust show --store URL)"
+        )
+        raise PolicyError([msg])
+    require_signing()
+    return chain.trust
+
+
 def running_config(store: Store) -> Revision | None:
     """The current revision (None: nothing published); ``StoreError`` when its number has no revision."""
     head = store.head_revision()
@@ -139,11 +165,13 @@ def prepare(
     """Read, validate and smoke-test ``rules``, and plan it against the store's current revision.
 
     With ``trust`` only valid signatures (``signatures``, default ``FILE.sig``) over the exact bytes read
-    count as approvals. ``running`` is what the fleet runs when nothing is published yet (adopting a fleet
-    that ran a file): the first revision is planned against it instead of against nothing (every rule new).
-    It is ignored once the store has a revision.
+    count as approvals; a trust file published in the store is used without ``trust``, and ``trust`` given
+    too must be that one (``trust_for``). ``running`` is what the fleet runs when nothing is published yet
+    (adopting a fleet that ran a file): the first revision is planned against it instead of against nothing
+    (every rule new). It is ignored once the store has a revision.
 
     Raises ``ConfigError`` (invalid, smoke cases fail, an unreadable signature or trust file),
+    ``PolicyError`` (``trust`` is not the store's trust file in force),
     ``StoreError`` (store unreachable or damaged); a policy refusal is not raised here: it is in
     ``plan.violations`` (``commit`` refuses it).
     """
@@ -154,7 +182,7 @@ def prepare(
         text,
         data,
         sig_bytes,
-        trust_in_force(trust, "publish"),
+        trust_for(store, trust, "publish"),
         rollback_of=rollback_of,
         running=running,
     )
@@ -258,7 +286,7 @@ def prepare_rollback(store: Store, *, to: int | None = None, trust: TrustSource 
         msg = f"revision {target_number} has exactly the current revision's text: nothing to roll back"
         raise ValueError(msg)
     rules = RulesText(target.text, target.format, f"revision {target_number}")
-    trusted = trust_in_force(trust, "rollback")
+    trusted = trust_for(store, trust, "rollback")
     try:
         return _prepared(store, rules, target.data, target.signature_data, trusted, rollback_of=target_number)
     except ConfigError as exc:

@@ -24,6 +24,7 @@ from graylib.stores import (
     ReserveResult,
     Revision,
     RuleStats,
+    TrustRecord,
 )
 from graylib.stores._aio_ledger import AsyncLedgerRevisions
 from graylib.stores.aio import AsyncStore
@@ -102,6 +103,15 @@ class SyncFacade:
 
     def append_revision(self, revision: Revision, expected: int) -> Revision:
         return self._run(self._reads().append_revision(revision, expected))
+
+    def head_trust(self) -> int:
+        return self._run(self._reads().head_trust())
+
+    def trust_record(self, number: int) -> TrustRecord | None:
+        return self._run(self._reads().trust_record(number))
+
+    def append_trust(self, record: TrustRecord, expected: int) -> TrustRecord:
+        return self._run(self._reads().append_trust(record, expected))
 
     def report_instance(self, instance: Instance, ttl: float) -> None:
         self._run(self._reads().report_instance(instance, ttl))

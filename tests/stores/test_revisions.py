@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from graylib import ConflictError, StoreError
-from graylib.stores import Instance, Revision, Store
+from graylib.stores import Instance, Revision, Store, TrustRecord
 from tests.redis_cluster import LocalCluster
 from tests.redis_server import RedisServer
 from tests.stores.support import T0, StoreSpec, cluster_prefix, unique_prefix
@@ -120,6 +120,21 @@ def test_of_racing_publishes_exactly_one_wins(store_spec: StoreSpec) -> None:
     assert stores[0].head_revision() == 1
     for opened in set(stores):
         opened.close()
+
+
+def test_trust_files_are_numbered_kept_and_stored_by_compare_and_set(store: Store) -> None:
+    assert (store.head_trust(), store.trust_record(1)) == (0, None)
+    root = store.append_trust(TrustRecord(0, 1, "d1", HOSTILE, published_by="security"), 0)
+    second = store.append_trust(TrustRecord(0, 2, "d2", "version = 2\n", signatures='{"a": 1}\n'), 1)
+    assert (root.number, second.number, store.head_trust()) == (1, 2, 2)
+    assert store.trust_record(1) == root and store.trust_record(2) == second
+    assert store.trust_record(3) is None and store.trust_record(0) is None
+    with pytest.raises(ConflictError, match="trust file 2 is in force in the store, not 1"):
+        store.append_trust(TrustRecord(0, 3, "d3", "version = 3\n"), 1)
+    with pytest.raises(StoreError, match="its version must be a positive integer"):
+        store.append_trust(TrustRecord(0, 0, "d", "version = 0\n"), 2)
+    assert store.head_trust() == 2
+    assert store.head_revision() == 0  # trust files are not revisions
 
 
 def test_fleet_records_are_listed_until_they_expire(store: Store) -> None:

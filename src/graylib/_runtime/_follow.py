@@ -36,6 +36,7 @@ from .._trust import Trust
 from ._anchor import save_anchor
 from ._source import Sighting, Source
 from ._startup import Startup, approvals_for, changed
+from ._store_trust import StoreTrust
 
 __all__ = ["Follower", "ReloadErrorHook", "ReloadHook", "call_hook"]
 
@@ -118,6 +119,9 @@ class Follower:
         self.on_check = on_check
         """Called after every poll (outside the check's lock): the fleet record is written from it."""
         self.trust = trust
+        self.trust_view: StoreTrust | None = None
+        """A trust file followed in the store (``trust="store"``): read before each look."""
+        self._trust_problem = ""
         self._build = build
         self._served = _weakly(served)
         self._swap = _weakly(swap)
@@ -231,6 +235,8 @@ class Follower:
             if served is None or swap is None or self._closed:
                 return False
             running = served()
+            if self.trust_view is not None:
+                self._follow_trust(self.trust_view)
             sighting = self.source.look()
             if sighting.error is None or sighting.revision is not None:
                 self.last_read_at = time.time()
@@ -283,6 +289,18 @@ class Follower:
                 save_anchor(self.last_good_path, sighting.data or b"", sighting.signatures)
         call_hook("on_reload", self.on_reload, snapshot)
         return True
+
+    def _follow_trust(self, view: StoreTrust) -> None:
+        """Take the store's trust file in force; a rotation makes a refused revision worth another check."""
+        changed, problem = view.refresh()
+        self.trust = view.trust
+        if changed:
+            self._failed_key = ""
+        if problem is not None and str(problem) != self._trust_problem:
+            self._trust_problem = str(problem)
+            self.record_error(problem)
+            log.warning("graylib kept trust file version %s: %s", view.trust.version, problem)
+            call_hook("on_reload_error", self.on_reload_error, problem)
 
     def _older(self, sighting: Sighting) -> PolicyError | None:
         """The refusal of a revision numbered below the served one (a store restored from an old backup, or

@@ -30,6 +30,7 @@ from ..stores import (
     Revision,
     RuleStats,
     Store,
+    TrustRecord,
 )
 from ._tallies import Tallies, read_tallies
 
@@ -142,6 +143,15 @@ class MeteredStore:
 
     def append_revision(self, revision: Revision, expected: int) -> Revision:
         return self._store.append_revision(revision, expected)
+
+    def head_trust(self) -> int:
+        return self._store.head_trust()
+
+    def trust_record(self, number: int) -> TrustRecord | None:
+        return self._store.trust_record(number)
+
+    def append_trust(self, record: TrustRecord, expected: int) -> TrustRecord:
+        return self._store.append_trust(record, expected)
 
     def report_instance(self, instance: Instance, ttl: float) -> None:
         self._store.report_instance(instance, ttl)

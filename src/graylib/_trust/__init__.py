@@ -5,15 +5,18 @@
 - ``_sigfile``: ``FILE.sig`` lines and the exact message a signature signs;
 - ``_trustfile``: the trust file (approvers, keys, threshold, version), validated with paths;
 - ``_verify``: which signatures of a file count, and why each other one does not;
-- ``_approve``: signing a file and appending the line; ``_rotation``: a trust file change is approved.
+- ``_approve``: signing a file and appending the line; ``_rotation``: a trust file change is approved;
+- ``_chain``: the trust files published in a store and the one in force; ``_publish_trust``: publishing one.
 
 Counting approvals against a change (which changes need them, how many) is the policy's
 (``_policy.plan_change`` with ``approvals=``); this package only says which signatures are valid.
 """
 
 from ._approve import already_signed, append_signature, approve
+from ._chain import TrustChain, advance_chain, read_chain
 from ._ed25519 import SigningUnavailable, generate, require_signing
 from ._keys import PrivateKey, decode_key, encode_key, key_id, read_private_key, write_private_key
+from ._publish_trust import publish_trust, store_trust
 from ._rotation import TrustChange, check_trust_change
 from ._sigfile import (
     CorruptLine,
@@ -35,7 +38,9 @@ __all__ = [
     "SignatureCheck",
     "SigningUnavailable",
     "Trust",
+    "TrustChain",
     "TrustChange",
+    "advance_chain",
     "already_signed",
     "append_signature",
     "approve",
@@ -50,12 +55,15 @@ __all__ = [
     "parse_signatures",
     "parse_trust",
     "person",
+    "publish_trust",
     "read_bounded",
+    "read_chain",
     "read_private_key",
     "read_signature_file",
     "require_signing",
     "signature_path",
     "signatures_beside",
+    "store_trust",
     "trust_in_force",
     "write_private_key",
 ]

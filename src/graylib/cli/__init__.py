@@ -5,8 +5,9 @@ Exit codes, the same for every command (docs/operations.md lists them per comman
 - 0: done (valid, allowed, passed, shown, switch set or cleared);
 - 1: refused or a discrepancy: what was checked is wrong (``validate``: an invalid file; ``plan``: a change
   policy refuses; ``smoke``: a failing case; ``revive``: no switch to clear; ``verify``: fewer valid
-  signatures than the threshold; ``rotate``: a trust file change refused; ``publish``/``rollback``:
-  policy, approvals or a conflict refuses; ``fleet``: a node is behind, silent or unhealthy);
+  signatures than the threshold; ``rotate``, ``trust publish``: a trust file change refused;
+  ``publish``/``rollback``: policy, approvals or a conflict refuses; ``fleet``: a node is behind, silent
+  or unhealthy);
 - 2: invalid input (a usage error, an unreadable or invalid file where one is used rather than checked, a
   rule id the file does not have, a revision the store does not have), or a store that is missing,
   unknown (``no such store``), in use where a fresh one is needed, or unreachable.
@@ -35,6 +36,7 @@ COMMANDS = (
     "graylib.cli._approve",
     "graylib.cli._verify",
     "graylib.cli._rotate",
+    "graylib.cli._trust_store",
     "graylib.cli._publish",
     "graylib.cli._history",
     "graylib.cli._fleet",

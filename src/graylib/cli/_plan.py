@@ -3,7 +3,9 @@
 ``graylib plan NEW --store URL`` plans NEW against the revision currently published in the store (what
 ``graylib publish`` would check; against nothing when nothing is published yet).
 
-With ``--trust TRUST``, approvals are signatures (``NEW.sig``, or ``--signatures``) checked against the
+With a trust file published in the store (``graylib trust publish``), ``plan NEW --store URL`` counts
+signatures against it, as ``publish`` will (``--trust``, if given, must be that text). With ``--trust
+TRUST``, approvals are signatures (``NEW.sig``, or ``--signatures``) checked against the
 trust file: only valid ones count, against its threshold, and ``[change].approved_by`` is shown as claimed.
 Without it, the plan says that the ``approved_by`` names it counts are unauthenticated.
 
@@ -31,7 +33,7 @@ from .._policy import (
     signed_approvals,
 )
 from .._publish import running_config
-from .._trust import SigningUnavailable, read_bounded
+from .._trust import SigningUnavailable, Trust, read_bounded, read_chain
 from .._values import Context
 from ..stores import Store
 from ._output import emit_json, error
@@ -81,14 +83,24 @@ def _load(path: str, problems: list[str]) -> Config | None:
 
 
 def _load_signed(
-    args: argparse.Namespace, path: str, problems: list[str]
+    args: argparse.Namespace, path: str, problems: list[str], in_store: Trust | None = None
 ) -> tuple[Config | None, SignedApprovals | None]:
-    """NEW, read once as bytes, and its signatures checked against the trust file."""
+    """NEW, read once as bytes, and its signatures checked against the trust file (``in_store``: the one
+    in force in the store, which ``--trust``, if given, must be)."""
+    trust = in_store
     try:
-        trust = read_trust(args.trust)
+        given = read_trust(args.trust) if args.trust else None
     except InputError as exc:
         problems.append(str(exc))
+        trust = given = None
+    if given is not None and in_store is not None and given.digest != in_store.digest:
+        problems.append(
+            f"--trust {args.trust} (version {given.version}) is not the trust file in force in the store "
+            f"(version {in_store.version}): give no --trust, or the store's (graylib trust show)"
+        )
         trust = None
+    elif in_store is None:
+        trust = given
     try:
         data = read_bounded(path)
         new = build(text_of_bytes(data, path)).config
@@ -127,7 +139,15 @@ def run(args: argparse.Namespace) -> int:
         except ConfigError as exc:
             problems += list(exc.problems)
             old = None
-        new, approvals = _load_new(args, args.files[0], problems)
+        try:
+            chain = read_chain(store)
+        except ConfigError as exc:
+            problems += list(exc.problems)
+            chain = None
+        if chain is not None:
+            new, approvals = _load_signed(args, args.files[0], problems, chain.trust)
+        else:
+            new, approvals = _load_new(args, args.files[0], problems)
         if current is None and not problems and not args.json:
             print("nothing is published in this store yet: planned against nothing (every rule is new)")
         old_config = old.config if old is not None else None

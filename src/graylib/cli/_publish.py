@@ -6,7 +6,9 @@ another revision was published meanwhile, nothing changes and the command asks t
 ``rollback [--to N]`` publishes an earlier revision's text again as a new revision (default: the one before
 the current); narrowing needs no approvals, widening needs them.
 
-With ``--trust TRUST`` approvals are signatures: ``publish`` reads FILE once as bytes and counts only the
+When the store has a trust file in force (``graylib trust publish``), approvals are signatures checked
+against it, and ``--trust`` may be given only if it is that very text (one root of trust). With ``--trust
+TRUST`` approvals are signatures: ``publish`` reads FILE once as bytes and counts only the
 valid signatures in ``FILE.sig`` (or ``--signatures``) over those bytes, and ``rollback`` counts the
 signatures stored with the revision it restores, if they are still valid. The signature file is stored
 with the revision in any case, so that following clients with a trust file check it themselves.
@@ -46,7 +48,8 @@ def register(sub: Any) -> None:
     publish.add_argument(
         "--trust",
         metavar="TRUST",
-        help=TRUST_HELP + "; only valid signatures of FILE then count as approvals",
+        help=TRUST_HELP + "; only valid signatures of FILE then count as approvals (default: the trust file"
+        " in force in the store, if one is published; given too, it must be that one)",
     )
     publish.add_argument(
         "--signatures",
@@ -75,7 +78,8 @@ def register(sub: Any) -> None:
     rollback.add_argument(
         "--trust",
         metavar="TRUST",
-        help=TRUST_HELP + "; a widening rollback then needs valid signatures stored with revision N",
+        help=TRUST_HELP + "; a widening rollback then needs valid signatures stored with revision N"
+        " (default: the trust file in force in the store, if one is published; given too, it must be it)",
     )
     rollback.set_defaults(handler=run_rollback)
 
@@ -153,6 +157,9 @@ def run_publish(args: argparse.Namespace) -> int:
         except ConfigError as exc:
             error(str(exc))
             return 2
+        except PolicyError as exc:  # --trust is not the store's trust file in force
+            error(f"not published: {exc}")
+            return 1
         return _finish(store, prepared, args, args.note)
 
     return with_store(store_url(args.store), act)
@@ -168,6 +175,9 @@ def run_rollback(args: argparse.Namespace) -> int:
     def act(store: Store) -> int:
         try:
             prepared = prepare_rollback(store, to=args.to, trust=trust)
+        except PolicyError as exc:  # --trust is not the store's trust file in force
+            error(f"not published: {exc}")
+            return 1
         except ValueError as exc:
             error(str(exc))
             return 2

@@ -29,6 +29,7 @@ from graylib.stores._protocol import (
     Store,
 )
 from graylib.stores._revisions import Instance, Revision
+from graylib.stores._trust_records import TrustRecord
 from graylib.stores._url import store_from_url
 from graylib.stores.memory import MemoryStore
 from graylib.stores.redis import RedisStore
@@ -55,5 +56,6 @@ __all__ = [  # noqa: RUF022 - plain sorted order (tests/stores/test_url.py), con
     "RuleStats",
     "SQLiteStore",
     "Store",
+    "TrustRecord",
     "store_from_url",
 ]

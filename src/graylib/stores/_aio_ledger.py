@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from graylib.stores._ledger import LedgerEntry, LedgerStore, LedgerSummary, LedgerTrimmed
 from graylib.stores._protocol import Store
 from graylib.stores._revisions import Instance, Revision
+from graylib.stores._trust_records import TrustRecord
 
 __all__ = ["AsyncLedgerRevisions"]
 
@@ -64,6 +65,15 @@ class AsyncLedgerRevisions:
 
     async def append_revision(self, revision: Revision, expected: int) -> Revision:
         return await self._sync_call(self._sync_store().append_revision, revision, expected)
+
+    async def head_trust(self) -> int:
+        return await self._sync_call(self._sync_store().head_trust)
+
+    async def trust_record(self, number: int) -> TrustRecord | None:
+        return await self._sync_call(self._sync_store().trust_record, number)
+
+    async def append_trust(self, record: TrustRecord, expected: int) -> TrustRecord:
+        return await self._sync_call(self._sync_store().append_trust, record, expected)
 
     async def report_instance(self, instance: Instance, ttl: float) -> None:
         await self._sync_call(self._sync_store().report_instance, instance, ttl)

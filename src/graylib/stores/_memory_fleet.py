@@ -15,12 +15,14 @@ from graylib.stores._revisions import (
     meanwhile,
     version_taken,
 )
+from graylib.stores._trust_records import TrustRecord, check_trust_record, trust_meanwhile
 
 __all__ = ["MemoryRevisions"]
 
 
 class MemoryRevisions:
-    """The revision log (a list), the version names, and the fleet records with their expiry."""
+    """The revision log (a list), the version names, the trust files, and the fleet records with their
+    expiry."""
 
     _lock: threading.Lock
 
@@ -28,6 +30,7 @@ class MemoryRevisions:
         self._revisions: list[Revision] = []
         self._versions: dict[str, tuple[str, int]] = {}
         self._instances: dict[str, tuple[Instance, float]] = {}
+        self._trusts: list[TrustRecord] = []
 
     def head_revision(self) -> int:
         with self._lock:
@@ -56,6 +59,26 @@ class MemoryRevisions:
             stored = attrs.evolve(revision, number=current + 1)
             self._revisions.append(stored)
             self._versions.setdefault(revision.version, (revision.digest, stored.number))
+            return stored
+
+    def head_trust(self) -> int:
+        with self._lock:
+            return len(self._trusts)
+
+    def trust_record(self, number: int) -> TrustRecord | None:
+        with self._lock:
+            if isinstance(number, int) and 1 <= number <= len(self._trusts):
+                return self._trusts[number - 1]
+            return None
+
+    def append_trust(self, record: TrustRecord, expected: int) -> TrustRecord:
+        check_trust_record(record, expected, "MemoryStore.append_trust")
+        with self._lock:
+            current = len(self._trusts)
+            if current != expected:
+                raise trust_meanwhile(expected, current)
+            stored = attrs.evolve(record, number=current + 1)
+            self._trusts.append(stored)
             return stored
 
     def report_instance(self, instance: Instance, ttl: float) -> None:

@@ -16,6 +16,7 @@ from typing import Protocol, runtime_checkable
 import attrs
 
 from graylib.stores._revisions import Instance, Revision
+from graylib.stores._trust_records import TrustRecord
 
 __all__ = [
     "NO_ORIGIN",
@@ -214,6 +215,23 @@ class Store(Protocol):
         Atomic: the revision is stored and becomes current, or nothing changes and ``ConflictError`` says
         why (another revision was published meanwhile; or its version already names another text). The
         number given in ``revision`` is ignored; the stored revision is returned.
+        """
+        ...
+
+    def head_trust(self) -> int:
+        """The number of the trust file in force (0: none published; DESIGN §12). One small read."""
+        ...
+
+    def trust_record(self, number: int) -> TrustRecord | None:
+        """The trust file numbered ``number`` (1: the root of trust), or None."""
+        ...
+
+    def append_trust(self, record: TrustRecord, expected: int) -> TrustRecord:
+        """Store ``record`` as number ``expected + 1`` if the number in force is still ``expected``.
+
+        Atomic: of two racing trust changes checked against the same one in force, one is stored and the
+        other gets ``ConflictError``. The store checks no signature (``graylib.publish_trust`` does); the
+        number given in ``record`` is ignored; the stored record is returned.
         """
         ...
 

@@ -80,6 +80,7 @@ from graylib.stores._redis_connect import (
     write_epoch,
 )
 from graylib.stores._redis_fleet import RedisRevisions
+from graylib.stores._redis_trust import RedisTrust
 from graylib.stores._redis_wire import ClusterScriptRunner, ScriptRunner
 
 __all__ = ["WINDOW_SLACK_MS", "RedisStore"]
@@ -96,7 +97,7 @@ def _script(name: str) -> str:
     return resources.files("graylib.stores").joinpath(name).read_text(encoding="utf-8")
 
 
-class RedisStore(_redis_ledger.RedisLedger, RedisRevisions):
+class RedisStore(_redis_ledger.RedisLedger, RedisRevisions, RedisTrust):
     """Counters, records, kill switches and statistics in Redis, shared by every client of that Redis.
 
     ``url`` is a redis-py URL (``redis://host:port/db``, ``rediss://`` for TLS). For a Redis Cluster, use

@@ -75,6 +75,7 @@ from graylib.stores._sqlite_sql import (
     SUM_ALARM,
     UPGRADE_TO_3,
 )
+from graylib.stores._sqlite_trust import TRUST_SCHEMA, SQLiteTrust
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
@@ -84,7 +85,7 @@ _PURGE_INTERVAL = 1.0
 """Seconds between two looks for expired rows while the last look found fewer than a batch."""
 
 
-class SQLiteStore(ledger.SQLiteLedger):
+class SQLiteStore(ledger.SQLiteLedger, SQLiteTrust):
     """Counters, records, kill switches and statistics in one SQLite file; safe across processes and threads.
 
     ``timeout`` is how long (seconds) a call waits for another writer before failing with ``StoreError``.
@@ -426,7 +427,7 @@ class SQLiteStore(ledger.SQLiteLedger):
             if 0 < version < 3:  # a file from before the ledger: its reservations lack its column
                 db.execute(UPGRADE_TO_3)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        for statement in _sqlite_fleet.FLEET_SCHEMA.split(";"):
+        for statement in (_sqlite_fleet.FLEET_SCHEMA + TRUST_SCHEMA).split(";"):
             if statement.strip():
                 db.execute(statement)
         db.execute("INSERT OR IGNORE INTO meta VALUES ('epoch', ?)", (new_epoch(),))
