@@ -25,7 +25,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-import attrs
 import msgspec
 
 from ._config import Limit, Rule
@@ -56,7 +55,7 @@ _REQUEST_FIELDS = (
     "origin",
 )
 """The leading fields of ``ReserveRequest``, which ``LimitPlan.request`` passes positionally."""
-_names = tuple(f.name for f in attrs.fields(ReserveRequest))
+_names = ReserveRequest.__struct_fields__
 if (
     _names[: len(_REQUEST_FIELDS)] != _REQUEST_FIELDS
 ):  # pragma: no cover - fails loudly at import, not per claim
