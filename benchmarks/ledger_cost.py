@@ -39,12 +39,12 @@ DIGEST = "9f" * 32
 
 
 def _requests(n: int, tag: str) -> list[object]:
-    import attrs
+    import msgspec
 
     from graylib.stores import CounterSpec, ReserveRequest
 
     payload = '{"applies":true,"reason":"applied","discount":1500,"rule_id":"subsidy","rule_version":"v1"}'
-    fields = {f.name for f in attrs.fields(ReserveRequest)}
+    fields = set(ReserveRequest.__struct_fields__)
     out = []
     for i in range(n):
         counters = (
@@ -58,7 +58,9 @@ def _requests(n: int, tag: str) -> list[object]:
             from graylib.stores import LedgerOrigin
 
             origin = LedgerOrigin("v1", DIGEST, "sh-prod", "node-01")
-            request = attrs.evolve(request, account=f"acct-{i % 5000}", payment_amount=10_000, origin=origin)
+            request = msgspec.structs.replace(
+                request, account=f"acct-{i % 5000}", payment_amount=10_000, origin=origin
+            )
         out.append(request)
     return out
 

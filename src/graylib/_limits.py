@@ -23,9 +23,9 @@ replay returns the first decision field for field.
 from __future__ import annotations
 
 from collections.abc import Callable
+from operator import attrgetter
 from typing import Final
 
-import attrs
 import msgspec
 
 from ._config import Limit, Rule
@@ -56,7 +56,7 @@ _REQUEST_FIELDS = (
     "origin",
 )
 """The leading fields of ``ReserveRequest``, which ``LimitPlan.request`` passes positionally."""
-_names = tuple(f.name for f in attrs.fields(ReserveRequest))
+_names = ReserveRequest.__struct_fields__
 if (
     _names[: len(_REQUEST_FIELDS)] != _REQUEST_FIELDS
 ):  # pragma: no cover - fails loudly at import, not per claim
@@ -65,6 +65,8 @@ if (
 
 _FINGERPRINT_FIELDS = ("payment_id", "account", "payment_type", "merchant")
 """The context fields every claim stores: its payment id, and the fingerprint (see the module docstring)."""
+_fingerprint: Final = attrgetter("account", "payment_type", "amount", "merchant")
+"""The fingerprint's context fields, read in one call."""
 _Subject = tuple[str, str, int, "int | None", "int | None"]
 """(kind, context field, window seconds, max count, max amount) of one ``per_X`` limit."""
 
@@ -121,6 +123,7 @@ class LimitPlan:
         "fixed",
         "guarded",
         "origin",
+        "read_stored",
         "rule_id",
         "stored_fields",
         "subjects",
@@ -151,13 +154,22 @@ class LimitPlan:
         self.guarded: bool = bool(subjects or fixed or alarm is not None)
         self.stored_fields: tuple[str, ...] = (*_FINGERPRINT_FIELDS, *(s[1] for s in subjects))
         """The context fields a claim of this rule stores: the payment id, the fingerprint, the counters'."""
+        self.read_stored: Callable[[Context], tuple[object, ...]] = attrgetter(*self.stored_fields)
+        """Reads every stored field of a context in one call, in ``stored_fields`` order."""
         self.ends_at: float | None = rule.ends_at.timestamp() if rule.ends_at is not None else None
 
     def unusable(self, ctx: Context) -> str | None:
         """The detail refusing a payment whose stored fields are too long or not valid text, or None."""
+        for value in self.read_stored(ctx):
+            # Short ASCII text is fine: only other values pay for the full check, which names the field.
+            if type(value) is str and (len(value) > MAX_FIELD_LENGTH or not value.isascii()):
+                return self._problem(ctx)
+        return None
+
+    def _problem(self, ctx: Context) -> str | None:
+        """The first stored field of the context that is too long or not valid text, named, or None."""
         for name in self.stored_fields:
             value = getattr(ctx, name)
-            # Short ASCII text is fine: only other values pay for the full check.
             if type(value) is str and (len(value) > MAX_FIELD_LENGTH or not value.isascii()):
                 problem = field_problem(name, value)
                 if problem is not None:
@@ -194,7 +206,7 @@ class LimitPlan:
         return ReserveRequest(
             self.rule_id,
             ctx.payment_id,
-            _encode((ctx.account, ctx.payment_type, ctx.amount, ctx.merchant)).decode(),
+            _encode(_fingerprint(ctx)).decode(),
             decision.discount,
             counters,
             _encode(decision).decode(),

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
-import attrs
+import msgspec
 import pytest
 
 from graylib import StoreError
@@ -228,7 +228,7 @@ def test_numbers_a_store_cannot_count_exactly_are_refused(
     else:
         server: RedisServer = request.getfixturevalue("redis_server")
         store = RedisStore(server.url, prefix=unique_prefix(), initialise=True)
-    refused = attrs.evolve(make_request(counter("total")), **changes)
+    refused = msgspec.structs.replace(make_request(counter("total")), **changes)
     with pytest.raises(StoreError, match=named):
         store.reserve(refused)
     assert store.stats("rule-1").granted_count == 0

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import attrs
+import msgspec
 import pytest
 
 from graylib.stores import MemoryStore, RedisStore, ReserveStatus, SQLiteStore, Store
@@ -30,7 +30,9 @@ GONE = ENDS + ENDED_RETENTION + WINDOW_SLACK + 1
 
 
 def _claim(store: Store, account: str, *, now: float = T0, ends_at: float | None = ENDS) -> ReserveStatus:
-    ask = attrs.evolve(request(counter(f"per_account:{account}", count=1), now=now), ends_at=ends_at)
+    ask = msgspec.structs.replace(
+        request(counter(f"per_account:{account}", count=1), now=now), ends_at=ends_at
+    )
     return store.reserve(ask).status
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import attrs
+import msgspec
 import pytest
 
 from graylib.stores import LedgerEntry, LedgerOrigin, LedgerStore, ReserveStatus, Store
@@ -39,7 +40,7 @@ def _claim(
     store: Store, payment: str, *, amount: int = 1_000, now: float = T0, **more: object
 ) -> ReserveStatus:
     base = request(counter("total", count=100), payment=payment, amount=amount, now=now, **more)  # type: ignore[arg-type]
-    req = attrs.evolve(base, account=f"acct-{payment}", payment_amount=amount * 10, origin=ORIGIN)
+    req = msgspec.structs.replace(base, account=f"acct-{payment}", payment_amount=amount * 10, origin=ORIGIN)
     return store.reserve(req).status
 
 
@@ -195,7 +196,7 @@ def test_graylib_ledger_exports_from_redis(
     store._client().flushdb()
     store = RedisStore(url, initialise=True)
     for i in range(2_345):  # more than one page of the script (1,000)
-        claim = attrs.evolve(request(payment=f"p-{i}", now=T0 + i), origin=ORIGIN)
+        claim = msgspec.structs.replace(request(payment=f"p-{i}", now=T0 + i), origin=ORIGIN)
         assert store.reserve(claim).status is GRANTED
     assert main(["ledger", "--store", url, "--format", "jsonl", "--since", str(T0 + 5)]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]

@@ -5,6 +5,12 @@ switches and per-rule grant statistics. The client turns a rule's limits and a p
 ``ReserveRequest``; the store checks and applies it atomically (all counters or none) and answers with a
 ``ReserveResult``. Stores know nothing of rules, contexts or decisions. They also keep the published
 revisions of the rules text and the fleet's records (``_revisions``), as values they do not interpret.
+
+The values built per claim (``CounterSpec``, ``ReserveRequest``, ``ReserveResult``, ``ReleaseResult``) are
+frozen ``msgspec.Struct`` classes that the garbage collector does not track: about a tenth of the cost of a
+frozen attrs class to build, on a path that builds several per claim. They compare and hash by value and
+are copied with changes by ``msgspec.structs.replace``. Values built once (origins, kill switches,
+statistics) stay attrs classes.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
 
 import attrs
+import msgspec
 
 from graylib.stores._revisions import Instance, Revision
 from graylib.stores._trust_records import TrustRecord
@@ -32,8 +39,7 @@ __all__ = [
 ]
 
 
-@attrs.frozen
-class CounterSpec:
+class CounterSpec(msgspec.Struct, frozen=True, gc=False):
     """One limit counter a claim must fit under.
 
     ``name`` identifies the counter within its rule, e.g. ``"per_account:u-1"`` or ``"total"``.
@@ -65,8 +71,7 @@ NO_ORIGIN = LedgerOrigin()
 """The origin of a request built without one: its ledger entry has empty version, digest, cluster, node."""
 
 
-@attrs.frozen
-class ReserveRequest:
+class ReserveRequest(msgspec.Struct, frozen=True, gc=False):
     """Reserve ``amount`` (minor units) against every counter, for one payment of one rule."""
 
     rule_id: str
@@ -117,8 +122,7 @@ class ReserveStatus(enum.Enum):
     """The rule's kill switch was already set and the payment was not reserved before: nothing counted."""
 
 
-@attrs.frozen
-class ReserveResult:
+class ReserveResult(msgspec.Struct, frozen=True, gc=False):
     status: ReserveStatus
     payload: str = ""
     limit: str = ""
@@ -126,8 +130,7 @@ class ReserveResult:
     detail: str = ""
 
 
-@attrs.frozen
-class ReleaseResult:
+class ReleaseResult(msgspec.Struct, frozen=True, gc=False):
     released: bool
     """False when the store had no reservation for the payment (unknown, already released or expired)."""
     amount: int = 0

@@ -22,7 +22,6 @@ claim with three limits costs a few microseconds and threads never wait long for
 
 from __future__ import annotations
 
-import bisect
 import heapq
 import threading
 from collections import OrderedDict
@@ -32,6 +31,7 @@ from graylib.stores import _fork
 from graylib.stores._common import (
     ALARM_LIMIT,
     DEFAULT_RECORD_TTL,
+    ENDED_RETENTION,
     GRANTED,
     KILLED,
     MISMATCH,
@@ -40,19 +40,15 @@ from graylib.stores._common import (
     alarm_buckets,
     alarm_reason,
     check_record_ttl,
-    lifetime_expiry,
     new_epoch,
     not_found,
 )
 from graylib.stores._ledger import (
     GRANT,
     RELEASE,
-    LedgerEntry,
-    LedgerSummary,
-    LedgerTrimmed,
-    summarise,
 )
 from graylib.stores._memory_fleet import MemoryRevisions
+from graylib.stores._memory_ledger import MemoryLedger
 from graylib.stores._protocol import (
     KillSwitch,
     ReleaseResult,
@@ -72,11 +68,10 @@ _CounterKey = tuple[str, int]
 """(counter name, window length)."""
 _Taken = tuple[tuple[str, int, int], ...]
 """((counter name, window length, window start), ...): what a reservation counted, to give back exactly."""
-_Note = tuple[str, str, str, int, str, str]
-"""(rule version, digest, account, payment amount, cluster, node): what a ledger entry records of a claim."""
-_BLANK: _Note = ("", "", "", 0, "", "")
 _Record = tuple[str, str, int, _Taken, float, int]
 """(fingerprint, payload, amount, taken, created at, the seq of the grant's ledger entry or 0)."""
+_REPLAYED = ReserveStatus.REPLAYED
+_LIMIT_REACHED = ReserveStatus.LIMIT_REACHED
 _RecordKey = tuple[str, str, bool]
 """(rule id, payment id, shadow)."""
 
@@ -94,7 +89,7 @@ class _Table:
         """The rate alarm by window length: amount granted by bucket start (see ``alarm_buckets``)."""
 
 
-class MemoryStore(MemoryRevisions):
+class MemoryStore(MemoryLedger, MemoryRevisions):
     """Counters, records, kill switches and statistics in this process's memory; thread-safe.
 
     Nothing is shared with other processes and nothing survives a restart: use it for a single process,
@@ -116,84 +111,82 @@ class MemoryStore(MemoryRevisions):
         self._records: OrderedDict[_RecordKey, _Record] = OrderedDict()
         self._next_record_expiry = float("inf")
         self._kills: dict[str, KillSwitch] = {}
-        self._ledger: dict[str, list[LedgerEntry]] = {}
-        self._ledger_seq: dict[str, int] = {}
-        self._ledger_trimmed: dict[str, LedgerTrimmed] = {}
+        self._init_ledger()
         self._epoch = f"memory-{new_epoch()}"
         self._init_revisions()
         _fork.track(self)
 
     def reserve(self, request: ReserveRequest) -> ReserveResult:
-        """Check the record, kill switch, every counter and the rate alarm; count all, or change nothing."""
+        """Check the record, kill switch, every counter and the rate alarm; count all, or change nothing.
+
+        The hot path of every claim: one lock, dict lookups, and no object built but the record, the ledger
+        row and (when refused) the answer.
+        """
         now = request.now
         rule_id = request.rule_id
         shadow = request.shadow
         amount = request.amount
-        record_key = (rule_id, request.payment_id, shadow)
+        payment_id = request.payment_id
+        record_key = (rule_id, payment_id, shadow)
+        ends_at = request.ends_at
+        dropped_at = _NEVER if ends_at is None else int(ends_at + ENDED_RETENTION) + 1
         with self._lock:
             if now >= self._next_record_expiry:
                 self._expire_records(now)
-            record = self._records.get(record_key)
+            records = self._records
+            record = records.get(record_key)
             if record is not None and record[4] > now - self._record_ttl:  # expired, not yet purged: gone
                 if record[0] == request.fingerprint:
-                    return ReserveResult(ReserveStatus.REPLAYED, record[1])
+                    return ReserveResult(_REPLAYED, record[1])
                 return MISMATCH
             if not shadow and rule_id in self._kills:
                 return KILLED
             table = self._tables.get((rule_id, shadow))
             if table is None:
                 table = self._tables[(rule_id, shadow)] = _Table()
-            if self._window_ends and self._window_ends[0][0] <= now:
+            window_ends = self._window_ends
+            if window_ends and window_ends[0][0] <= now:
                 self._drop_idle_counters(now)
             counters = table.counters
-            expiry = lifetime_expiry(request)
-            dropped_at = _NEVER if expiry is None else int(expiry) + 1
             fits: list[tuple[_CounterKey, _Cell]] = []
             for spec in request.counters:
                 window = spec.window
-                start = int(now // window * window) if window else 0
                 key = (spec.name, window)
                 cell = counters.get(key)
-                if cell is None or cell[1] < start:
-                    cell = [window, start, 0, 0, _NEVER]
-                # else: the current window, or a later one opened by a caller whose clock is ahead.
-                if not window and cell[4] != dropped_at:  # a lifetime counter: the latest rule end wins
+                if window:
+                    start = int(now // window * window)
+                    if cell is None or cell[1] < start:
+                        cell = [window, start, 0, 0, _NEVER]
+                    # else: the current window, or a later one opened by a caller whose clock is ahead.
+                elif cell is None:  # a lifetime counter: the latest rule end wins
+                    cell = [0, 0, 0, 0, dropped_at]
+                elif cell[4] != dropped_at:
                     cell[4] = dropped_at
                     if dropped_at != _NEVER and cell[2]:
-                        heapq.heappush(self._window_ends, (dropped_at, rule_id, shadow, key))
-                if (spec.max_count is not None and cell[2] >= spec.max_count) or (
-                    spec.max_amount is not None and cell[3] + amount > spec.max_amount
+                        heapq.heappush(window_ends, (dropped_at, rule_id, shadow, key))
+                max_count = spec.max_count
+                max_amount = spec.max_amount
+                if (max_count is not None and cell[2] >= max_count) or (
+                    max_amount is not None and cell[3] + amount > max_amount
                 ):
-                    return ReserveResult(
-                        ReserveStatus.LIMIT_REACHED, limit=spec.name, detail=f"{spec.name} is full"
-                    )
+                    name = spec.name
+                    return ReserveResult(_LIMIT_REACHED, limit=name, detail=f"{name} is full")
                 fits.append((key, cell))
             alarm_amount = request.alarm_amount
             if alarm_amount is not None and not shadow:
-                window = request.alarm_window
-                _, bucket, oldest = alarm_buckets(now, window)
-                buckets = table.alarms.get(window)
-                if buckets is None:
-                    buckets = table.alarms[window] = {}
-                granted = 0
-                for start, got in list(buckets.items()):
-                    if start >= oldest:
-                        granted += got
-                    elif start < oldest - WINDOW_SLACK:  # kept a while for claims that reach us late
-                        del buckets[start]
-                if granted + amount > alarm_amount:
-                    reason = alarm_reason(amount, granted, alarm_amount, window)
-                    self._kills[rule_id] = KillSwitch(rule_id, reason, now)
-                    return ReserveResult(ReserveStatus.ALARM_TRIPPED, limit=ALARM_LIMIT, detail=reason)
-                buckets[bucket] = buckets.get(bucket, 0) + amount
+                tripped = self._alarm(
+                    table, rule_id, now, window=request.alarm_window, alarm_amount=alarm_amount, amount=amount
+                )
+                if tripped is not None:
+                    return tripped
             # Everything fits: count.
             taken = []
             for key, cell in fits:
-                if cell[2] == 0 and counters.get(key) is not cell:
+                if not cell[2] and counters.get(key) is not cell:
                     counters[key] = cell
                     end = cell[0] + cell[1] + WINDOW_SLACK if cell[0] else cell[4]
                     if end != _NEVER:
-                        heapq.heappush(self._window_ends, (end, rule_id, shadow, key))
+                        heapq.heappush(window_ends, (end, rule_id, shadow, key))
                 cell[2] += 1
                 cell[3] += amount
                 taken.append((key[0], key[1], cell[1]))
@@ -202,21 +195,53 @@ class MemoryStore(MemoryRevisions):
             seq = 0
             if not shadow:
                 origin = request.origin
-                note = (
+                seq = self._ledger_seq[rule_id] = self._ledger_seq.get(rule_id, 0) + 1
+                row = (
+                    seq,
+                    now,
+                    GRANT,
+                    rule_id,
                     origin.rule_version,
                     origin.digest,
+                    payment_id,
                     request.account,
                     request.payment_amount,
+                    amount,
                     origin.cluster,
                     origin.node,
                 )
-                seq = self._append(
-                    rule_id, GRANT, at=now, payment_id=request.payment_id, note=note, discount=amount
-                )
+                rows = self._ledger.get(rule_id)
+                if rows is None:
+                    rows = self._ledger[rule_id] = []
+                rows.append(row)
             self._add_record(
-                record_key, (request.fingerprint, request.payload, amount, tuple(taken), now, seq)
+                record_key,
+                (request.fingerprint, request.payload, amount, tuple(taken), now, seq),
+                stale=record is not None,
             )
             return GRANTED
+
+    def _alarm(
+        self, table: _Table, rule_id: str, now: float, *, window: int, alarm_amount: int, amount: int
+    ) -> ReserveResult | None:
+        """Add ``amount`` to the rule's rate alarm, or set its kill switch and answer ALARM_TRIPPED when the
+        amount granted in the alarm window would pass ``alarm_amount`` (then nothing is added)."""
+        _, bucket, oldest = alarm_buckets(now, window)
+        buckets = table.alarms.get(window)
+        if buckets is None:
+            buckets = table.alarms[window] = {}
+        granted = 0
+        for start, got in list(buckets.items()):
+            if start >= oldest:
+                granted += got
+            elif start < oldest - WINDOW_SLACK:  # kept a while for claims that reach us late
+                del buckets[start]
+        if granted + amount > alarm_amount:
+            reason = alarm_reason(amount, granted, alarm_amount, window)
+            self._kills[rule_id] = KillSwitch(rule_id, reason, now)
+            return ReserveResult(ReserveStatus.ALARM_TRIPPED, limit=ALARM_LIMIT, detail=reason)
+        buckets[bucket] = buckets.get(bucket, 0) + amount
+        return None
 
     def release(self, rule_id: str, payment_id: str, now: float) -> ReleaseResult:
         """Give back what the payment's reservation (real first, then shadow) took, and forget it."""
@@ -266,48 +291,6 @@ class MemoryStore(MemoryRevisions):
             shadow = self._tables.get((rule_id, True)) or _Table()
             return RuleStats(real.count, real.amount, shadow.count, shadow.amount)
 
-    # -- the grant ledger --------------------------------------------------------------------------------
-
-    def ledger_rules(self) -> list[str]:
-        """The ids of every rule with a ledger, sorted."""
-        with self._lock:
-            return sorted(self._ledger_seq)
-
-    def ledger_page(self, rule_id: str, after: int, limit: int) -> list[LedgerEntry]:
-        """Up to ``limit`` entries of the rule with ``seq > after``, in ``seq`` order."""
-        with self._lock:
-            entries = self._ledger.get(rule_id, [])
-            first = bisect.bisect_right(entries, after, key=lambda entry: entry.seq)
-            return entries[first : first + limit]
-
-    def ledger_trimmed(self, rule_id: str) -> LedgerTrimmed:
-        """The totals of the rule's entries removed by ``trim_ledger``."""
-        with self._lock:
-            return self._ledger_trimmed.get(rule_id, LedgerTrimmed())
-
-    def ledger_summary(self, rule_id: str) -> LedgerSummary:
-        """The rule's whole ledger added up, trimmed entries included."""
-        return summarise(self, rule_id)
-
-    def trim_ledger(self, rule_id: str, before: float) -> int:
-        """Remove the rule's entries older than ``before``, adding them to its trimmed totals."""
-        with self._lock:
-            entries = self._ledger.get(rule_id, [])
-            doomed = [entry for entry in entries if entry.at < before]
-            if not doomed:
-                return 0
-            self._ledger[rule_id] = [entry for entry in entries if entry.at >= before]
-            old = self._ledger_trimmed.get(rule_id, LedgerTrimmed())
-            grants = [entry.discount for entry in doomed if entry.kind == GRANT]
-            releases = [entry.discount for entry in doomed if entry.kind != GRANT]
-            self._ledger_trimmed[rule_id] = LedgerTrimmed(
-                old.grants + len(grants),
-                old.releases + len(releases),
-                old.granted_amount + sum(grants),
-                old.released_amount + sum(releases),
-            )
-            return len(doomed)
-
     def initialise(self) -> str:
         """This store's epoch: its data lives and dies with the object, so it cannot lose it and live on."""
         return self._epoch
@@ -345,30 +328,11 @@ class MemoryStore(MemoryRevisions):
             if end <= now:
                 del table.counters[key]  # type: ignore[union-attr]
 
-    def _append(
-        self, rule_id: str, kind: str, *, at: float, payment_id: str, note: _Note, discount: int
-    ) -> int:
-        """Append one ledger entry with the rule's next ``seq``; that seq."""
-        seq = self._ledger_seq[rule_id] = self._ledger_seq.get(rule_id, 0) + 1
-        version, digest, account, amount, cluster, node = note
-        entry = LedgerEntry(
-            seq, at, kind, rule_id, version, digest, payment_id, account, amount, discount, cluster, node
-        )
-        self._ledger.setdefault(rule_id, []).append(entry)
-        return seq
-
-    def _note(self, rule_id: str, seq: int) -> _Note:
-        """What the entry ``seq`` of the rule recorded of its claim; blank when it is gone (trimmed)."""
-        entries = self._ledger.get(rule_id, [])
-        at = bisect.bisect_left(entries, seq, key=lambda entry: entry.seq)
-        if not seq or at == len(entries) or entries[at].seq != seq:
-            return _BLANK
-        e = entries[at]
-        return (e.rule_version, e.digest, e.account, e.amount, e.cluster, e.node)
-
-    def _add_record(self, key: _RecordKey, record: _Record) -> None:
+    def _add_record(self, key: _RecordKey, record: _Record, *, stale: bool) -> None:
+        """Keep the record of a grant; ``stale``: an expired record of the same payment is still there."""
         records = self._records
-        records.pop(key, None)  # an expired record of the same payment: the new one goes to the end
+        if stale:  # the new record goes to the end, where the newest are
+            del records[key]
         records[key] = record
         if len(records) > self._max_records:
             records.popitem(last=False)
