@@ -3,6 +3,7 @@ trust file change that only the approvers in force can make."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import stat
@@ -95,6 +96,7 @@ def test_the_author_is_warned_that_the_signature_will_not_count(
         ("no-version", [], "version: required"),
         ("missing", [], "cannot read file"),
         ("bad-key", [], "private_key: must hold 32 bytes"),
+        ("bad-base64", [], "private_key: is not valid base64 after 'ed25519:'"),
         ("ok", ["--expires", "soon"], "--expires: must be a duration such as 12h or 7d"),
         ("ok", ["--expires", "2020-01-01T00:00:00Z"], "is not in the future"),
         ("ok", ["--expires", "2099-01-01T00:00:00"], "--expires: must be a duration"),
@@ -112,11 +114,16 @@ def test_approve_refuses_what_it_cannot_sign(
         new.unlink()
     elif setup == "not-toml":
         new.write_text("[[[")
-    elif setup == "bad-key":
+    elif setup in ("bad-key", "bad-base64"):
         text = key.read_text()
         secret = next(x for x in text.splitlines() if x.startswith("private_key")).split('"')[1]
+        raw = base64.b64decode(secret.removeprefix("ed25519:"))
+        # half a key, well encoded; or a cut that leaves text no Python decodes the same way
+        damaged = (
+            "ed25519:" + base64.b64encode(raw[:16]).decode() if setup == "bad-key" else secret[:20] + "="
+        )
         key = team.dir / "truncated.key"
-        key.write_text(text.replace(secret, secret[:20] + "="))
+        key.write_text(text.replace(secret, damaged))
         key.chmod(0o600)
     assert main(["approve", str(new), "--key", str(key), *args]) == 2
     assert expected in capsys.readouterr().err

@@ -3,6 +3,7 @@ what they refuse, what they say when the store is gone, and what the fleet view 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import time
@@ -91,7 +92,8 @@ def test_a_lower_revision_is_never_accepted(store: SQLiteStore, tmp_path: Path) 
     published(store, tmp_path, "smoke", "v1")
     published(store, tmp_path, "canary-node", "v2")
     with Client.from_store(store, cluster="sh-small", node="sh-small-01", follow_interval=FAST) as client:
-        with sqlite3.connect(store.path) as db:  # the store goes back to an older state (a restored copy)
+        # the store goes back to an older state (a restored copy); `db` commits, `closing` closes
+        with contextlib.closing(sqlite3.connect(store.path)) as db, db:
             db.execute("DELETE FROM revisions WHERE number = 2")
         assert wait_for(lambda: "older than the served revision 2" in client.status().last_reload_error)
         assert client.config.version == "v2"

@@ -4,6 +4,7 @@ into the store past ``graylib trust publish`` (of a lower version, or unsigned).
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -130,7 +131,8 @@ def test_a_client_refuses_a_store_with_fewer_trust_files_than_it_read(team: Team
     try:
         graylib.publish_trust(store, rotated(team))
         assert client.reload_now() is True
-        with sqlite3.connect(tmp_path / "restored.db") as db:  # an old copy of the store put back
+        # committed by the inner `db`, closed by `closing`: an old copy of the store put back
+        with contextlib.closing(sqlite3.connect(tmp_path / "restored.db")) as db, db:
             db.execute("DELETE FROM trust_files WHERE number = 2")
         assert client.reload_now() is True
         assert "has 1 trust files, fewer than the 2 this client read" in client.status().last_reload_error

@@ -46,6 +46,9 @@ def encode_key(raw: bytes) -> str:
     return KEY_PREFIX + base64.b64encode(raw).decode("ascii")
 
 
+_BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+
+
 def decode_key(text: object, what: str = "key") -> bytes:
     """The 32 bytes of an ``ed25519:<base64>`` key text; ``ValueError`` saying what is wrong otherwise."""
     if not isinstance(text, str):
@@ -56,6 +59,9 @@ def decode_key(text: object, what: str = "key") -> bytes:
         raise ValueError(msg)
     body = text[len(KEY_PREFIX) :]
     try:
+        # Checked here, not left to the decoder: what it forgives of bad padding differs between Pythons.
+        if len(body) % 4 or not _BASE64.fullmatch(body):
+            raise binascii.Error(body)
         raw = base64.b64decode(body.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError):
         msg = f"is not valid base64 after 'ed25519:' (got {body[:20]!r})"
