@@ -19,7 +19,6 @@ from tests.claims_support import (  # noqa: F401 - fixtures
     close_clients_fixture,
     limited_config,
     payment,
-    redis_server_fixture,
 )
 from tests.redis_server import RedisServer, free_port
 

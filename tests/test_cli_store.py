@@ -14,7 +14,6 @@ import pytest
 from graylib import SQLiteStore, StoreError
 from graylib.cli import main
 from graylib.stores import store_from_url
-from tests.claims_support import redis_server_fixture  # noqa: F401 - fixture
 from tests.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -20,7 +20,7 @@ from graylib._trust import approve, read_private_key
 from graylib.cli import main
 from graylib.stores import RedisStore, Revision, Store
 from tests.redis_server import RedisServer
-from tests.stores.support import unique_prefix
+from tests.store_kinds import unique_prefix
 from tests.trust_support import NARROWING, WIDENING, Team, trust_text
 
 
