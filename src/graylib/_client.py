@@ -29,7 +29,7 @@ from ._runtime._claims import AlertHook, Claims, ReleaseOutcome
 from ._runtime._follow import Follower, ReloadErrorHook, ReloadHook
 from ._runtime._kills import KillView
 from ._runtime._metered import MeteredStore, Recorder
-from ._runtime._source import FileSource, Source
+from ._runtime._source import FileSource
 from ._runtime._store_source import StoreSource
 from ._runtime._store_trust import STORE_TRUST, StoreTrust
 from ._runtime._tallies import combined
@@ -163,16 +163,17 @@ class Client(Serving):
         """
         trusted = trust_in_force(trust, "Client.from_file")
         source = FileSource(path, signed=trusted is not None)
-        return cls._following(
+        _checked_store(store)
+        return following(
             source,
-            store=store,
+            lambda snapshot: cls(snapshot, cluster=cluster, node=node, store=store, **options),
+            name="Client",
             cluster=cluster,
             node=node,
             interval=reload_interval,
             hooks=(on_reload, on_reload_error),
             last_good_path=last_good_path,
             trust=trusted,
-            options=options,
         )
 
     @classmethod
@@ -222,16 +223,16 @@ class Client(Serving):
         view = StoreTrust.start(store, source.name) if trust == STORE_TRUST else None
         trusted = view.trust if view is not None else trust_in_force(trust, "Client.from_store")
         try:
-            client = cls._following(
+            client = following(
                 source,
-                store=store,
+                lambda snapshot: cls(snapshot, cluster=cluster, node=node, store=store, **options),
+                name="Client",
                 cluster=cluster,
                 node=node,
                 interval=follow_interval,
                 hooks=(on_reload, on_reload_error),
                 last_good_path=last_good_path,
                 trust=trusted,
-                options=options,
             )
         except StoreError as exc:
             where = (
@@ -244,34 +245,6 @@ class Client(Serving):
         reporter = report(store, client._follower, client._kills, cluster=cluster, node=node, ttl=fleet_ttl)
         client._leave = reporter.leave
         return client
-
-    @classmethod
-    def _following(
-        cls,
-        source: Source,
-        *,
-        store: Store | None,
-        cluster: str,
-        node: str,
-        interval: float | None,
-        hooks: tuple[ReloadHook | None, ReloadErrorHook | None],
-        last_good_path: str | os.PathLike[str] | None,
-        trust: Trust | None,
-        options: dict[str, Any],
-    ) -> Self:
-        """A client serving ``source`` (or its last good copy) and following it (``_serving.following``)."""
-        _checked_store(store)
-        return following(
-            source,
-            lambda snapshot: cls(snapshot, cluster=cluster, node=node, store=store, **options),
-            name="Client",
-            cluster=cluster,
-            node=node,
-            interval=interval,
-            hooks=hooks,
-            last_good_path=last_good_path,
-            trust=trust,
-        )
 
     # -- what is running ---------------------------------------------------------------------------------
 
