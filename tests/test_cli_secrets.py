@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import pytest
 
 from graylib.cli import main
 from tests.helpers import run_graylib
-from tests.redis_server import RedisServer, free_port
+from tests.redis_server import PasswordRedisServer, RedisServer, free_port
 
 pytestmark = pytest.mark.redis
 
@@ -22,27 +21,9 @@ PASSWORD = "Hunter2-s3cret%21"
 DECODED = "Hunter2-s3cret!"
 
 
-class PasswordRedisServer(RedisServer):
-    """A redis-server with ``requirepass``: PING is only answered after AUTH."""
-
-    def ping(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
-                sock.sendall(f"AUTH {DECODED}\r\nPING\r\n".encode())
-                reply = b""
-                while reply.count(b"\r\n") < 2:
-                    chunk = sock.recv(64)
-                    if not chunk:
-                        break
-                    reply += chunk
-                return reply == b"+OK\r\n+PONG\r\n"
-        except OSError:
-            return False
-
-
 @pytest.fixture(scope="module", name="server")
 def server_fixture() -> Iterator[RedisServer]:
-    with PasswordRedisServer(extra_args=["--requirepass", DECODED]) as server:
+    with PasswordRedisServer(DECODED) as server:
         yield server
 
 
