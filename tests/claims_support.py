@@ -20,7 +20,6 @@ import pytest
 
 from graylib import Client, Context, Store
 from tests.helpers import make_config
-from tests.redis_server import RedisServer
 from tests.store_kinds import StoreSpec, spec_for, store_params
 
 RULE = "subsidy"
@@ -61,17 +60,6 @@ def close_clients_fixture() -> Iterator[None]:
     yield
     while _opened:
         _opened.pop().close()
-
-
-@pytest.fixture(scope="session", name="redis_server")
-def redis_server_fixture() -> Iterator[RedisServer]:
-    """A redis-server of its own for a module that imports this fixture (``tests/test_cli_kill.py``).
-
-    Prefer the shared ``redis_server`` of ``tests/conftest.py``: do not import this one; it goes once no
-    module imports it.
-    """
-    with RedisServer() as server:
-        yield server
 
 
 @pytest.fixture(name="store_spec", params=store_params())

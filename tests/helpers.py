@@ -1,9 +1,17 @@
-"""Config builders shared by the tests: a small valid config, changed one key at a time."""
+"""Config builders shared by the tests (a small valid config, changed one key at a time), and the command
+line run in a child process."""
 
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
 
 BASE_RULE: dict[str, Any] = {
     "id": "subsidy",
@@ -45,3 +53,19 @@ def make_config(*rules: dict[str, Any], **top: Any) -> dict[str, Any]:
     }
     config.update(top)
     return config
+
+
+def run_graylib(argv: Sequence[str], *, store: str | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m graylib ARGV`` in a child process running this tree's ``src``, its output captured as
+    text; ``store`` is put in ``GRAYLIB_STORE``."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    if store is not None:
+        env["GRAYLIB_STORE"] = store
+    return subprocess.run(
+        [sys.executable, "-m", "graylib", *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )

@@ -143,3 +143,26 @@ class RedisServer:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class PasswordRedisServer(RedisServer):
+    """A redis-server with ``requirepass password``; its readiness probe authenticates first."""
+
+    def __init__(self, password: str, port: int | None = None) -> None:
+        super().__init__(port, extra_args=["--requirepass", password])
+        self.password = password
+
+    def ping(self) -> bool:
+        """True when the server answers AUTH and then PING."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                sock.sendall(f"AUTH {self.password}\r\nPING\r\n".encode())
+                reply = b""
+                while reply.count(b"\r\n") < 2:
+                    chunk = sock.recv(64)
+                    if not chunk:
+                        return False
+                    reply += chunk
+                return reply == b"+OK\r\n+PONG\r\n"
+        except OSError:
+            return False

@@ -8,8 +8,7 @@ reason next to it, where a reader sees it.
 
 ``StoreSpec`` says where a store lives (picklable, so a spawned process opens the same store);
 ``open_store`` is the only function that constructs one. ``spec_for`` builds the spec of a fresh, empty
-store of a kind from the session fixtures ``redis_server`` and ``redis_cluster``, which the using module
-must provide (``tests/claims_support.py`` and ``tests/stores/conftest.py`` do).
+store of a kind from the session fixtures ``redis_server`` and ``redis_cluster`` of ``tests/conftest.py``.
 """
 
 from __future__ import annotations

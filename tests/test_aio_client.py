@@ -24,7 +24,7 @@ from graylib.aio import AsyncClient, AsyncMemoryStore, AsyncRedisStore, AsyncSQL
 from tests.claims_support import CLUSTER, DISCOUNT, RULE, limited_config, payment
 from tests.helpers import make_config
 from tests.redis_server import RedisServer
-from tests.stores.support import unique_prefix
+from tests.store_kinds import unique_prefix
 
 BUDGET = 50
 TASKS = 200

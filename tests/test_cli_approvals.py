@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from graylib._trust import approve, read_private_key
 from graylib.cli import main
 
 from .trust_support import NARROWING, WIDENING, Team
@@ -97,16 +96,7 @@ def test_an_expired_signature_does_not_count(team: Team) -> None:
     """wang.fang's real key signed these very bytes eight days ago, for a week: no longer an approval."""
     old, new = team.case(WIDENING)
     team.approve(new, "zhang.min")
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-    old_signature = approve(
-        new.read_bytes(),
-        read_private_key(team.keys["wang.fang"]),
-        version="v2",
-        now=now - dt.timedelta(days=8),
-        expires_at=now - dt.timedelta(days=1),
-    )
-    with (new.parent / "new.toml.sig").open("a") as file:
-        file.write(old_signature.to_line() + "\n")
+    old_signature = team.approve_expired(new)
     code, out = plan(team, old, new)
     assert code == 1, out
     assert f"no line 2 wang.fang: does not count (expired): expired at {old_signature.expires_at}" in out

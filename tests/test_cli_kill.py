@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,8 +16,8 @@ from tests.claims_support import (  # noqa: F401 - fixtures
     close_clients_fixture,
     limited_config,
     payment,
-    redis_server_fixture,
 )
+from tests.helpers import run_graylib
 from tests.redis_server import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -146,14 +143,8 @@ def test_kill_needs_a_reason(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_the_installed_command_runs(tmp_path: Path) -> None:
     SQLiteStore(tmp_path / "x.db").close()
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "GRAYLIB_STORE": f"sqlite:///{tmp_path / 'x.db'}"}
-    run = subprocess.run(
-        [sys.executable, "-m", "graylib", "kill", RULE, "--reason", "from a shell", "--force"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
+    run = run_graylib(
+        ["kill", RULE, "--reason", "from a shell", "--force"], store=f"sqlite:///{tmp_path / 'x.db'}"
     )
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith("subsidy: killed at ")
@@ -250,14 +241,8 @@ def test_revive_checks_the_rules_file_and_names_the_switches_set(
 def test_a_mistyped_kill_in_a_subprocess(tmp_path: Path) -> None:
     path = tmp_path / "shared.db"
     SQLiteStore(path).close()
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "GRAYLIB_STORE": f"sqlite:///{path}"}
-    run = subprocess.run(
-        [sys.executable, "-m", "graylib", "kill", "applience-subsidy", "--reason", "INC", "--rules", EXAMPLE],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
+    run = run_graylib(
+        ["kill", "applience-subsidy", "--reason", "INC", "--rules", EXAMPLE], store=f"sqlite:///{path}"
     )
     assert run.returncode == 2
     assert run.stdout == ""

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from graylib.cli import main
-from tests.redis_server import RedisServer, free_port
+from tests.helpers import run_graylib
+from tests.redis_server import PasswordRedisServer, RedisServer, free_port
 
 pytestmark = pytest.mark.redis
 
@@ -24,27 +21,9 @@ PASSWORD = "Hunter2-s3cret%21"
 DECODED = "Hunter2-s3cret!"
 
 
-class PasswordRedisServer(RedisServer):
-    """A redis-server with ``requirepass``: PING is only answered after AUTH."""
-
-    def ping(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
-                sock.sendall(f"AUTH {DECODED}\r\nPING\r\n".encode())
-                reply = b""
-                while reply.count(b"\r\n") < 2:
-                    chunk = sock.recv(64)
-                    if not chunk:
-                        break
-                    reply += chunk
-                return reply == b"+OK\r\n+PONG\r\n"
-        except OSError:
-            return False
-
-
 @pytest.fixture(scope="module", name="server")
 def server_fixture() -> Iterator[RedisServer]:
-    with PasswordRedisServer(extra_args=["--requirepass", DECODED]) as server:
+    with PasswordRedisServer(DECODED) as server:
         yield server
 
 
@@ -122,31 +101,11 @@ def test_an_unreachable_store_with_a_password(capsys: pytest.CaptureFixture[str]
 
 
 def test_the_environment_variable_in_a_subprocess(server: RedisServer) -> None:
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT / "src"),
-        "GRAYLIB_STORE": f"redis://:{PASSWORD}@127.0.0.1:{server.port}/6",
-    }
     for argv, code in ((["init-store"], 0), (["switches"], 0), (["status", EXAMPLE, "--json"], 0)):
-        run = subprocess.run(
-            [sys.executable, "-m", "graylib", *argv],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=60,
-            check=False,
-        )
+        run = run_graylib(argv, store=f"redis://:{PASSWORD}@127.0.0.1:{server.port}/6")
         assert run.returncode == code, run.stderr
         assert DECODED not in run.stdout + run.stderr and PASSWORD not in run.stdout + run.stderr
-    env["GRAYLIB_STORE"] = f"redis://:{PASSWORD}@127.0.0.1:{free_port()}/6"
-    run = subprocess.run(
-        [sys.executable, "-m", "graylib", "status", EXAMPLE],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+    run = run_graylib(["status", EXAMPLE], store=f"redis://:{PASSWORD}@127.0.0.1:{free_port()}/6")
     assert run.returncode == 2
     assert "redis://:***@127.0.0.1:" in run.stdout + run.stderr
     assert DECODED not in run.stdout + run.stderr and PASSWORD not in run.stdout + run.stderr

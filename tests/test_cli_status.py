@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from graylib.cli import main
-from tests.helpers import make_config
+from tests.helpers import make_config, run_graylib
 from tests.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,18 +54,6 @@ def test_a_rule_killed_in_the_file_stays_killed_when_the_switches_are_unavailabl
 
 
 def test_status_in_a_subprocess_against_an_unreachable_store() -> None:
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT / "src"),
-        "GRAYLIB_STORE": f"redis://127.0.0.1:{free_port()}/0",
-    }
-    run = subprocess.run(
-        [sys.executable, "-m", "graylib", "status", EXAMPLE],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+    run = run_graylib(["status", EXAMPLE], store=f"redis://127.0.0.1:{free_port()}/0")
     assert run.returncode == 2
     assert "granted unavailable" in run.stdout and "granted 0" not in run.stdout

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +11,7 @@ import pytest
 from graylib import SQLiteStore, StoreError
 from graylib.cli import main
 from graylib.stores import store_from_url
-from tests.claims_support import redis_server_fixture  # noqa: F401 - fixture
+from tests.helpers import run_graylib
 from tests.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,15 +126,11 @@ def test_a_relative_mistyped_path_from_the_environment(
 
 def test_switches_in_a_subprocess_on_a_mistyped_path(tmp_path: Path) -> None:
     url = existing_store(tmp_path / "graylib.db")
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    base = [sys.executable, "-m", "graylib", "switches", "--store"]
-    good = subprocess.run([*base, url], capture_output=True, text=True, env=env, timeout=60, check=False)
+    good = run_graylib(["switches", "--store", url])
     assert good.returncode == 0, good.stderr
     assert "other-rule" in good.stdout
     typo = tmp_path / "graylib.db.bak"
-    bad = subprocess.run(
-        [*base, f"sqlite:///{typo}"], capture_output=True, text=True, env=env, timeout=60, check=False
-    )
+    bad = run_graylib(["switches", "--store", f"sqlite:///{typo}"])
     assert bad.returncode == 2
     assert bad.stdout == ""
     assert f"no such store: {typo}" in bad.stderr
@@ -223,14 +216,6 @@ def test_simulate_refuses_a_redis_database_with_kill_switches_or_grants(
 
 def test_simulate_on_a_store_in_use_in_a_subprocess(tmp_path: Path) -> None:
     url = existing_store(tmp_path / "graylib.db")
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    run = subprocess.run(
-        [sys.executable, "-m", "graylib", "simulate", EXAMPLE, "--minutes", "1", "--store", url],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+    run = run_graylib(["simulate", EXAMPLE, "--minutes", "1", "--store", url])
     assert run.returncode == 2
     assert "it holds kill switches (other-rule)" in run.stderr

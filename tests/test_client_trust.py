@@ -5,7 +5,6 @@ an expired signature never let a widening change go live, and narrowing needs no
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import shutil
 import time
 from collections.abc import Callable
@@ -15,7 +14,6 @@ from typing import Any
 import pytest
 
 from graylib import Client, ConfigError, PolicyError
-from graylib._trust import approve, read_private_key
 from graylib.aio import AsyncClient
 
 from .trust_support import NARROWING, WIDENING, Team
@@ -70,16 +68,7 @@ def unknown_key(team: Team, rules: Path) -> None:
 
 def expired(team: Team, rules: Path) -> None:
     team.approve(rules, "zhang.min")
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-    old = approve(
-        rules.read_bytes(),
-        read_private_key(team.keys["wang.fang"]),
-        version="v2",
-        now=now - dt.timedelta(days=8),
-        expires_at=now - dt.timedelta(days=1),
-    )
-    with (rules.parent / "rules.toml.sig").open("a") as file:
-        file.write(old.to_line() + "\n")
+    team.approve_expired(rules)
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,6 @@ searched for it: decisions, release outcomes, ``status()`` and every log record.
 from __future__ import annotations
 
 import logging
-import socket
 import subprocess
 import sys
 import textwrap
@@ -22,7 +21,7 @@ from graylib import Client, Context, MemoryStore, Reason, RedisStore, StoreError
 from graylib._runtime._throttle import LogThrottle
 from graylib.stores import ReleaseResult, ReserveRequest, ReserveResult
 from tests.claims_support import RULE, limited_config
-from tests.redis_server import RedisServer
+from tests.redis_server import PasswordRedisServer, RedisServer
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "pw-Zq81-not-for-logs"
@@ -31,27 +30,9 @@ PAYMENT_ID = "pay-9932-private"
 CTX = Context(account=ACCOUNT, payment_type="online_purchase", amount=10_000, payment_id=PAYMENT_ID)
 
 
-class _PasswordServer(RedisServer):
-    """A redis-server with ``requirepass``; its readiness probe authenticates first."""
-
-    def ping(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
-                sock.sendall(f"AUTH {PASSWORD}\r\nPING\r\n".encode())
-                reply = b""
-                while reply.count(b"\r\n") < 2:
-                    chunk = sock.recv(64)
-                    if not chunk:
-                        return False
-                    reply += chunk
-                return reply == b"+OK\r\n+PONG\r\n"
-        except OSError:
-            return False
-
-
 @pytest.fixture(name="server")
 def server_fixture() -> Iterator[RedisServer]:
-    with _PasswordServer(extra_args=["--requirepass", PASSWORD]) as server:
+    with PasswordRedisServer(PASSWORD) as server:
         yield server
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 
+from graylib._trust import Signature, approve, read_private_key
 from graylib.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,3 +65,18 @@ class Team:
         for name in names:
             assert main(["approve", str(path), "--key", str(self.keys[name]), *extra]) == 0
         self.capsys.readouterr()
+
+    def approve_expired(self, path: Path, name: str = "wang.fang") -> Signature:
+        """Append to ``FILE.sig`` ``name``'s real signature of ``path``'s bytes (version v2), made eight days
+        ago for a week: expired yesterday."""
+        now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        signature = approve(
+            path.read_bytes(),
+            read_private_key(self.keys[name]),
+            version="v2",
+            now=now - dt.timedelta(days=8),
+            expires_at=now - dt.timedelta(days=1),
+        )
+        with (path.parent / f"{path.name}.sig").open("a") as file:
+            file.write(signature.to_line() + "\n")
+        return signature

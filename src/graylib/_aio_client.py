@@ -38,8 +38,7 @@ from ._runtime._kills import KillView, max_stale_seconds
 from ._runtime._metered import AsyncMeteredStore, Recorder
 from ._runtime._source import FileSource
 from ._runtime._tallies import combined
-from ._runtime._wiring import follow
-from ._serving import ConfigSource, Serving, weak_notify, weak_reading
+from ._serving import ConfigSource, Serving, check_identity, following, weak_reading
 from ._status import Status, running_status
 from ._trust import Trust, trust_in_force
 from ._values import Context, Decision
@@ -179,25 +178,22 @@ class AsyncClient(Serving):
         ``reload_interval`` the file is followed by a task (started by ``start``). The file is read here,
         once."""
         _checked_store(store)
-        if not isinstance(cluster, str) or not isinstance(node, str):
-            msg = "AsyncClient(cluster=..., node=...) must be strings"
-            raise TypeError(msg)
+        check_identity(cluster, node, "AsyncClient")
         if reload_interval is not None and not reload_interval > 0:
             msg = f"reload_interval must be a positive number of seconds or None (got {reload_interval!r})"
             raise ValueError(msg)
         trusted = trust_in_force(trust, "AsyncClient.from_file")
-        client, follower = follow(
+        client = following(
             FileSource(path, signed=trusted is not None),
+            lambda snapshot: cls(snapshot, cluster=cluster, node=node, store=store, **options),
+            name="AsyncClient",
             cluster=cluster,
             node=node,
-            make=lambda snapshot: cls(snapshot, cluster=cluster, node=node, store=store, **options),
-            wiring=lambda made: (made._current_snapshot, made._swap, weak_notify(made)),
             interval=None,  # no thread: the reload task checks
             hooks=(on_reload, on_reload_error),
             last_good_path=last_good_path,
             trust=trusted,
         )
-        client._follower = follower
         client._reload_interval = reload_interval
         return client
 

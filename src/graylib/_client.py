@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -29,14 +28,13 @@ from ._redact import redact_url
 from ._runtime._claims import AlertHook, Claims, ReleaseOutcome
 from ._runtime._follow import Follower, ReloadErrorHook, ReloadHook
 from ._runtime._kills import KillView
-from ._runtime._metered import MeteredStore, Reading, Recorder
-from ._runtime._served import Entry, Served
-from ._runtime._source import FileSource, Source
+from ._runtime._metered import MeteredStore, Recorder
+from ._runtime._source import FileSource
 from ._runtime._store_source import StoreSource
 from ._runtime._store_trust import STORE_TRUST, StoreTrust
 from ._runtime._tallies import combined
-from ._runtime._wiring import follow, report
-from ._serving import ConfigSource, Serving, weak_notify, weak_reading
+from ._runtime._wiring import report
+from ._serving import ConfigSource, Serving, check_identity, following, weak_reading
 from ._status import Status, running_status
 from ._trust import Trust, trust_in_force
 from ._values import Context, Decision
@@ -102,9 +100,7 @@ class Client(Serving):
         clock: Callable[[], float] = time.time,
         metrics: Recorder | None = None,
     ) -> None:
-        if not isinstance(cluster, str) or not isinstance(node, str):
-            msg = "Client(cluster=..., node=...) must be strings"
-            raise TypeError(msg)
+        check_identity(cluster, node, "Client")
         self._store: Store = _checked_store(store)
         self._begin(config, cluster=cluster, node=node, clock=clock, name="Client")
         # With metrics on, the claims and the kill view talk to the store through a recorder; without,
@@ -167,16 +163,17 @@ class Client(Serving):
         """
         trusted = trust_in_force(trust, "Client.from_file")
         source = FileSource(path, signed=trusted is not None)
-        return cls._following(
+        _checked_store(store)
+        return following(
             source,
-            store=store,
+            lambda snapshot: cls(snapshot, cluster=cluster, node=node, store=store, **options),
+            name="Client",
             cluster=cluster,
             node=node,
             interval=reload_interval,
             hooks=(on_reload, on_reload_error),
             last_good_path=last_good_path,
             trust=trusted,
-            options=options,
         )
 
     @classmethod
@@ -226,16 +223,16 @@ class Client(Serving):
         view = StoreTrust.start(store, source.name) if trust == STORE_TRUST else None
         trusted = view.trust if view is not None else trust_in_force(trust, "Client.from_store")
         try:
-            client = cls._following(
+            client = following(
                 source,
-                store=store,
+                lambda snapshot: cls(snapshot, cluster=cluster, node=node, store=store, **options),
+                name="Client",
                 cluster=cluster,
                 node=node,
                 interval=follow_interval,
                 hooks=(on_reload, on_reload_error),
                 last_good_path=last_good_path,
                 trust=trusted,
-                options=options,
             )
         except StoreError as exc:
             where = (
@@ -248,63 +245,6 @@ class Client(Serving):
         reporter = report(store, client._follower, client._kills, cluster=cluster, node=node, ttl=fleet_ttl)
         client._leave = reporter.leave
         return client
-
-    @classmethod
-    def _following(
-        cls,
-        source: Source,
-        *,
-        store: Store | None,
-        cluster: str,
-        node: str,
-        interval: float | None,
-        hooks: tuple[ReloadHook | None, ReloadErrorHook | None],
-        last_good_path: str | os.PathLike[str] | None,
-        trust: Trust | None,
-        options: dict[str, Any],
-    ) -> Self:
-        """A client serving ``source`` (or its last good copy) and following it (``_runtime._wiring``)."""
-        _checked_store(store)
-        if not isinstance(cluster, str) or not isinstance(node, str):
-            msg = "Client(cluster=..., node=...) must be strings"
-            raise TypeError(msg)
-        client, follower = follow(
-            source,
-            cluster=cluster,
-            node=node,
-            make=lambda snapshot: cls(snapshot, cluster=cluster, node=node, store=store, **options),
-            wiring=lambda made: (made._current_snapshot, made._swap, weak_notify(made)),
-            interval=interval,
-            hooks=hooks,
-            last_good_path=last_good_path,
-            trust=trust,
-        )
-        client._follower = follower
-        return client
-
-    def _current(self) -> Served:
-        return self._served
-
-    def _current_snapshot(self) -> Snapshot:
-        return self._snapshot
-
-    def _settled(self, rule_id: str, snapshot: Snapshot) -> Entry | None:
-        served = self._served
-        return served.settled.get(rule_id) if served.snapshot is snapshot else None
-
-    def _forked(self) -> None:
-        """In a forked child: a thread of the parent may have held the swap lock at the fork."""
-        self._swap_lock = threading.Lock()
-
-    def _tally(self, decision: Decision) -> None:
-        """Count a claim's answer by reason for ``status()`` (rules of the running config only)."""
-        if decision.rule_id in self._snapshot.rules:
-            next(self._claim_tallies[decision.rule_id][decision.reason])
-
-    def _reading(self) -> Reading:
-        """What a metrics recorder reads when it is collected."""
-        snapshot = self._snapshot
-        return Reading(self._tallies, self._claim_tallies, snapshot.version, snapshot.loaded_at)
 
     # -- what is running ---------------------------------------------------------------------------------
 

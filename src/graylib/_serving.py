@@ -15,25 +15,30 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from ._compile import Snapshot
 from ._config import Config
 from ._load import build
 from ._redact import describe_error
-from ._runtime._follow import Follower
+from ._runtime._follow import Follower, ReloadErrorHook, ReloadHook
 from ._runtime._kills import KillView
 from ._runtime._metered import Reading
 from ._runtime._served import Entry, Served, compose
+from ._runtime._source import Source
 from ._runtime._tallies import new_tallies, prepare_tallies
+from ._runtime._wiring import follow
+from ._trust import Trust
 from ._values import Context, Decision, Reason
 from .stores import KillSwitch
 
-__all__ = ["ConfigSource", "Serving", "weak_notify", "weak_reading"]
+__all__ = ["ConfigSource", "Serving", "check_identity", "following", "weak_notify", "weak_reading"]
 
 log = logging.getLogger("graylib")
 
 ConfigSource = Config | Mapping[str, Any] | str | os.PathLike[str]
+
+_S = TypeVar("_S", bound="Serving")
 
 
 def _error(rule_id: str, exc: BaseException) -> Decision:
@@ -64,6 +69,43 @@ def weak_notify(client: Serving) -> Callable[[object], None]:
     return notify
 
 
+def check_identity(cluster: object, node: object, name: str) -> None:
+    """A ``TypeError`` naming ``name`` unless ``cluster`` and ``node`` are strings."""
+    if not isinstance(cluster, str) or not isinstance(node, str):
+        msg = f"{name}(cluster=..., node=...) must be strings"
+        raise TypeError(msg)
+
+
+def following(
+    source: Source,
+    make: Callable[[Snapshot], _S],
+    *,
+    name: str,
+    cluster: str,
+    node: str,
+    interval: float | None,
+    hooks: tuple[ReloadHook | None, ReloadErrorHook | None],
+    last_good_path: str | os.PathLike[str] | None,
+    trust: Trust | None,
+) -> _S:
+    """The client ``make`` builds from ``source`` (or its last good copy), following it
+    (``_runtime._wiring.follow``); ``name`` is the client's class, for the error on a bad identity."""
+    check_identity(cluster, node, name)
+    client, follower = follow(
+        source,
+        cluster=cluster,
+        node=node,
+        make=make,
+        wiring=lambda made: (made._current_snapshot, made._swap, weak_notify(made)),
+        interval=interval,
+        hooks=hooks,
+        last_good_path=last_good_path,
+        trust=trust,
+    )
+    client._follower = follower
+    return client
+
+
 class Serving:
     """The served snapshot of a client and its payment path; a subclass adds the store and the kill view."""
 
@@ -82,9 +124,7 @@ class Serving:
     ) -> Snapshot:
         """Check the identity, build (or take) the snapshot and set up what serving it needs; the subclass
         then builds its kill view and calls ``_serve_first``."""
-        if not isinstance(cluster, str) or not isinstance(node, str):
-            msg = f"{name}(cluster=..., node=...) must be strings"
-            raise TypeError(msg)
+        check_identity(cluster, node, name)
         if isinstance(config, Snapshot) and (config.cluster, config.node) == (cluster, node):
             snapshot = config  # built by ``build`` for this identity (``from_file``)
         else:

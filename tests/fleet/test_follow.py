@@ -17,7 +17,7 @@ from graylib import Client, ConfigError, SQLiteStore, StoreError
 from graylib.stores import RedisStore, Revision
 from tests.fleet.support import rules_text, write
 from tests.redis_server import RedisServer
-from tests.stores.support import unique_prefix
+from tests.store_kinds import unique_prefix
 
 FAST = 0.05
 

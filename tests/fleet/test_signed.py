@@ -5,7 +5,6 @@ revision written straight into the store without valid signatures is never serve
 
 from __future__ import annotations
 
-import datetime as dt
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,11 +15,10 @@ import pytest
 import graylib
 from graylib import Client, PolicyError, SQLiteStore
 from graylib._compile import digest_text
-from graylib._trust import approve, read_private_key
 from graylib.cli import main
 from graylib.stores import RedisStore, Revision, Store
 from tests.redis_server import RedisServer
-from tests.stores.support import unique_prefix
+from tests.store_kinds import unique_prefix
 from tests.trust_support import NARROWING, WIDENING, Team, trust_text
 
 
@@ -255,16 +253,7 @@ def test_publish_refuses_an_unknown_key_and_an_expired_signature(
 
     sig_of(new).unlink()
     team.approve(new, "zhang.min")
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-    expired = approve(
-        new.read_bytes(),
-        read_private_key(team.keys["wang.fang"]),
-        version="v2",
-        now=now - dt.timedelta(days=8),
-        expires_at=now - dt.timedelta(days=1),
-    )
-    with sig_of(new).open("a") as file:
-        file.write(expired.to_line() + "\n")
+    team.approve_expired(new)
     with pytest.raises(PolicyError, match=counted + r"\(expired"):
         graylib.publish(store, new, trust=team.trust)
     assert store.head_revision() == 1

@@ -16,7 +16,7 @@ from graylib import Client, ConfigError, SQLiteStore
 from graylib._compile import digest_text
 from graylib.stores import RedisStore, Revision, Store, TrustRecord
 from tests.redis_server import RedisServer
-from tests.stores.support import unique_prefix
+from tests.store_kinds import unique_prefix
 from tests.trust_support import WIDENING, Team, trust_text
 
 

@@ -14,7 +14,7 @@ import graylib
 from graylib import ConflictError, PolicyError, SQLiteStore
 from graylib.stores import RedisStore, Store, TrustRecord
 from tests.redis_server import RedisServer
-from tests.stores.support import unique_prefix
+from tests.store_kinds import unique_prefix
 from tests.trust_support import WIDENING, Team, trust_text
 
 

@@ -1,5 +1,5 @@
-"""Fixtures for the store tests: a real redis-server and a real Redis Cluster per session, every store behind
-one fixture."""
+"""Fixtures for the store tests: every store behind one fixture (the session's redis-server and Redis
+Cluster are ``tests/conftest.py``'s)."""
 
 from __future__ import annotations
 
@@ -11,22 +11,8 @@ import pytest
 from graylib.stores import Store
 from tests.redis_cluster import LocalCluster
 from tests.redis_server import RedisServer
-from tests.stores.support import StoreSpec, cluster_prefix, unique_prefix
-
-
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
-    """One real redis-server for the session; fails (never skips) when the binary is missing."""
-    with RedisServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def redis_cluster() -> Iterator[LocalCluster]:
-    """One real three-node Redis Cluster for the session; fails (never skips) when a binary is missing."""
-    with LocalCluster() as cluster:
-        yield cluster
-
+from tests.store_kinds import cluster_prefix, unique_prefix
+from tests.stores.support import StoreSpec
 
 SYNC_KINDS = [
     "memory",

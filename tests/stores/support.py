@@ -7,16 +7,15 @@ import multiprocessing
 import os
 import queue
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 import attrs
 import pytest
 
-from graylib.stores import CounterSpec, MemoryStore, RedisStore, ReserveRequest, SQLiteStore, Store
+from graylib.stores import CounterSpec, ReserveRequest, Store
 from graylib.stores.aio import AsyncMemoryStore, AsyncRedisStore, AsyncSQLiteStore, AsyncStore
-from tests.redis_cluster import LocalCluster
+from tests import store_kinds
 
 T0 = 1_700_000_040.0
 """A fixed 'now' at the start of a 60-second window (1_700_000_040 is a multiple of 60)."""
@@ -24,28 +23,8 @@ T0 = 1_700_000_040.0
 _ids = itertools.count()
 
 
-def unique_prefix() -> str:
-    """A Redis key prefix no other test uses, so tests share one server without seeing each other."""
-    return f"t{os.getpid()}-{uuid.uuid4().hex[:10]}"
-
-
 CLUSTER_RULES = ("rule-1", "rule-2")
 """The rule ids the shared store tests use most; on a cluster each must live on its own node."""
-
-
-def cluster_prefix(cluster: LocalCluster) -> str:
-    """A fresh prefix that puts ``rule-1``, ``rule-2`` and the kill-switch index on three different nodes.
-
-    The slot of a rule's keys is the slot of ``prefix:rule_id``, so the prefix decides where each rule
-    lives: drawing prefixes until the three land apart makes every cluster test cross nodes.
-    """
-    for _ in range(1_000):
-        prefix = unique_prefix()
-        nodes = {cluster.node_of_key(prefix)} | {cluster.node_of_key(f"{prefix}:{r}") for r in CLUSTER_RULES}
-        if len(nodes) == 1 + len(CLUSTER_RULES):
-            return prefix
-    msg = "no prefix spreads the test rules over the cluster's nodes"
-    raise RuntimeError(msg)
 
 
 def payment_id() -> str:
@@ -87,25 +66,18 @@ def request(
 
 
 @attrs.frozen
-class StoreSpec:
-    """Enough to open the same store again, in this process or another one."""
+class StoreSpec(store_kinds.StoreSpec):
+    """``tests.store_kinds.StoreSpec``, or the async store of the kind (``asynchronous``)."""
 
-    kind: str
-    location: str = ""
-    prefix: str = "graylib"
     asynchronous: bool = False
     """Open the async store of the kind, driven through a ``SyncFacade`` (``open_async`` gives it bare)."""
 
-    def open(self) -> Store:
+    def open(self, *, timeout: float = 2.0) -> Store:
         if self.asynchronous:
             from tests.stores.aio_support import SyncFacade
 
             return SyncFacade(self.open_async)
-        if self.kind == "memory":
-            return MemoryStore()
-        if self.kind == "sqlite":
-            return SQLiteStore(self.location)
-        return RedisStore(self.location, prefix=self.prefix, timeout=2.0)  # redis:// or redis+cluster://
+        return super().open(timeout=timeout)
 
     def open_async(self) -> AsyncStore:
         """The async store of this kind (its own connections; a memory store is a new, empty one)."""
@@ -117,10 +89,8 @@ class StoreSpec:
         return AsyncRedisStore(self.location, prefix=self.prefix, timeout=2.0)
 
     def initialise(self) -> None:
-        """Initialise the store once (the explicit act a new Redis needs before it grants anything)."""
-        store = attrs.evolve(self, asynchronous=False).open()
-        store.initialise()
-        store.close()
+        """Initialise the store once, through the sync store of its kind."""
+        super(StoreSpec, attrs.evolve(self, asynchronous=False)).initialise()
 
 
 def race_in_processes(

@@ -16,7 +16,8 @@ from graylib.stores import RedisStore, SQLiteStore, Store
 from graylib.stores._common import MAX_AMOUNT
 from graylib.stores._redis_wire import ScriptRunner
 from tests.redis_server import RedisServer
-from tests.stores.support import counter, request, unique_prefix
+from tests.store_kinds import unique_prefix
+from tests.stores.support import counter, request
 from tests.stores.support import request as make_request
 
 OPERATIONS: dict[str, Callable[[Store], object]] = {

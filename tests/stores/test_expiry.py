@@ -21,7 +21,8 @@ import pytest
 from graylib.stores import MemoryStore, RedisStore, ReserveStatus, SQLiteStore, Store
 from graylib.stores._common import ENDED_RETENTION, PURGE_BATCH, WINDOW_SLACK
 from tests.redis_server import RedisServer
-from tests.stores.support import T0, counter, request, unique_prefix
+from tests.store_kinds import unique_prefix
+from tests.stores.support import T0, counter, request
 
 GRANTED = ReserveStatus.GRANTED
 ENDS = T0 + 3_600.0

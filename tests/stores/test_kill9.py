@@ -21,7 +21,8 @@ import pytest
 
 from graylib.stores import LedgerStore, RuleStats, Store
 from tests.redis_server import RedisServer
-from tests.stores.support import StoreSpec, unique_prefix
+from tests.store_kinds import unique_prefix
+from tests.stores.support import StoreSpec
 from tests.stores.workers import claim_forever
 
 pytestmark = pytest.mark.slow

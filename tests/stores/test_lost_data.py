@@ -21,7 +21,8 @@ from graylib.stores import RedisStore, ReserveStatus, SQLiteStore, Store
 from tests.claims_support import CLUSTER, RULE, limited_config, payment
 from tests.redis_cluster import LocalCluster
 from tests.redis_server import RedisServer
-from tests.stores.support import CLUSTER_RULES, StoreSpec, counter, request, unique_prefix
+from tests.store_kinds import unique_prefix
+from tests.stores.support import CLUSTER_RULES, StoreSpec, counter, request
 
 GRANTED = ReserveStatus.GRANTED
 ONE = counter("total", count=1)
@@ -120,7 +121,7 @@ def test_a_redis_that_lost_its_data_makes_claims_answer_error(private_server: Re
 def test_a_cluster_shard_that_lost_its_data_stops_its_rules(redis_cluster: LocalCluster) -> None:
     import redis
 
-    from tests.stores.support import cluster_prefix
+    from tests.store_kinds import cluster_prefix
 
     spec = StoreSpec("redis-cluster", redis_cluster.url, cluster_prefix(redis_cluster))
     spec.initialise()

@@ -14,7 +14,8 @@ import pytest
 from graylib.stores import LedgerStore, MemoryStore, ReserveStatus, RuleStats, Store
 from tests.redis_cluster import LocalCluster
 from tests.redis_server import RedisServer
-from tests.stores.support import StoreSpec, cluster_prefix, race_in_processes, request, unique_prefix
+from tests.store_kinds import cluster_prefix, unique_prefix
+from tests.stores.support import StoreSpec, race_in_processes, request
 from tests.stores.workers import ALLOWED, BUDGET, DISCOUNT, budget_counters, race
 
 pytestmark = pytest.mark.slow

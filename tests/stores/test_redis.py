@@ -11,7 +11,8 @@ from graylib import StoreError
 from graylib.stores import RedisStore, ReserveStatus
 from graylib.stores.redis import WINDOW_SLACK_MS
 from tests.redis_server import RedisServer
-from tests.stores.support import T0, counter, request, unique_prefix
+from tests.store_kinds import unique_prefix
+from tests.stores.support import T0, counter, request
 
 pytestmark = pytest.mark.redis
 

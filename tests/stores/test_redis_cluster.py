@@ -19,15 +19,8 @@ from graylib import StoreError
 from graylib.stores import KillSwitch, RedisStore, ReleaseResult, ReserveStatus, RuleStats, store_from_url
 from tests.redis_cluster import LocalCluster
 from tests.redis_server import free_port
-from tests.stores.support import (
-    CLUSTER_RULES,
-    T0,
-    StoreSpec,
-    assert_every_call_fails_fast,
-    cluster_prefix,
-    counter,
-    request,
-)
+from tests.store_kinds import cluster_prefix
+from tests.stores.support import CLUSTER_RULES, T0, StoreSpec, assert_every_call_fails_fast, counter, request
 
 pytestmark = pytest.mark.redis
 

@@ -15,7 +15,8 @@ import pytest
 from graylib import StoreError
 from graylib.stores import RedisStore, ReserveStatus, RuleStats
 from tests.redis_server import RedisServer, free_port
-from tests.stores.support import assert_every_call_fails_fast, counter, request, unique_prefix
+from tests.store_kinds import unique_prefix
+from tests.stores.support import assert_every_call_fails_fast, counter, request
 
 pytestmark = pytest.mark.redis
 

@@ -10,7 +10,8 @@ import pytest
 from graylib import StoreError
 from graylib.stores import RedisStore, Store, store_from_url
 from tests.redis_server import RedisServer, free_port
-from tests.stores.support import counter, request, unique_prefix
+from tests.store_kinds import unique_prefix
+from tests.stores.support import counter, request
 
 pytestmark = pytest.mark.redis
 

@@ -12,7 +12,8 @@ from graylib import ConflictError, StoreError
 from graylib.stores import Instance, Revision, Store, TrustRecord
 from tests.redis_cluster import LocalCluster
 from tests.redis_server import RedisServer
-from tests.stores.support import T0, StoreSpec, cluster_prefix, unique_prefix
+from tests.store_kinds import cluster_prefix, unique_prefix
+from tests.stores.support import T0, StoreSpec
 
 
 @pytest.fixture(name="store")

@@ -29,7 +29,8 @@ from graylib.stores import (
 )
 from graylib.stores._common import alarm_buckets, alarm_reason, window_start
 from tests.redis_server import RedisServer
-from tests.stores.support import T0, unique_prefix
+from tests.store_kinds import unique_prefix
+from tests.stores.support import T0
 
 ALARM_AMOUNT = 5_000
 ALARM_WINDOW = 60

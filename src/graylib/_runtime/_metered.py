@@ -76,6 +76,18 @@ class Recorder(Protocol):
         ...
 
 
+def _claimed(
+    recorder: Recorder, name: str, started: float, request: ReserveRequest, result: ReserveResult | None
+) -> None:
+    """Report a ``reserve`` begun at ``started`` (``time.perf_counter``): its duration, then the error
+    (``result`` None: it raised) or the amount of a real grant."""
+    recorder.claim_duration(name, time.perf_counter() - started)
+    if result is None:
+        recorder.store_error("claim")
+    elif getattr(result, "status", None) is _GRANTED and not request.shadow:
+        recorder.granted(request.rule_id, request.amount)
+
+
 class MeteredStore:
     """A store that reports its calls to a recorder, and otherwise is the store it wraps.
 
@@ -95,17 +107,13 @@ class MeteredStore:
         return self._store
 
     def reserve(self, request: ReserveRequest) -> ReserveResult:
-        recorder = self._recorder
         started = time.perf_counter()
         try:
             result = self._store.reserve(request)
         except BaseException:
-            recorder.claim_duration(self._name, time.perf_counter() - started)
-            recorder.store_error("claim")
+            _claimed(self._recorder, self._name, started, request, None)
             raise
-        recorder.claim_duration(self._name, time.perf_counter() - started)
-        if getattr(result, "status", None) is _GRANTED and not request.shadow:
-            recorder.granted(request.rule_id, request.amount)
+        _claimed(self._recorder, self._name, started, request, result)
         return result
 
     def release(self, rule_id: str, payment_id: str, now: float) -> ReleaseResult:
@@ -204,17 +212,13 @@ class AsyncMeteredStore:
         return self._store
 
     async def reserve(self, request: ReserveRequest) -> ReserveResult:
-        recorder = self._recorder
         started = time.perf_counter()
         try:
             result = await self._store.reserve(request)
         except BaseException:
-            recorder.claim_duration(self._name, time.perf_counter() - started)
-            recorder.store_error("claim")
+            _claimed(self._recorder, self._name, started, request, None)
             raise
-        recorder.claim_duration(self._name, time.perf_counter() - started)
-        if getattr(result, "status", None) is _GRANTED and not request.shadow:
-            recorder.granted(request.rule_id, request.amount)
+        _claimed(self._recorder, self._name, started, request, result)
         return result
 
     async def release(self, rule_id: str, payment_id: str, now: float) -> ReleaseResult:

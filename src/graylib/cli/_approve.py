@@ -51,13 +51,7 @@ def run(args: argparse.Namespace) -> int:
         data, document, version = document_of(args.file)
         expires = parse_expiry(args.expires, now) if args.expires else None
         key = read_private_key(args.key)
-    except InputError as exc:
-        error(str(exc))
-        return 2
-    except ConfigError as exc:
-        error(str(exc))
-        return 2
-    except SigningUnavailable as exc:
+    except (InputError, ConfigError, SigningUnavailable) as exc:
         error(str(exc))
         return 2
     target = signature_path(args.file)

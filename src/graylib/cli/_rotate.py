@@ -37,13 +37,7 @@ def run(args: argparse.Namespace) -> int:
         data = read_bounded(args.new)
         sig_path, signatures = read_signatures(args.new, args.signatures)
         change = check_trust_change(current, data, signatures, source=args.new)
-    except InputError as exc:
-        error(str(exc))
-        return 2
-    except ConfigError as exc:
-        error(str(exc))
-        return 2
-    except SigningUnavailable as exc:
+    except (InputError, ConfigError, SigningUnavailable) as exc:
         error(str(exc))
         return 2
     if args.json:

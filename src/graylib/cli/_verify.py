@@ -46,10 +46,7 @@ def run(args: argparse.Namespace) -> int:
         sig_path, signatures = read_signatures(args.file, args.signatures)
         author = author_of(document)
         checks = check_signatures(data, signatures, trust, version=version, author=author)
-    except InputError as exc:
-        error(str(exc))
-        return 2
-    except SigningUnavailable as exc:
+    except (InputError, SigningUnavailable) as exc:
         error(str(exc))
         return 2
     approvers = counted(checks)

@@ -33,7 +33,7 @@ from graylib.stores._revisions import (
     decode_instance,
     decode_revision,
     encode_instance,
-    encode_revision,
+    encode_record,
     meanwhile,
     version_taken,
 )
@@ -113,7 +113,7 @@ class RedisRevisions:
             self._rev_key(f"rev:{stored.number}"),
             marker,
         ]
-        args: list[str | int] = [expected, stored.version, stored.digest, encode_revision(stored), epoch]
+        args: list[str | int] = [expected, stored.version, stored.digest, encode_record(stored), epoch]
         try:
             reply = self._publisher()(keys, args)
         except self._errors as exc:

@@ -17,11 +17,11 @@ import attrs
 from graylib._errors import ConflictError, StoreError
 from graylib.stores._common import lost_data
 from graylib.stores._redis_wire import ClusterScriptRunner, ScriptRunner
+from graylib.stores._revisions import encode_record
 from graylib.stores._trust_records import (
     TrustRecord,
     check_trust_record,
     decode_trust_record,
-    encode_trust_record,
     trust_meanwhile,
 )
 
@@ -81,7 +81,7 @@ class RedisTrust:
         stored = attrs.evolve(record, number=expected + 1)
         keys = [self._rev_key("trust:head"), self._rev_key(f"trust:{stored.number}"), marker]
         try:
-            reply = self._trust_script()(keys, [expected, encode_trust_record(stored), epoch])
+            reply = self._trust_script()(keys, [expected, encode_record(stored), epoch])
         except self._errors as exc:
             raise self._store_error("append_trust", exc) from exc
         code = int(reply[0])

@@ -11,21 +11,25 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 
 from graylib._errors import ConflictError, StoreError
 
+if TYPE_CHECKING:
+    from attrs import AttrsInstance
+
 __all__ = [
     "Instance",
     "Revision",
+    "SignedText",
     "check_instance",
     "check_revision",
     "decode_instance",
     "decode_revision",
     "encode_instance",
-    "encode_revision",
+    "encode_record",
     "meanwhile",
     "signatures_text",
     "version_taken",
@@ -37,8 +41,42 @@ MAX_HISTORY = 1_000
 """Most revisions one ``revisions()`` call returns."""
 
 
+class SignedText:
+    """What an immutable numbered record a store keeps (``Revision``, ``TrustRecord``) does with its text
+    and the signature file published with it: their exact bytes, and the record as JSON-ready values."""
+
+    __slots__ = ()
+    text: str
+    signatures: str
+
+    @property
+    def data(self) -> bytes:
+        """The text's exact bytes, as published (UTF-8): what its signatures sign."""
+        return self.text.encode("utf-8", "surrogatepass")
+
+    @property
+    def signature_data(self) -> bytes | None:
+        """The signature file's bytes as published (None: none were)."""
+        return self.signatures.encode("utf-8", "surrogateescape") if self.signatures else None
+
+    def to_dict(self, *, text: bool = True) -> dict[str, Any]:
+        """JSON-ready values, tuples as lists (without the text and signatures when ``text`` is False)."""
+        out = {
+            key: list(value) if isinstance(value, tuple) else value
+            for key, value in attrs.asdict(cast("AttrsInstance", self)).items()  # an attrs subclass
+        }
+        if not text:
+            del out["text"], out["signatures"]
+        return out
+
+
+def encode_record(record: SignedText) -> str:
+    """A revision or trust record as the stores keep it (compact JSON)."""
+    return json.dumps(record.to_dict(), separators=(",", ":"))
+
+
 @attrs.frozen
-class Revision:
+class Revision(SignedText):
     """One published rules text (see DESIGN §11). Immutable once published.
 
     ``number`` starts at 1 and increases by one per publish in a store; ``digest`` is the sha256 of the
@@ -61,24 +99,6 @@ class Revision:
     note: str = ""
     rollback_of: int | None = None
     signatures: str = ""
-
-    @property
-    def data(self) -> bytes:
-        """The text's exact bytes, as published (UTF-8): what its signatures sign."""
-        return self.text.encode("utf-8", "surrogatepass")
-
-    @property
-    def signature_data(self) -> bytes | None:
-        """The signature file's bytes as published (None: none were)."""
-        return self.signatures.encode("utf-8", "surrogateescape") if self.signatures else None
-
-    def to_dict(self, *, text: bool = True) -> dict[str, Any]:
-        """The revision as JSON-ready values (without the text and its signatures when ``text`` is False)."""
-        out = attrs.asdict(self)
-        out["approvers"] = list(self.approvers)
-        if not text:
-            del out["text"], out["signatures"]
-        return out
 
 
 def signatures_text(data: bytes | None) -> str:
@@ -168,10 +188,6 @@ def version_taken(version: str, number: int | None) -> ConflictError:
     return ConflictError(
         f"version {version!r} already names another text ({where}); give this config a new version"
     )
-
-
-def encode_revision(revision: Revision) -> str:
-    return json.dumps(revision.to_dict(), separators=(",", ":"))
 
 
 def decode_revision(raw: str | bytes) -> Revision:

@@ -21,7 +21,7 @@ from graylib.stores._revisions import (
     decode_instance,
     decode_revision,
     encode_instance,
-    encode_revision,
+    encode_record,
     meanwhile,
     version_taken,
 )
@@ -73,7 +73,7 @@ def append(db: sqlite3.Connection, revision: Revision, expected: int) -> Revisio
     stored = attrs.evolve(revision, number=current + 1)
     db.execute(
         "INSERT INTO revisions VALUES (?, ?, ?, ?)",
-        (stored.number, stored.version, stored.digest, encode_revision(stored)),
+        (stored.number, stored.version, stored.digest, encode_record(stored)),
     )
     return stored
 

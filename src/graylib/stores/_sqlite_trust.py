@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, TypeVar
 import attrs
 
 from graylib._errors import StoreError
+from graylib.stores._revisions import encode_record
 from graylib.stores._trust_records import (
     TrustRecord,
     check_trust_record,
     decode_trust_record,
-    encode_trust_record,
     trust_meanwhile,
 )
 
@@ -54,7 +54,7 @@ def _append(db: sqlite3.Connection, record: TrustRecord, expected: int) -> Trust
     if current != expected:
         raise trust_meanwhile(expected, current)
     stored = attrs.evolve(record, number=current + 1)
-    db.execute("INSERT INTO trust_files VALUES (?, ?)", (stored.number, encode_trust_record(stored)))
+    db.execute("INSERT INTO trust_files VALUES (?, ?)", (stored.number, encode_record(stored)))
     return stored
 
 

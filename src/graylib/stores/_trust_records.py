@@ -11,23 +11,23 @@ rotations exactly one is stored.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import attrs
 
 from graylib._errors import ConflictError, StoreError
 
+from ._revisions import SignedText
+
 __all__ = [
     "TrustRecord",
     "check_trust_record",
     "decode_trust_record",
-    "encode_trust_record",
     "trust_meanwhile",
 ]
 
 
 @attrs.frozen
-class TrustRecord:
+class TrustRecord(SignedText):
     """One trust file as published into a store. Immutable once stored.
 
     ``number`` is its place in the store's chain (1: the root); ``version`` the trust file's own version;
@@ -43,23 +43,6 @@ class TrustRecord:
     published_at: float = 0.0
     published_by: str = ""
     note: str = ""
-
-    @property
-    def data(self) -> bytes:
-        """The trust file's exact bytes (UTF-8): what its signatures sign."""
-        return self.text.encode("utf-8", "surrogatepass")
-
-    @property
-    def signature_data(self) -> bytes | None:
-        """The signature file's bytes as published (None: none were)."""
-        return self.signatures.encode("utf-8", "surrogateescape") if self.signatures else None
-
-    def to_dict(self, *, text: bool = True) -> dict[str, Any]:
-        """JSON-ready values (without the text and signatures when ``text`` is False)."""
-        out = attrs.asdict(self)
-        if not text:
-            del out["text"], out["signatures"]
-        return out
 
 
 def check_trust_record(record: TrustRecord, expected: int, what: str) -> None:
@@ -86,10 +69,6 @@ def trust_meanwhile(expected: int, current: int) -> ConflictError:
         f"trust file {current} is in force in the store, not {expected or 'none'} as this change was checked "
         f"against (another trust change was published meanwhile); sign against trust file {current} again"
     )
-
-
-def encode_trust_record(record: TrustRecord) -> str:
-    return json.dumps(record.to_dict(), separators=(",", ":"))
 
 
 def decode_trust_record(raw: str | bytes) -> TrustRecord:
