@@ -52,7 +52,7 @@ class RedisRevisions:
     _redis: Any
     _connect_cluster: Callable[[], Any] | None
     _errors: tuple[type[BaseException], ...]
-    _publish_runner: ScriptRunner | ClusterScriptRunner | None = None
+    _scripts: dict[str, ScriptRunner | ClusterScriptRunner]
 
     if TYPE_CHECKING:  # RedisStore's own
 
@@ -115,7 +115,7 @@ class RedisRevisions:
         ]
         args: list[str | int] = [expected, stored.version, stored.digest, encode_record(stored), epoch]
         try:
-            reply = self._publisher()(keys, args)
+            reply = self._scripts["publish.lua"](keys, args)
         except self._errors as exc:
             raise self._store_error("append_revision", exc) from exc
         code = int(reply[0])
@@ -161,19 +161,6 @@ class RedisRevisions:
         except (ValueError, TypeError) as exc:
             raise self._store_error("instances", exc) from exc
         return sorted(found, key=lambda i: (i.cluster, i.node, i.host, i.pid))
-
-    def _publisher(self) -> ScriptRunner | ClusterScriptRunner:
-        runner = self._publish_runner
-        if runner is None:
-            from graylib.stores.redis import _script  # noqa: PLC0415 - the module that loads the scripts
-
-            source = _script("publish.lua")
-            if self._connect_cluster is not None:
-                runner = ClusterScriptRunner(self._client, source)
-            else:
-                runner = ScriptRunner(self._redis, source)
-            self._publish_runner = runner
-        return runner
 
     def _decoded(self, raw: str) -> Revision:
         try:

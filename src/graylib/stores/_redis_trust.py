@@ -36,7 +36,7 @@ class RedisTrust:
     _redis: Any
     _connect_cluster: Callable[[], Any] | None
     _errors: tuple[type[BaseException], ...]
-    _trust_runner: ScriptRunner | ClusterScriptRunner | None = None
+    _scripts: dict[str, ScriptRunner | ClusterScriptRunner]
 
     if TYPE_CHECKING:  # RedisStore's and RedisRevisions' own
 
@@ -81,7 +81,7 @@ class RedisTrust:
         stored = attrs.evolve(record, number=expected + 1)
         keys = [self._rev_key("trust:head"), self._rev_key(f"trust:{stored.number}"), marker]
         try:
-            reply = self._trust_script()(keys, [expected, encode_record(stored), epoch])
+            reply = self._scripts["trust_publish.lua"](keys, [expected, encode_record(stored), epoch])
         except self._errors as exc:
             raise self._store_error("append_trust", exc) from exc
         code = int(reply[0])
@@ -93,16 +93,3 @@ class RedisTrust:
             raise lost_data(what, epoch, str(reply[1]) or None)
         msg = f"{what}: unexpected reply {reply!r}"
         raise ConflictError(msg)
-
-    def _trust_script(self) -> ScriptRunner | ClusterScriptRunner:
-        runner = self._trust_runner
-        if runner is None:
-            from graylib.stores.redis import _script  # noqa: PLC0415 - the module that loads the scripts
-
-            source = _script("trust_publish.lua")
-            if self._connect_cluster is not None:
-                runner = ClusterScriptRunner(self._client, source)
-            else:
-                runner = ScriptRunner(self._redis, source)
-            self._trust_runner = runner
-        return runner

@@ -89,7 +89,14 @@ WINDOW_SLACK_MS = WINDOW_SLACK * 1000
 """Windowed keys outlive their window by this much, for callers whose clocks lag a little."""
 _INDEX_REPAIR_INTERVAL = 10.0
 _RELEASE_ATTEMPTS = 3
-_SCRIPTS = ("reserve.lua", "release.lua", "ledger_trim.lua", "ledger_page.lua")
+_SCRIPTS = (
+    "reserve.lua",
+    "release.lua",
+    "ledger_trim.lua",
+    "ledger_page.lua",
+    "publish.lua",
+    "trust_publish.lua",
+)
 
 
 @cache
