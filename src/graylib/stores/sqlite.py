@@ -30,9 +30,9 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
+import graylib.stores._sqlite_ledger as ledger
 from graylib._errors import StoreError
 from graylib.stores import _fork, _sqlite_fleet
-from graylib.stores import _sqlite_ledger as ledger
 from graylib.stores._common import (
     ALARM_LIMIT,
     DEFAULT_RECORD_TTL,
