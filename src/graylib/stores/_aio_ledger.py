@@ -9,7 +9,7 @@ on the SQLite store's own thread, in a worker thread for Redis (``_sync_call``).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from graylib.stores._ledger import LedgerEntry, LedgerStore, LedgerSummary, LedgerTrimmed
 from graylib.stores._protocol import Store
@@ -24,11 +24,10 @@ T = TypeVar("T")
 class AsyncLedgerRevisions:
     """``LedgerStore`` and the revision and fleet methods of ``Store``, each awaited."""
 
-    def _sync_store(self) -> Store:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # each async store's own: the sync store it wraps, and how it runs a call of it
 
-    async def _sync_call(self, method: Callable[..., T], *args: Any) -> T:
-        raise NotImplementedError
+        def _sync_store(self) -> Store: ...
+        async def _sync_call(self, method: Callable[..., T], *args: Any) -> T: ...
 
     def _ledger(self) -> LedgerStore:
         store = self._sync_store()
